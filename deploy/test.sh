@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# deploy/test.sh: the whole test run, the same on a laptop and in CI (.ci/run calls it).
+# Services -> fmt -> clippy -> nextest -> peer tests (deploy/peers/run.sh, when present).
+# Stops at the first failing step with its exit code.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0 CARGO_TERM_COLOR=never; fi
+
+step "services (deploy/services.sh)"
+# shellcheck source=deploy/services.sh
+source deploy/services.sh
+hotline_services_ensure       # exports NATS_URL, DATABASE_URL, REDIS_URL for the tests
+hotline_services_env
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    step "cargo install cargo-nextest --locked"
+    cargo install cargo-nextest --locked
+fi
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo nextest run --workspace --no-fail-fast"
+cargo nextest run --workspace --no-fail-fast
+
+# Hook: tests against real protocol peers (Python clients etc.), added by the lead.
+if [[ -f deploy/peers/run.sh ]]; then
+    if command -v python3 >/dev/null 2>&1; then
+        step "deploy/peers/run.sh"
+        bash deploy/peers/run.sh
+    else
+        step "deploy/peers/run.sh skipped: no python3"
+    fi
+fi

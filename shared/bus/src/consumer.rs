@@ -1,0 +1,237 @@
+//! Durable pull consumers: explicit ack, finite `max_deliver`, a dead-letter stream, and order
+//! kept per key (a ticket's events are handled one after another, different tickets in
+//! parallel).
+//!
+//! A handler says what happened with [`Outcome`]-like errors: `Retry` naks with a back-off until
+//! `max_deliver` is reached; `Reject` (a message that can never succeed, like a payload that does
+//! not decode) goes straight to the dead-letter stream. Either way the original message is
+//! acked only after its dead letter is stored.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{AckKind, Message};
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::Bus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Might work later (a dependency is down): nak and redeliver.
+    #[error("retry: {0:#}")]
+    Retry(anyhow::Error),
+    /// Will never work: dead-letter it now.
+    #[error("reject: {0:#}")]
+    Reject(anyhow::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub stream: String,
+    pub durable: String,
+    pub filter_subjects: Vec<String>,
+    pub max_deliver: i64,
+    pub ack_wait: Duration,
+    /// Messages taken per round; messages with the same key within a round run in order.
+    pub batch: usize,
+    pub max_ack_pending: i64,
+}
+
+impl ConsumerSpec {
+    pub fn new(stream: String, durable: &str, filter_subjects: Vec<String>) -> ConsumerSpec {
+        ConsumerSpec {
+            stream,
+            durable: durable.to_owned(),
+            filter_subjects,
+            max_deliver: 8,
+            ack_wait: Duration::from_secs(30),
+            batch: 256,
+            max_ack_pending: 4096,
+        }
+    }
+}
+
+/// Creates the durable consumer if it does not exist yet.
+pub async fn ensure_consumer(bus: &Bus, spec: &ConsumerSpec) -> anyhow::Result<PullConsumer> {
+    let stream = bus
+        .js
+        .get_stream(&spec.stream)
+        .await
+        .with_context(|| format!("stream {}", spec.stream))?;
+    let config = pull::Config {
+        durable_name: Some(spec.durable.clone()),
+        ack_policy: AckPolicy::Explicit,
+        deliver_policy: DeliverPolicy::All,
+        max_deliver: spec.max_deliver,
+        ack_wait: spec.ack_wait,
+        max_ack_pending: spec.max_ack_pending,
+        filter_subjects: spec.filter_subjects.clone(),
+        ..Default::default()
+    };
+    stream
+        .get_or_create_consumer(&spec.durable, config)
+        .await
+        .with_context(|| format!("consumer {} on {}", spec.durable, spec.stream))
+}
+
+/// Back-off before redelivering: 1s, 2s, 4s ... capped at 60s.
+pub fn backoff(delivered: i64) -> Duration {
+    let exp = delivered.clamp(1, 7) as u32 - 1;
+    Duration::from_secs(2u64.pow(exp).min(60))
+}
+
+/// Runs `handle` over the consumer until `shutdown`; then finishes the round in hand (each
+/// message acked or nak'ed) and returns.
+pub async fn run<H, F, K>(
+    bus: Bus,
+    spec: ConsumerSpec,
+    key: K,
+    handle: H,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()>
+where
+    H: Fn(Arc<Message>) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<(), HandleError>> + Send,
+    K: Fn(&Message) -> String + Send + Sync + 'static,
+{
+    let consumer = ensure_consumer(&bus, &spec).await?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(spec.batch)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .context("opening the consumer's message stream")?
+        .ready_chunks(spec.batch);
+    let dlq_subject = bus.subjects.dead_letter(&spec.durable);
+    loop {
+        let chunk = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = messages.next() => match next {
+                Some(chunk) => chunk,
+                None => break,
+            },
+        };
+        // Group by key, keeping arrival order inside each group.
+        let mut lanes: Vec<Vec<Arc<Message>>> = Vec::new();
+        let mut lane_of: HashMap<String, usize> = HashMap::new();
+        for item in chunk {
+            let message = match item {
+                Ok(m) => Arc::new(m),
+                Err(e) => {
+                    tracing::warn!(consumer = %spec.durable, error = %e, "consumer stream error");
+                    continue;
+                }
+            };
+            let k = key(&message);
+            let lane = *lane_of.entry(k).or_insert_with(|| {
+                lanes.push(Vec::new());
+                lanes.len() - 1
+            });
+            lanes[lane].push(message);
+        }
+        let handle = &handle;
+        let bus = &bus;
+        let dlq_subject = &dlq_subject;
+        let spec = &spec;
+        futures::future::join_all(lanes.into_iter().map(|lane| async move {
+            for message in lane {
+                settle(
+                    bus,
+                    spec,
+                    dlq_subject,
+                    &message,
+                    handle(message.clone()).await,
+                )
+                .await;
+            }
+        }))
+        .await;
+    }
+    Ok(())
+}
+
+async fn settle(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    dlq_subject: &str,
+    message: &Message,
+    result: Result<(), HandleError>,
+) {
+    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+    let outcome = match result {
+        Ok(()) => message.ack().await,
+        Err(HandleError::Retry(e)) if delivered < spec.max_deliver => {
+            tracing::warn!(consumer = %spec.durable, delivered, error = %format!("{e:#}"), "handler failed; will retry");
+            message
+                .ack_with(AckKind::Nak(Some(backoff(delivered))))
+                .await
+        }
+        Err(HandleError::Retry(e)) | Err(HandleError::Reject(e)) => {
+            let reason = format!("{e:#}");
+            tracing::error!(consumer = %spec.durable, delivered, error = %reason, "dead-lettering message");
+            match dead_letter(bus, dlq_subject, message, &reason).await {
+                Ok(()) => message.ack_with(AckKind::Term).await,
+                // Could not store the dead letter: leave the message to be redelivered.
+                Err(e) => {
+                    tracing::error!(consumer = %spec.durable, error = %format!("{e:#}"), "dead letter not stored");
+                    message
+                        .ack_with(AckKind::Nak(Some(backoff(delivered))))
+                        .await
+                }
+            }
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(consumer = %spec.durable, error = %e, "ack failed; the message will be redelivered");
+    }
+}
+
+async fn dead_letter(
+    bus: &Bus,
+    subject: &str,
+    message: &Message,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let mut headers = message.headers.clone().unwrap_or_default();
+    headers.insert(
+        "Hotline-Dlq-Reason",
+        reason.chars().take(512).collect::<String>().as_str(),
+    );
+    headers.insert("Hotline-Dlq-Subject", message.subject.as_str());
+    if let Ok(info) = message.info() {
+        headers.insert(
+            "Hotline-Dlq-Stream-Seq",
+            info.stream_sequence.to_string().as_str(),
+        );
+    }
+    let msg_id = headers
+        .get(crate::publish::MSG_ID)
+        .map(|v| format!("dlq-{}", v.as_str()))
+        .unwrap_or_else(|| format!("dlq-{}", uuid::Uuid::now_v7()));
+    crate::publish::publish_acked(
+        bus,
+        subject.to_owned(),
+        &msg_id,
+        headers,
+        message.payload.clone(),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(super::backoff(1).as_secs(), 1);
+        assert_eq!(super::backoff(3).as_secs(), 4);
+        assert_eq!(super::backoff(100).as_secs(), 60);
+    }
+}

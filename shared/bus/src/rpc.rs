@@ -1,0 +1,193 @@
+//! Commands and queries as NATS request/reply.
+//!
+//! The reply is `{"ok": ...}` or `{"err": {"kind": ..., "message": ...}}`; callers get a
+//! [`CallError`] whose [`ErrorKind`] each edge maps to its own status codes. A service with no
+//! replica answering is `Unavailable`, never a hang: every call has a timeout.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::HeaderMap;
+use futures::StreamExt as _;
+use hotline_domain::contract::ErrorKind;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::Bus;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct RemoteError {
+    pub kind: ErrorKind,
+    /// Safe to show to the caller: services never put internals here.
+    pub message: String,
+}
+
+impl RemoteError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> RemoteError {
+        RemoteError {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> RemoteError {
+        RemoteError::new(ErrorKind::Invalid, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> RemoteError {
+        RemoteError::new(ErrorKind::NotFound, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> RemoteError {
+        RemoteError::new(ErrorKind::Forbidden, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> RemoteError {
+        RemoteError::new(ErrorKind::Conflict, message)
+    }
+    /// Logs the cause with its chain and returns a message that leaks nothing.
+    pub fn internal(cause: &anyhow::Error) -> RemoteError {
+        tracing::error!(error = %format!("{cause:#}"), "internal error");
+        RemoteError::new(ErrorKind::Internal, "internal error")
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply<T> {
+    Ok(T),
+    Err(RemoteError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("no replica of the service answered: {0}")]
+    Unavailable(String),
+    #[error("the reply could not be read: {0}")]
+    Decode(String),
+}
+
+impl CallError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CallError::Remote(e) => e.kind,
+            CallError::Unavailable(_) => ErrorKind::Unavailable,
+            CallError::Decode(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The message to show a client.
+    pub fn public_message(&self) -> String {
+        match self {
+            CallError::Remote(e) => e.message.clone(),
+            CallError::Unavailable(_) => {
+                "the service is temporarily unavailable, please retry".to_owned()
+            }
+            CallError::Decode(_) => "internal error".to_owned(),
+        }
+    }
+}
+
+/// Sends `request` and waits for the typed reply.
+pub async fn call<Req, Resp>(
+    bus: &Bus,
+    subject: String,
+    request: &Req,
+    timeout: Duration,
+) -> Result<Resp, CallError>
+where
+    Req: Serialize,
+    Resp: DeserializeOwned,
+{
+    let payload = serde_json::to_vec(request).map_err(|e| CallError::Decode(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    crate::trace::inject_current(&mut headers);
+    let request = async_nats::Request::new()
+        .payload(payload.into())
+        .headers(headers)
+        .timeout(Some(timeout));
+    let message = bus
+        .client
+        .send_request(subject.clone(), request)
+        .await
+        .map_err(|e| CallError::Unavailable(format!("{subject}: {e}")))?;
+    match serde_json::from_slice::<Reply<Resp>>(&message.payload) {
+        Ok(Reply::Ok(value)) => Ok(value),
+        Ok(Reply::Err(e)) => Err(CallError::Remote(e)),
+        Err(e) => Err(CallError::Decode(e.to_string())),
+    }
+}
+
+/// Answers requests on `subject` in queue group `queue` until `shutdown`, at most `concurrency`
+/// at a time; then stops taking new ones and waits for those in hand.
+pub async fn serve<Req, Resp, H, F>(
+    bus: Bus,
+    subject: String,
+    queue: &str,
+    concurrency: usize,
+    handler: H,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    H: Fn(Req) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
+{
+    let mut subscription = bus
+        .client
+        .queue_subscribe(subject.clone(), queue.to_owned())
+        .await
+        .with_context(|| format!("subscribing to {subject}"))?;
+    let handler = Arc::new(handler);
+    let permits = Arc::new(Semaphore::new(concurrency));
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            m = subscription.next() => match m { Some(m) => m, None => break },
+        };
+        let Some(reply_to) = message.reply.clone() else {
+            continue;
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let handler = handler.clone();
+        let client = bus.client.clone();
+        let span =
+            tracing::info_span!("rpc.serve", otel.kind = "server", subject = %message.subject);
+        crate::trace::adopt(&span, message.headers.as_ref());
+        tokio::spawn(
+            async move {
+                let reply = match serde_json::from_slice::<Req>(&message.payload) {
+                    Ok(request) => match handler(request).await {
+                        Ok(value) => Reply::Ok(value),
+                        Err(e) => Reply::Err(e),
+                    },
+                    Err(e) => Reply::Err(RemoteError::invalid(format!("malformed request: {e}"))),
+                };
+                match serde_json::to_vec(&reply) {
+                    Ok(bytes) => {
+                        if let Err(e) = client.publish(reply_to, bytes.into()).await {
+                            tracing::warn!(error = %e, "reply not sent");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "reply not encodable"),
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+    let _ = subscription.unsubscribe().await;
+    // Wait for the requests in hand.
+    let _ = permits.acquire_many(concurrency as u32).await;
+    let _ = bus.client.flush().await;
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! Typed, layered configuration: built-in defaults, then an optional TOML file, then environment
+//! variables `HOTLINE__SECTION__KEY` (and the conventional `NATS_URL`, `DATABASE_URL`,
+//! `REDIS_URL`). Validated before any port is bound.
+#![forbid(unsafe_code)]
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Prefix of every NATS subject and stream; lets several cities or test runs share a NATS.
+    pub namespace: String,
+    /// The local demo: demo api key and department credentials (README lists them).
+    pub demo: bool,
+    pub listen: Listen,
+    pub nats: Nats,
+    pub database: Database,
+    pub redis: Redis,
+    pub telemetry: Telemetry,
+    pub city: City,
+    pub intake: Intake,
+    pub tickets: Tickets,
+    pub dispatch: Dispatch,
+    pub gateway: Gateway,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Listen {
+    /// 127.0.0.1 on a laptop; 0.0.0.0 in a container.
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Nats {
+    pub url: String,
+    pub stream_replicas: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Database {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Redis {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Telemetry {
+    /// OTLP/gRPC endpoint, e.g. http://127.0.0.1:4317. No export when unset.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    pub log_filter: String,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct City {
+    pub name: String,
+    pub utc_offset_hours: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Intake {
+    pub port: u16,
+    /// Keys accepted on Open311 POST. Empty: nobody can file through Open311 until an operator
+    /// configures one (the demo adds `demo-open311-key`).
+    pub open311_api_keys: Vec<String>,
+    pub max_description_chars: usize,
+    pub jurisdiction_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tickets {
+    pub port: u16,
+    /// Most commands committed in one transaction (group commit).
+    pub batch_max: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dispatch {
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Gateway {
+    pub port: u16,
+    pub grpc_port: u16,
+    /// Department credentials: the SHA-256 (hex) of each department's token; the token itself
+    /// is never stored.
+    pub credentials: Vec<Credential>,
+    #[serde(default)]
+    pub tls: Option<GatewayTls>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credential {
+    pub department: String,
+    pub token_sha256: String,
+}
+
+/// mTLS for the gRPC port: departments present a client certificate signed by `client_ca`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewayTls {
+    pub cert: String,
+    pub key: String,
+    pub client_ca: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+impl Settings {
+    /// Defaults, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Same as [`Settings::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        // The conventional variables, below HOTLINE__ ones.
+        for (var, key) in [
+            ("NATS_URL", "nats.url"),
+            ("DATABASE_URL", "database.url"),
+            ("REDIS_URL", "redis.url"),
+        ] {
+            if let Some(value) = env.get(var).filter(|v| !v.is_empty()) {
+                builder = builder.set_override(key, value.clone())?;
+            }
+        }
+        let hotline_env: std::collections::HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("HOTLINE__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("HOTLINE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("intake.open311_api_keys")
+                .source(Some(hotline_env)),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.namespace.is_empty()
+            || !self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return invalid(format!(
+                "namespace {:?} must be letters, digits, '-' or '_'",
+                self.namespace
+            ));
+        }
+        for (name, url, schemes) in [
+            ("nats.url", &self.nats.url, &["nats://", "tls://"][..]),
+            (
+                "database.url",
+                &self.database.url,
+                &["postgres://", "postgresql://"][..],
+            ),
+            (
+                "redis.url",
+                &self.redis.url,
+                &["redis://", "rediss://", "unix://"][..],
+            ),
+        ] {
+            if !schemes.iter().any(|s| url.starts_with(s)) {
+                return invalid(format!("{name} must start with one of {schemes:?}"));
+            }
+        }
+        let ports = [
+            ("intake.port", self.intake.port),
+            ("tickets.port", self.tickets.port),
+            ("dispatch.port", self.dispatch.port),
+            ("gateway.port", self.gateway.port),
+            ("gateway.grpc_port", self.gateway.grpc_port),
+        ];
+        let mut seen = HashSet::new();
+        for (name, port) in ports {
+            if port == 0 {
+                return invalid(format!("{name} must not be 0"));
+            }
+            if !seen.insert(port) {
+                return invalid(format!("{name} {port} is used twice"));
+            }
+        }
+        if !(-12..=14).contains(&self.city.utc_offset_hours) {
+            return invalid("city.utc_offset_hours must be between -12 and 14".into());
+        }
+        if self.intake.max_description_chars == 0
+            || self.tickets.batch_max == 0
+            || self.database.max_connections == 0
+        {
+            return invalid("limits must be positive".into());
+        }
+        if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
+            return invalid("telemetry.log_format must be text or json".into());
+        }
+        for c in &self.gateway.credentials {
+            if c.token_sha256.len() != 64 || !c.token_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return invalid(format!(
+                    "gateway credential for {} must be a SHA-256 hex digest",
+                    c.department
+                ));
+            }
+        }
+        if self
+            .intake
+            .open311_api_keys
+            .iter()
+            .any(|k| k.trim().len() < 8)
+        {
+            return invalid("open311 api keys must be at least 8 characters".into());
+        }
+        Ok(())
+    }
+
+    /// The city's offset from UTC (Asia/Shanghai: +8, no daylight saving).
+    pub fn utc_offset(&self) -> chrono::FixedOffset {
+        use chrono::Offset as _;
+        chrono::FixedOffset::east_opt(self.city.utc_offset_hours * 3600)
+            .unwrap_or_else(|| chrono::Utc.fix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load_from(None, env(&[])).expect("defaults are valid");
+        assert_eq!(s.intake.port, 8080);
+        assert_eq!(s.gateway.grpc_port, 50051);
+        assert!(
+            s.intake.open311_api_keys.is_empty(),
+            "no key exists until an operator sets one"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_in_layers() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("NATS_URL", "nats://10.0.0.1:4222"),
+                ("HOTLINE__INTAKE__PORT", "9999"),
+                (
+                    "HOTLINE__INTAKE__OPEN311_API_KEYS",
+                    "key-one-123,key-two-456",
+                ),
+                ("HOTLINE__NAMESPACE", "t1"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.nats.url, "nats://10.0.0.1:4222");
+        assert_eq!(s.intake.port, 9999);
+        assert_eq!(
+            s.intake.open311_api_keys,
+            vec!["key-one-123", "key-two-456"]
+        );
+        assert_eq!(s.namespace, "t1");
+    }
+
+    #[test]
+    fn bad_values_are_refused_before_anything_starts() {
+        for bad in [
+            ("HOTLINE__INTAKE__PORT", "8081"),
+            ("HOTLINE__NAMESPACE", "a.b"),
+            ("DATABASE_URL", "mysql://x"),
+            ("HOTLINE__TELEMETRY__LOG_FORMAT", "xml"),
+        ] {
+            let r = Settings::load_from(None, env(&[bad]));
+            assert!(
+                matches!(r, Err(ConfigError::Invalid(_))),
+                "{bad:?} gave {r:?}"
+            );
+        }
+        let r = Settings::load_from(None, env(&[("HOTLINE__INTAKE__PORT", "not-a-port")]));
+        assert!(matches!(r, Err(ConfigError::Load(_))));
+    }
+}

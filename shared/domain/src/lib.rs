@@ -1,0 +1,21 @@
+//! The hotline's domain: the words every service shares.
+//!
+//! - [`ids`]: identifiers parsed once at the edge (ticket numbers, department codes, service codes,
+//!   phone numbers).
+//! - [`ticket`]: the ticket (工单) and its closed-loop state machine (DESIGN.md section 2), the only
+//!   place that decides which step may follow which.
+//! - [`department`]: departments and their hierarchy city > district > street (二级派单).
+//! - [`contract`]: commands sent to the ticket ledger and the events it publishes; versioned serde
+//!   JSON shared by every service.
+//! - [`mask`]: masking of personal data for logs and for departments that must not see it.
+#![forbid(unsafe_code)]
+
+pub mod contract;
+pub mod department;
+pub mod ids;
+pub mod mask;
+pub mod ticket;
+
+pub use department::{Department, DepartmentLevel, Directory};
+pub use ids::{DeptCode, IdError, PhoneNumber, ServiceCode, TicketNo};
+pub use ticket::{Action, Actor, Channel, RequestType, Status, Ticket, TransitionError};

@@ -1,0 +1,371 @@
+use chrono::Utc;
+use proptest::prelude::*;
+
+use super::*;
+
+fn dept(code: &str) -> DeptCode {
+    DeptCode::parse(code).expect("valid code")
+}
+
+fn agent() -> Actor {
+    Actor::Agent { id: "a1".into() }
+}
+
+fn as_dept(code: &str) -> Actor {
+    Actor::Department { code: dept(code) }
+}
+
+fn ticket() -> Ticket {
+    Ticket::new(TicketNo::compose(261129, 7).expect("number"))
+}
+
+fn step(t: &mut Ticket, actor: &Actor, action: Action) -> Result<(), TransitionError> {
+    let tr = t.decide(actor, &action, &Directory::demo())?;
+    t.apply(tr);
+    Ok(())
+}
+
+#[test]
+fn the_whole_loop_from_received_to_closed() {
+    let mut t = ticket();
+    let th = as_dept("GZ-TH");
+    step(
+        &mut t,
+        &agent(),
+        Action::Dispatch {
+            lead: dept("GZ-TH"),
+            co: vec![dept("GZ-CG")],
+            note: String::new(),
+        },
+    )
+    .expect("dispatch");
+    assert_eq!(t.status, Status::Dispatched);
+    step(
+        &mut t,
+        &th,
+        Action::Redispatch {
+            to: dept("GZ-TH-SP"),
+            note: String::new(),
+        },
+    )
+    .expect("down to a street");
+    assert_eq!(t.lead, Some(dept("GZ-TH-SP")));
+    let street = as_dept("GZ-TH-SP");
+    step(&mut t, &street, Action::Accept).expect("accept");
+    step(
+        &mut t,
+        &as_dept("GZ-CG"),
+        Action::AddProgress {
+            note: "co-handler checked".into(),
+        },
+    )
+    .expect("co progress");
+    step(
+        &mut t,
+        &street,
+        Action::RequestExtension {
+            reason: "needs survey".into(),
+            until: Utc::now(),
+        },
+    )
+    .expect("ask");
+    assert!(t.extension_pending);
+    step(
+        &mut t,
+        &agent(),
+        Action::DecideExtension {
+            approved: true,
+            note: String::new(),
+        },
+    )
+    .expect("decide");
+    step(
+        &mut t,
+        &street,
+        Action::Reply {
+            text: "fixed the lamp".into(),
+        },
+    )
+    .expect("reply");
+    step(
+        &mut t,
+        &street,
+        Action::Complete {
+            note: String::new(),
+        },
+    )
+    .expect("complete");
+    step(
+        &mut t,
+        &agent(),
+        Action::Survey {
+            satisfied: false,
+            note: String::new(),
+        },
+    )
+    .expect("survey");
+    step(
+        &mut t,
+        &agent(),
+        Action::Reopen {
+            reason: "lamp still dark".into(),
+        },
+    )
+    .expect("reopen");
+    assert_eq!((t.status, t.lead.clone()), (Status::Reopened, None));
+    step(
+        &mut t,
+        &agent(),
+        Action::Dispatch {
+            lead: dept("GZ-CG"),
+            co: vec![],
+            note: String::new(),
+        },
+    )
+    .expect("again");
+    step(
+        &mut t,
+        &as_dept("GZ-CG"),
+        Action::Return {
+            reason: "not ours".into(),
+        },
+    )
+    .expect("return");
+    step(
+        &mut t,
+        &agent(),
+        Action::ReviewReturn {
+            ruling: ReturnDecision::Uphold,
+            note: String::new(),
+        },
+    )
+    .expect("uphold");
+    assert_eq!(
+        (t.status, t.lead.clone()),
+        (Status::Dispatched, Some(dept("GZ-CG")))
+    );
+    step(&mut t, &as_dept("GZ-CG"), Action::Accept).expect("accept");
+    step(
+        &mut t,
+        &as_dept("GZ-CG"),
+        Action::Reply {
+            text: "done".into(),
+        },
+    )
+    .expect("reply");
+    step(
+        &mut t,
+        &as_dept("GZ-CG"),
+        Action::Complete {
+            note: String::new(),
+        },
+    )
+    .expect("complete");
+    step(
+        &mut t,
+        &agent(),
+        Action::Survey {
+            satisfied: true,
+            note: String::new(),
+        },
+    )
+    .expect("survey");
+    step(&mut t, &agent(), Action::Close).expect("close");
+    assert_eq!(t.status, Status::Closed);
+    assert!(matches!(
+        step(&mut t, &agent(), Action::Supervise { note: "x".into() }),
+        Err(TransitionError::Illegal { .. })
+    ));
+}
+
+#[test]
+fn departments_cannot_touch_tickets_they_do_not_hold() {
+    let mut t = ticket();
+    step(
+        &mut t,
+        &agent(),
+        Action::Dispatch {
+            lead: dept("GZ-TH"),
+            co: vec![],
+            note: String::new(),
+        },
+    )
+    .expect("dispatch");
+    assert_eq!(
+        step(&mut t, &as_dept("GZ-HZ"), Action::Accept),
+        Err(TransitionError::NotHandler { action: "accept" })
+    );
+    assert_eq!(
+        step(
+            &mut t,
+            &as_dept("GZ-TH"),
+            Action::Dispatch {
+                lead: dept("GZ-HZ"),
+                co: vec![],
+                note: String::new()
+            }
+        ),
+        Err(TransitionError::CentreOnly { action: "dispatch" })
+    );
+    // A district may pass down only to its own streets, and a street not further.
+    assert_eq!(
+        step(
+            &mut t,
+            &as_dept("GZ-TH"),
+            Action::Redispatch {
+                to: dept("GZ-HZ-CG"),
+                note: String::new()
+            }
+        ),
+        Err(TransitionError::NotAStreetOfDistrict)
+    );
+    assert_eq!(t.status, Status::Dispatched);
+}
+
+#[test]
+fn terminal_branches_from_received() {
+    for action in [
+        Action::Answer {
+            answer: "open 9-5".into(),
+            knowledge_leaf: None,
+        },
+        Action::Reject {
+            rule: RejectRule::Litigation,
+            note: String::new(),
+        },
+        Action::Emergency {
+            service: EmergencyService::Fire119,
+            note: String::new(),
+        },
+        Action::Merge {
+            into: TicketNo::compose(261129, 1).expect("n"),
+        },
+    ] {
+        let mut t = ticket();
+        step(&mut t, &agent(), action.clone()).expect("allowed from received");
+        assert_ne!(t.status, Status::Received, "{action:?}");
+    }
+    let mut t = ticket();
+    assert_eq!(
+        step(&mut t, &agent(), Action::Merge { into: t.no }),
+        Err(TransitionError::MergeIntoSelf)
+    );
+    assert_eq!(
+        step(
+            &mut t,
+            &agent(),
+            Action::Dispatch {
+                lead: dept("GZ-NOPE"),
+                co: vec![],
+                note: String::new()
+            }
+        ),
+        Err(TransitionError::UnknownDepartment)
+    );
+}
+
+fn arb_actor() -> impl Strategy<Value = Actor> {
+    prop_oneof![
+        Just(agent()),
+        Just(Actor::system("dispatch")),
+        Just(Actor::Citizen {
+            channel: Channel::Web
+        }),
+        Just(as_dept("GZ-TH")),
+        Just(as_dept("GZ-TH-SP")),
+        Just(as_dept("GZ-HZ")),
+        Just(as_dept("GZ-CG")),
+    ]
+}
+
+fn arb_action() -> impl Strategy<Value = Action> {
+    let d = prop_oneof![
+        Just(dept("GZ-TH")),
+        Just(dept("GZ-HZ")),
+        Just(dept("GZ-CG")),
+        Just(dept("GZ-TH-SP"))
+    ];
+    prop_oneof![
+        Just(Action::Answer {
+            answer: "a".into(),
+            knowledge_leaf: None
+        }),
+        Just(Action::Reject {
+            rule: RejectRule::Privacy,
+            note: String::new()
+        }),
+        Just(Action::Emergency {
+            service: EmergencyService::Police110,
+            note: String::new()
+        }),
+        d.clone().prop_map(|lead| Action::Dispatch {
+            lead,
+            co: vec![],
+            note: String::new()
+        }),
+        Just(Action::Return { reason: "r".into() }),
+        Just(Action::ReviewReturn {
+            ruling: ReturnDecision::Uphold,
+            note: String::new()
+        }),
+        d.clone().prop_map(|lead| Action::ReviewReturn {
+            ruling: ReturnDecision::Redispatch { lead, co: vec![] },
+            note: String::new()
+        }),
+        Just(Action::Accept),
+        Just(Action::AddProgress { note: "p".into() }),
+        Just(Action::RequestExtension {
+            reason: "r".into(),
+            until: Utc::now()
+        }),
+        any::<bool>().prop_map(|approved| Action::DecideExtension {
+            approved,
+            note: String::new()
+        }),
+        Just(Action::Reply { text: "t".into() }),
+        Just(Action::Complete {
+            note: String::new()
+        }),
+        d.prop_map(|to| Action::Redispatch {
+            to,
+            note: String::new()
+        }),
+        Just(Action::Supervise { note: "s".into() }),
+        any::<bool>().prop_map(|satisfied| Action::Survey {
+            satisfied,
+            note: String::new()
+        }),
+        Just(Action::Close),
+        Just(Action::Reopen { reason: "r".into() }),
+    ]
+}
+
+proptest! {
+    /// Whatever anyone tries, in any order, the ticket's invariants hold.
+    #[test]
+    fn invariants_hold_under_any_sequence(steps in proptest::collection::vec((arb_actor(), arb_action()), 1..60)) {
+        let directory = Directory::demo();
+        let mut t = ticket();
+        for (actor, action) in steps {
+            let before = t.clone();
+            match t.decide(&actor, &action, &directory) {
+                Ok(tr) => {
+                    prop_assert!(!before.status.is_terminal(), "{:?} moved a terminal ticket", action);
+                    if matches!(actor, Actor::Citizen { .. }) {
+                        prop_assert!(false, "a citizen changed a ticket with {:?}", action);
+                    }
+                    if let Actor::Department { code } = &actor {
+                        prop_assert!(before.lead.as_ref() == Some(code) || before.co.contains(code));
+                    }
+                    t.apply(tr);
+                }
+                Err(_) => prop_assert_eq!(&t, &before),
+            }
+            // A department holds the ticket exactly while it is with a department or returned.
+            let held = t.status.is_with_department() || t.status == Status::Returned;
+            prop_assert_eq!(t.lead.is_some(), held, "status {:?} lead {:?}", t.status, t.lead);
+            prop_assert!(!t.extension_pending || matches!(t.status, Status::Accepted | Status::InProgress | Status::Replied));
+            prop_assert!(t.satisfied.is_some() || !matches!(t.status, Status::Surveyed));
+        }
+    }
+}

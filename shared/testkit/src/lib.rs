@@ -1,0 +1,161 @@
+//! What tests need from the outside world: NATS, Postgres and Redis.
+//!
+//! The URLs in `NATS_URL`, `DATABASE_URL` and `REDIS_URL` are used when set (CI and this
+//! machine start the servers); otherwise the servers are started in containers with
+//! testcontainers (a laptop with Docker). Each test gets a fresh database and a fresh NATS
+//! namespace (so its own streams), so tests run in parallel without seeing each other.
+#![forbid(unsafe_code)]
+
+use std::sync::OnceLock;
+
+use anyhow::Context as _;
+use sqlx::{AssertSqlSafe, Connection as _};
+use tokio::sync::Mutex;
+
+/// Connection details for one test.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    pub nats_url: String,
+    /// A database created for this test.
+    pub database_url: String,
+    pub redis_url: String,
+    /// A namespace no other test uses: every subject and stream hangs off it.
+    pub namespace: String,
+}
+
+struct Servers {
+    nats_url: String,
+    database_url: String,
+    redis_url: String,
+    // Containers live as long as the test binary.
+    _containers: Vec<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+static SERVERS: OnceLock<Mutex<Option<std::sync::Arc<Servers>>>> = OnceLock::new();
+
+async fn servers() -> anyhow::Result<std::sync::Arc<Servers>> {
+    let lock = SERVERS.get_or_init(|| Mutex::new(None));
+    let mut guard = lock.lock().await;
+    if let Some(s) = guard.as_ref() {
+        return Ok(s.clone());
+    }
+    let mut containers: Vec<Box<dyn std::any::Any + Send + Sync>> = Vec::new();
+    let nats_url = match std::env::var("NATS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            use testcontainers::ImageExt as _;
+            use testcontainers::runners::AsyncRunner as _;
+            let c = testcontainers_modules::nats::Nats::default()
+                .with_cmd(["-js"])
+                .with_tag("2.12")
+                .start()
+                .await
+                .context("starting a NATS container (set NATS_URL to use a running server)")?;
+            let url = format!("nats://127.0.0.1:{}", c.get_host_port_ipv4(4222).await?);
+            containers.push(Box::new(c));
+            url
+        }
+    };
+    let database_url = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            use testcontainers::ImageExt as _;
+            use testcontainers::runners::AsyncRunner as _;
+            let c = testcontainers_modules::postgres::Postgres::default()
+                .with_tag("15")
+                .start()
+                .await
+                .context(
+                    "starting a Postgres container (set DATABASE_URL to use a running server)",
+                )?;
+            let url = format!(
+                "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+                c.get_host_port_ipv4(5432).await?
+            );
+            containers.push(Box::new(c));
+            url
+        }
+    };
+    let redis_url = match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            use testcontainers::ImageExt as _;
+            use testcontainers::runners::AsyncRunner as _;
+            let c = testcontainers_modules::redis::Redis::default()
+                .with_tag("7")
+                .start()
+                .await
+                .context("starting a Redis container (set REDIS_URL to use a running server)")?;
+            let url = format!("redis://127.0.0.1:{}", c.get_host_port_ipv4(6379).await?);
+            containers.push(Box::new(c));
+            url
+        }
+    };
+    let s = std::sync::Arc::new(Servers {
+        nats_url,
+        database_url,
+        redis_url,
+        _containers: containers,
+    });
+    *guard = Some(s.clone());
+    Ok(s)
+}
+
+/// A fresh database and namespace on the shared servers.
+pub async fn env() -> anyhow::Result<TestEnv> {
+    let servers = servers().await?;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("t_{}", &id[..16]);
+    let mut conn = sqlx::PgConnection::connect(&servers.database_url)
+        .await
+        .context("connecting to Postgres")?;
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .context("creating the test database")?;
+    let database_url = replace_database(&servers.database_url, &name);
+    Ok(TestEnv {
+        nats_url: servers.nats_url.clone(),
+        database_url,
+        redis_url: servers.redis_url.clone(),
+        namespace: format!("t{}", &id[..12]),
+    })
+}
+
+/// `postgres://u:p@h:5432/db?x` -> same URL with database `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
+    let mut out = match path_start {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => format!("{base}/{name}"),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_is_swapped_in_the_url() {
+        assert_eq!(
+            super::replace_database("postgres://u:p@h:5432/hotline", "t_1"),
+            "postgres://u:p@h:5432/t_1"
+        );
+        assert_eq!(
+            super::replace_database("postgres://u:p@h/hotline?sslmode=disable", "t_1"),
+            "postgres://u:p@h/t_1?sslmode=disable"
+        );
+        assert_eq!(
+            super::replace_database("postgres://h", "t_1"),
+            "postgres://h/t_1"
+        );
+    }
+}
