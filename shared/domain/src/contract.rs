@@ -251,6 +251,54 @@ pub struct TicketUpdate {
     pub status_after: Status,
 }
 
+/// A matter in the dispatch catalogue, as offered to citizens (an Open311 service).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogueService {
+    pub code: ServiceCode,
+    pub name: String,
+    pub description: String,
+    /// The first-level category (Open311 `group`).
+    pub group: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// The request type a contact on this matter usually is.
+    pub default_request_type: RequestType,
+    /// Extra questions for the citizen (Open311 service definition attributes).
+    #[serde(default)]
+    pub attributes: Vec<ServiceAttribute>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeType {
+    String,
+    Number,
+    Datetime,
+    Text,
+    Singlevaluelist,
+    Multivaluelist,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeValue {
+    pub key: String,
+    pub name: String,
+}
+
+/// One question of a service definition (Open311 `attribute`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAttribute {
+    pub code: String,
+    /// False for informational text that asks nothing.
+    pub variable: bool,
+    pub datatype: AttributeType,
+    pub required: bool,
+    pub description: String,
+    pub order: u32,
+    #[serde(default)]
+    pub values: Vec<AttributeValue>,
+}
+
 /// Error kinds any service may answer a request with. Mapped to HTTP/gRPC codes in one place
 /// per protocol (see `hotline_bus::rpc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -268,6 +316,31 @@ pub enum ErrorKind {
     Unavailable,
     /// Our fault (500 / INTERNAL).
     Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status for this kind: the one mapping every HTTP edge uses.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Invalid => 400,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -159,3 +159,71 @@ mod tests {
         );
     }
 }
+
+impl TestEnv {
+    /// Settings pointing at this test's servers, database and namespace, with free ports so
+    /// tests can run whole services side by side.
+    pub fn settings(&self) -> anyhow::Result<hotline_config::Settings> {
+        let ports: Vec<u16> = (0..5).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
+        let env = vec![
+            ("NATS_URL".to_owned(), self.nats_url.clone()),
+            ("DATABASE_URL".to_owned(), self.database_url.clone()),
+            ("REDIS_URL".to_owned(), self.redis_url.clone()),
+            ("HOTLINE__NAMESPACE".to_owned(), self.namespace.clone()),
+            (
+                "HOTLINE__DATABASE__MAX_CONNECTIONS".to_owned(),
+                "8".to_owned(),
+            ),
+            ("HOTLINE__INTAKE__PORT".to_owned(), ports[0].to_string()),
+            ("HOTLINE__TICKETS__PORT".to_owned(), ports[1].to_string()),
+            ("HOTLINE__DISPATCH__PORT".to_owned(), ports[2].to_string()),
+            ("HOTLINE__GATEWAY__PORT".to_owned(), ports[3].to_string()),
+            (
+                "HOTLINE__GATEWAY__GRPC_PORT".to_owned(),
+                ports[4].to_string(),
+            ),
+            ("HOTLINE__DEMO".to_owned(), "true".to_owned()),
+        ];
+        Ok(hotline_config::Settings::load_from(None, env)?)
+    }
+
+    /// The same settings as `HOTLINE__...` environment variables, for running the real binary.
+    pub fn env_vars(&self, settings: &hotline_config::Settings) -> Vec<(String, String)> {
+        vec![
+            ("NATS_URL".to_owned(), self.nats_url.clone()),
+            ("DATABASE_URL".to_owned(), self.database_url.clone()),
+            ("REDIS_URL".to_owned(), self.redis_url.clone()),
+            ("HOTLINE__NAMESPACE".to_owned(), self.namespace.clone()),
+            (
+                "HOTLINE__DATABASE__MAX_CONNECTIONS".to_owned(),
+                "8".to_owned(),
+            ),
+            (
+                "HOTLINE__INTAKE__PORT".to_owned(),
+                settings.intake.port.to_string(),
+            ),
+            (
+                "HOTLINE__TICKETS__PORT".to_owned(),
+                settings.tickets.port.to_string(),
+            ),
+            (
+                "HOTLINE__DISPATCH__PORT".to_owned(),
+                settings.dispatch.port.to_string(),
+            ),
+            (
+                "HOTLINE__GATEWAY__PORT".to_owned(),
+                settings.gateway.port.to_string(),
+            ),
+            (
+                "HOTLINE__GATEWAY__GRPC_PORT".to_owned(),
+                settings.gateway.grpc_port.to_string(),
+            ),
+        ]
+    }
+}
+
+/// A port the OS says is free right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

@@ -1,0 +1,646 @@
+//! Executing commands: group commit.
+//!
+//! Requests from NATS are queued to one batcher task per replica. The batcher takes everything
+//! waiting (up to `batch_max`), runs it in ONE transaction and only then replies: a reply means
+//! the change and its event are durable ("acked means durable"). Batching is what lets one
+//! Postgres commit carry hundreds of tickets; under light load a batch is a single command and
+//! nothing waits.
+//!
+//! Replicas run batchers in parallel: tickets touched by a batch are locked `FOR UPDATE`, and
+//! an idempotency key that two replicas race on fails one transaction, which is retried and then
+//! finds the first reply.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use hotline_bus::outbox::{self, OutboxMessage};
+use hotline_bus::rpc::RemoteError;
+use hotline_bus::{Bus, Envelope};
+use hotline_domain::contract::{
+    CommandAccepted, CreateTicket, HistoryEntry, TicketCommand, TicketEvent, TicketView,
+};
+use hotline_domain::{Action, Actor, Directory, Status, Ticket, TicketNo, TransitionError};
+use sqlx::{PgPool, Postgres, Row as _, Transaction};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::SCHEMA;
+use crate::store;
+
+static COMMANDS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
+    hotline_telemetry::counter_vec(
+        "hotline_tickets_commands_total",
+        "Commands executed by outcome",
+        &["command", "outcome"],
+    )
+});
+static BATCH_SIZE: LazyLock<prometheus::HistogramVec> = LazyLock::new(|| {
+    hotline_telemetry::histogram_vec(
+        "hotline_tickets_batch_seconds",
+        "Time to commit one batch",
+        &["size"],
+    )
+});
+
+use hotline_telemetry::prometheus;
+
+struct Pending {
+    command: TicketCommand,
+    traceparent: Option<String>,
+    reply: oneshot::Sender<Result<CommandAccepted, RemoteError>>,
+}
+
+/// A handle to the batcher. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Ledger {
+    /// Starts the batcher. It runs until every handle is dropped, so commands in hand at
+    /// shutdown are still committed and answered.
+    pub fn start(
+        pool: PgPool,
+        bus: Bus,
+        directory: Arc<Directory>,
+        batch_max: usize,
+        _shutdown: CancellationToken,
+    ) -> Ledger {
+        let (queue, rx) = mpsc::channel(batch_max * 8);
+        let batcher = Batcher {
+            pool,
+            bus,
+            directory,
+            batch_max,
+        };
+        tokio::spawn(batcher.run(rx));
+        Ledger { queue }
+    }
+
+    /// Executes one command; returns after it is committed.
+    pub async fn execute(&self, command: TicketCommand) -> Result<CommandAccepted, RemoteError> {
+        let (reply, answer) = oneshot::channel();
+        let traceparent = hotline_bus::trace::current_traceparent();
+        self.queue
+            .send(Pending {
+                command,
+                traceparent,
+                reply,
+            })
+            .await
+            .map_err(|_| {
+                RemoteError::new(
+                    hotline_domain::contract::ErrorKind::Unavailable,
+                    "the ledger is shutting down",
+                )
+            })?;
+        answer.await.map_err(|_| {
+            RemoteError::new(
+                hotline_domain::contract::ErrorKind::Unavailable,
+                "the ledger is shutting down",
+            )
+        })?
+    }
+}
+
+struct Batcher {
+    pool: PgPool,
+    bus: Bus,
+    directory: Arc<Directory>,
+    batch_max: usize,
+}
+
+/// Maps a domain refusal to the error kind the edges turn into status codes.
+pub fn refusal(e: &TransitionError) -> RemoteError {
+    use hotline_domain::contract::ErrorKind as K;
+    let kind = match e {
+        TransitionError::Illegal { .. }
+        | TransitionError::ExtensionPending
+        | TransitionError::NoExtensionPending => K::Conflict,
+        TransitionError::CentreOnly { .. } | TransitionError::NotHandler { .. } => K::Forbidden,
+        TransitionError::UnknownDepartment
+        | TransitionError::NotAStreetOfDistrict
+        | TransitionError::EmptyText
+        | TransitionError::MergeIntoSelf
+        | TransitionError::LeadAlsoCoHandler => K::Invalid,
+    };
+    RemoteError::new(kind, e.to_string())
+}
+
+/// What one batch writes.
+#[derive(Default)]
+struct Writes {
+    new_tickets: Vec<(CreateTicket, DateTime<Utc>, Option<String>)>,
+    updated: HashMap<TicketNo, TicketRow>,
+    history: Vec<(TicketNo, HistoryEntry)>,
+    log: Vec<(String, serde_json::Value)>,
+    events: Vec<OutboxMessage>,
+}
+
+/// A ticket loaded for update, with what the state machine needs and what events carry.
+#[derive(Clone)]
+pub(crate) struct TicketRow {
+    pub view: TicketView,
+    pub machine: Ticket,
+    pub last_seq: i32,
+    pub handlers: Vec<String>,
+    pub traceparent: Option<String>,
+}
+
+impl Batcher {
+    async fn run(self, mut rx: mpsc::Receiver<Pending>) {
+        let mut batch = Vec::with_capacity(self.batch_max);
+        while rx.recv_many(&mut batch, self.batch_max).await > 0 {
+            let started = std::time::Instant::now();
+            let size = batch.len();
+            self.execute_batch(std::mem::take(&mut batch)).await;
+            let bucket = match size {
+                1 => "1",
+                2..=16 => "2-16",
+                17..=128 => "17-128",
+                _ => "129+",
+            };
+            BATCH_SIZE
+                .with_label_values(&[bucket])
+                .observe(started.elapsed().as_secs_f64());
+        }
+    }
+
+    async fn execute_batch(&self, batch: Vec<Pending>) {
+        // One retry covers an idempotency key raced by another replica: the second attempt
+        // finds the winner's reply.
+        let mut outcome = self.try_batch(&batch).await;
+        if outcome.is_err() {
+            outcome = self.try_batch(&batch).await;
+        }
+        match outcome {
+            Ok(replies) => {
+                for (pending, reply) in batch.into_iter().zip(replies) {
+                    let label = match &reply {
+                        Ok(r) if r.replayed => "replayed",
+                        Ok(_) => "ok",
+                        Err(e) => kind_label(e),
+                    };
+                    COMMANDS
+                        .with_label_values(&[command_label(&pending.command), label])
+                        .inc();
+                    let _ = pending.reply.send(reply);
+                }
+            }
+            Err(e) => {
+                let error = RemoteError::internal(&e);
+                for pending in batch {
+                    COMMANDS
+                        .with_label_values(&[command_label(&pending.command), "internal"])
+                        .inc();
+                    let _ = pending.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    async fn try_batch(
+        &self,
+        batch: &[Pending],
+    ) -> anyhow::Result<Vec<Result<CommandAccepted, RemoteError>>> {
+        let mut tx = self.pool.begin().await.context("begin")?;
+        let keys: Vec<&str> = batch.iter().map(|p| p.command.idempotency_key()).collect();
+        let mut replayed: HashMap<String, serde_json::Value> = HashMap::new();
+        for row in sqlx::query("SELECT idempotency_key, reply FROM tickets.command_log WHERE idempotency_key = ANY($1)")
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading command log")?
+        {
+            replayed.insert(row.try_get("idempotency_key")?, row.try_get("reply")?);
+        }
+        // Lock every ticket an action touches, in a stable order so batches do not deadlock.
+        let mut act_nos: Vec<i64> = batch
+            .iter()
+            .filter_map(|p| match &p.command {
+                TicketCommand::Act { ticket_no, .. } => Some(ticket_no.as_u64() as i64),
+                TicketCommand::Create { .. } => None,
+            })
+            .collect();
+        act_nos.sort_unstable();
+        act_nos.dedup();
+        let mut rows: HashMap<TicketNo, TicketRow> = HashMap::new();
+        if !act_nos.is_empty() {
+            for row in sqlx::query(store::SELECT_FOR_UPDATE)
+                .bind(&act_nos)
+                .fetch_all(&mut *tx)
+                .await
+                .context("locking tickets")?
+            {
+                let loaded = store::row_to_ticket_row(&row)?;
+                rows.insert(loaded.view.ticket_no, loaded);
+            }
+        }
+
+        // Numbers already taken (a Create replayed under another key must not make a second
+        // ticket, nor fail the whole batch on the primary key).
+        let create_nos: Vec<i64> = batch
+            .iter()
+            .filter_map(|p| match &p.command {
+                TicketCommand::Create { ticket, .. } => Some(ticket.ticket_no.as_u64() as i64),
+                TicketCommand::Act { .. } => None,
+            })
+            .collect();
+        let mut taken: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        if !create_nos.is_empty() {
+            taken.extend(
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT ticket_no FROM tickets.ticket WHERE ticket_no = ANY($1)",
+                )
+                .bind(&create_nos)
+                .fetch_all(&mut *tx)
+                .await
+                .context("checking ticket numbers")?,
+            );
+        }
+
+        let now = Utc::now();
+        let mut writes = Writes::default();
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut created_in_batch: HashMap<TicketNo, ()> = HashMap::new();
+        for pending in batch {
+            let key = pending.command.idempotency_key().to_owned();
+            if let Some(previous) = replayed.get(&key) {
+                replies.push(decode_logged(previous));
+                continue;
+            }
+            let reply = match &pending.command {
+                TicketCommand::Create { actor, ticket, .. } => {
+                    if created_in_batch.insert(ticket.ticket_no, ()).is_some()
+                        || taken.contains(&(ticket.ticket_no.as_u64() as i64))
+                    {
+                        Err(RemoteError::conflict("that ticket number is already taken"))
+                    } else {
+                        Ok(self.create(
+                            &mut writes,
+                            actor,
+                            ticket,
+                            now,
+                            pending.traceparent.clone(),
+                        )?)
+                    }
+                }
+                TicketCommand::Act {
+                    actor,
+                    ticket_no,
+                    action,
+                    ..
+                } => match rows.get_mut(ticket_no) {
+                    None => Err(RemoteError::not_found(format!(
+                        "ticket {ticket_no} does not exist"
+                    ))),
+                    Some(row) => self.act(
+                        &mut writes,
+                        row,
+                        actor,
+                        action,
+                        now,
+                        pending.traceparent.clone(),
+                    )?,
+                },
+            };
+            // Refusals are logged too: a retry must not succeed where the first attempt was
+            // refused because the ticket has moved on since.
+            let logged = match &reply {
+                Ok(accepted) => serde_json::json!({ "ok": accepted }),
+                Err(e) => serde_json::json!({ "err": e }),
+            };
+            replayed.insert(key.clone(), logged.clone());
+            writes.log.push((key, logged));
+            replies.push(reply);
+        }
+        let touched: std::collections::HashSet<TicketNo> =
+            writes.history.iter().map(|(n, _)| *n).collect();
+        writes.updated = rows
+            .into_iter()
+            .filter(|(no, _)| touched.contains(no))
+            .collect();
+        self.write(&mut tx, &writes).await?;
+        tx.commit().await.context("commit")?;
+        Ok(replies)
+    }
+
+    fn create(
+        &self,
+        writes: &mut Writes,
+        actor: &Actor,
+        ticket: &CreateTicket,
+        now: DateTime<Utc>,
+        traceparent: Option<String>,
+    ) -> anyhow::Result<CommandAccepted> {
+        let entry = HistoryEntry {
+            seq: 1,
+            at: now,
+            actor: actor.clone(),
+            step: "created".into(),
+            action: None,
+            from: None,
+            to: Status::Received,
+        };
+        let view = TicketView {
+            ticket_no: ticket.ticket_no,
+            status: Status::Received,
+            channel: ticket.channel,
+            request_type: ticket.request_type,
+            service_code: ticket.service_code.clone(),
+            description: ticket.description.clone(),
+            location: ticket.location.clone(),
+            citizen: ticket.citizen.clone(),
+            confidential: ticket.confidential,
+            lead: None,
+            co: Vec::new(),
+            attributes: ticket.attributes.clone(),
+            media_url: ticket.media_url.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        writes
+            .events
+            .push(self.event(&entry, view, traceparent.clone())?);
+        writes.history.push((ticket.ticket_no, entry));
+        writes.new_tickets.push((ticket.clone(), now, traceparent));
+        Ok(CommandAccepted {
+            ticket_no: ticket.ticket_no,
+            status: Status::Received,
+            seq: 1,
+            replayed: false,
+        })
+    }
+
+    fn act(
+        &self,
+        writes: &mut Writes,
+        row: &mut TicketRow,
+        actor: &Actor,
+        action: &Action,
+        now: DateTime<Utc>,
+        traceparent: Option<String>,
+    ) -> anyhow::Result<Result<CommandAccepted, RemoteError>> {
+        let transition = match row.machine.decide(actor, action, &self.directory) {
+            Ok(t) => t,
+            Err(e) => {
+                if let Actor::Department { code } = actor {
+                    if matches!(e, TransitionError::NotHandler { .. }) {
+                        tracing::warn!(ticket = %row.view.ticket_no, department = %code, action = action.name(), "department refused: not its ticket");
+                    }
+                }
+                return Ok(Err(refusal(&e)));
+            }
+        };
+        let from = row.machine.status;
+        row.machine.apply(transition);
+        row.last_seq += 1;
+        row.view.status = row.machine.status;
+        row.view.lead = row.machine.lead.clone();
+        row.view.co = row.machine.co.clone();
+        row.view.updated_at = now;
+        for dept in row.machine.lead.iter().chain(row.machine.co.iter()) {
+            if !row.handlers.iter().any(|h| h == dept.as_str()) {
+                row.handlers.push(dept.to_string());
+            }
+        }
+        let entry = HistoryEntry {
+            seq: row.last_seq,
+            at: now,
+            actor: actor.clone(),
+            step: action.name().to_owned(),
+            action: Some(action.clone()),
+            from: Some(from),
+            to: row.machine.status,
+        };
+        // The ticket's own trace when the caller brought none, so every step stays in one trace.
+        let trace = traceparent.or_else(|| row.traceparent.clone());
+        writes
+            .events
+            .push(self.event(&entry, row.view.clone(), trace)?);
+        writes.history.push((row.view.ticket_no, entry));
+        Ok(Ok(CommandAccepted {
+            ticket_no: row.view.ticket_no,
+            status: row.machine.status,
+            seq: row.last_seq,
+            replayed: false,
+        }))
+    }
+
+    fn event(
+        &self,
+        entry: &HistoryEntry,
+        ticket: TicketView,
+        traceparent: Option<String>,
+    ) -> anyhow::Result<OutboxMessage> {
+        let event_id = Uuid::now_v7();
+        let subject = self.bus.subjects.ticket_event(&entry.step);
+        let envelope = Envelope::new(
+            event_id,
+            format!("ticket.{}", entry.step),
+            TicketEvent {
+                event_id,
+                entry: entry.clone(),
+                ticket,
+            },
+        );
+        Ok(OutboxMessage {
+            subject,
+            msg_id: event_id.to_string(),
+            traceparent,
+            payload: envelope.to_bytes().context("encoding event")?,
+        })
+    }
+
+    async fn write(&self, tx: &mut Transaction<'_, Postgres>, w: &Writes) -> anyhow::Result<()> {
+        if !w.new_tickets.is_empty() {
+            let mut nos = Vec::new();
+            let mut channels = Vec::new();
+            let mut types = Vec::new();
+            let mut codes = Vec::new();
+            let mut descriptions = Vec::new();
+            let mut locations = Vec::new();
+            let mut citizens = Vec::new();
+            let mut phones = Vec::new();
+            let mut confidential = Vec::new();
+            let mut attributes = Vec::new();
+            let mut media = Vec::new();
+            let mut traces = Vec::new();
+            let mut ats = Vec::new();
+            for (t, at, trace) in &w.new_tickets {
+                nos.push(t.ticket_no.as_u64() as i64);
+                channels.push(t.channel.as_str());
+                types.push(t.request_type.as_str());
+                codes.push(t.service_code.as_ref().map(|c| c.to_string()));
+                descriptions.push(t.description.as_str());
+                locations.push(serde_json::to_value(&t.location)?);
+                citizens.push(serde_json::to_value(&t.citizen)?);
+                phones.push(t.citizen.phone.clone());
+                confidential.push(t.confidential);
+                attributes.push(serde_json::to_value(&t.attributes)?);
+                media.push(t.media_url.clone());
+                traces.push(trace.clone());
+                ats.push(*at);
+            }
+            sqlx::query(
+                "INSERT INTO tickets.ticket (ticket_no, status, channel, request_type, service_code, description, location, \
+                 citizen, citizen_phone, confidential, attributes, media_url, last_seq, traceparent, created_at, updated_at) \
+                 SELECT n, 'received', c, rt, sc, d, l, ci, p, cf, a, m, 1, tp, at, at FROM UNNEST($1::bigint[], $2::text[], \
+                 $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::bool[], $10::jsonb[], $11::text[], \
+                 $12::text[], $13::timestamptz[]) AS u(n, c, rt, sc, d, l, ci, p, cf, a, m, tp, at)",
+            )
+            .bind(&nos)
+            .bind(&channels)
+            .bind(&types)
+            .bind(&codes)
+            .bind(&descriptions)
+            .bind(&locations)
+            .bind(&citizens)
+            .bind(&phones)
+            .bind(&confidential)
+            .bind(&attributes)
+            .bind(&media)
+            .bind(&traces)
+            .bind(&ats)
+            .execute(&mut **tx)
+            .await
+            .context("inserting tickets")?;
+        }
+        if !w.updated.is_empty() {
+            let mut nos = Vec::new();
+            let mut statuses = Vec::new();
+            let mut leads = Vec::new();
+            let mut cos = Vec::new();
+            let mut handlers = Vec::new();
+            let mut pending = Vec::new();
+            let mut satisfied = Vec::new();
+            let mut seqs = Vec::new();
+            let mut ats = Vec::new();
+            for (no, row) in &w.updated {
+                nos.push(no.as_u64() as i64);
+                statuses.push(row.machine.status.as_str());
+                leads.push(row.machine.lead.as_ref().map(|d| d.to_string()));
+                // Postgres has no arrays of arrays of differing length: send as JSON.
+                cos.push(serde_json::to_value(
+                    row.machine
+                        .co
+                        .iter()
+                        .map(|d| d.as_str())
+                        .collect::<Vec<_>>(),
+                )?);
+                handlers.push(serde_json::to_value(&row.handlers)?);
+                pending.push(row.machine.extension_pending);
+                satisfied.push(row.machine.satisfied);
+                seqs.push(row.last_seq);
+                ats.push(row.view.updated_at);
+            }
+            sqlx::query(
+                "UPDATE tickets.ticket t SET status = u.s, lead = u.l, \
+                 co = ARRAY(SELECT jsonb_array_elements_text(u.co)), handlers = ARRAY(SELECT jsonb_array_elements_text(u.h)), \
+                 extension_pending = u.ep, satisfied = u.sat, last_seq = u.seq, updated_at = u.at \
+                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::bool[], $7::bool[], $8::int[], \
+                 $9::timestamptz[]) AS u(n, s, l, co, h, ep, sat, seq, at) WHERE t.ticket_no = u.n",
+            )
+            .bind(&nos)
+            .bind(&statuses)
+            .bind(&leads)
+            .bind(&cos)
+            .bind(&handlers)
+            .bind(&pending)
+            .bind(&satisfied)
+            .bind(&seqs)
+            .bind(&ats)
+            .execute(&mut **tx)
+            .await
+            .context("updating tickets")?;
+        }
+        if !w.history.is_empty() {
+            let mut nos = Vec::new();
+            let mut seqs = Vec::new();
+            let mut ats = Vec::new();
+            let mut actors = Vec::new();
+            let mut steps = Vec::new();
+            let mut actions = Vec::new();
+            let mut froms = Vec::new();
+            let mut tos = Vec::new();
+            for (no, e) in &w.history {
+                nos.push(no.as_u64() as i64);
+                seqs.push(e.seq);
+                ats.push(e.at);
+                actors.push(serde_json::to_value(&e.actor)?);
+                steps.push(e.step.as_str());
+                actions.push(e.action.as_ref().map(serde_json::to_value).transpose()?);
+                froms.push(e.from.map(|s| s.as_str()));
+                tos.push(e.to.as_str());
+            }
+            sqlx::query(
+                "INSERT INTO tickets.history (ticket_no, seq, at, actor, step, action, from_status, to_status) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::timestamptz[], $4::jsonb[], $5::text[], $6::jsonb[], \
+                 $7::text[], $8::text[])",
+            )
+            .bind(&nos)
+            .bind(&seqs)
+            .bind(&ats)
+            .bind(&actors)
+            .bind(&steps)
+            .bind(&actions)
+            .bind(&froms)
+            .bind(&tos)
+            .execute(&mut **tx)
+            .await
+            .context("inserting history")?;
+        }
+        if !w.log.is_empty() {
+            let keys: Vec<&str> = w.log.iter().map(|(k, _)| k.as_str()).collect();
+            let replies: Vec<&serde_json::Value> = w.log.iter().map(|(_, r)| r).collect();
+            sqlx::query("INSERT INTO tickets.command_log (idempotency_key, reply) SELECT * FROM UNNEST($1::text[], $2::jsonb[])")
+                .bind(&keys)
+                .bind(&replies)
+                .execute(&mut **tx)
+                .await
+                .context("writing the command log")?;
+        }
+        outbox::enqueue(tx, SCHEMA, &w.events)
+            .await
+            .context("writing the outbox")?;
+        Ok(())
+    }
+}
+
+fn decode_logged(value: &serde_json::Value) -> Result<CommandAccepted, RemoteError> {
+    if let Some(ok) = value.get("ok") {
+        match serde_json::from_value::<CommandAccepted>(ok.clone()) {
+            Ok(mut accepted) => {
+                accepted.replayed = true;
+                Ok(accepted)
+            }
+            Err(e) => Err(RemoteError::internal(&anyhow::anyhow!(
+                "command log entry unreadable: {e}"
+            ))),
+        }
+    } else {
+        match value
+            .get("err")
+            .map(|e| serde_json::from_value::<RemoteError>(e.clone()))
+        {
+            Some(Ok(e)) => Err(e),
+            _ => Err(RemoteError::internal(&anyhow::anyhow!(
+                "command log entry unreadable"
+            ))),
+        }
+    }
+}
+
+fn command_label(c: &TicketCommand) -> &'static str {
+    match c {
+        TicketCommand::Create { .. } => "create",
+        TicketCommand::Act { action, .. } => action.name(),
+    }
+}
+
+fn kind_label(e: &RemoteError) -> &'static str {
+    e.kind.as_str()
+}
