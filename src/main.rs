@@ -1,1 +1,181 @@
-fn main() {}
+//! `hotline`: one binary for every service.
+//!
+//! `hotline all` runs the whole platform in one process (the "monolithic" mode); `hotline
+//! tickets`, `hotline intake`, ... run one service each (one Deployment per service on
+//! Kubernetes, same image). `hotline setup` prepares streams, schemas and demo data;
+//! `hotline bench` measures the platform against raw baselines.
+#![forbid(unsafe_code)]
+
+mod bench;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use hotline_config::Settings;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "hotline", version, about = "12345 / 311 public service hotline")]
+struct Cli {
+    /// A TOML file layered over the defaults (then HOTLINE__SECTION__KEY variables).
+    #[arg(long, global = true, env = "HOTLINE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The local demo: demo Open311 key, demo department credentials, demo catalogue.
+    #[arg(long, global = true)]
+    demo: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create streams, run migrations; with --demo also load the demo catalogue.
+    Setup,
+    /// Run every service in this process.
+    All,
+    /// The ticket ledger.
+    Tickets,
+    /// Channel intake (Open311 web adapter).
+    Intake,
+    /// Routing tickets to departments.
+    Dispatch,
+    /// Where departments connect (gRPC and REST).
+    Gateway,
+    /// Benchmark: tickets/s from Open311 POST to the department stream, against raw baselines.
+    Bench(bench::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    if cli.demo {
+        settings.demo = true;
+    }
+    let service = match &cli.command {
+        Command::Setup => "hotline-setup",
+        Command::All => "hotline",
+        Command::Tickets => "hotline-tickets",
+        Command::Intake => "hotline-intake",
+        Command::Dispatch => "hotline-dispatch",
+        Command::Gateway => "hotline-gateway",
+        Command::Bench(_) => "hotline-bench",
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let mut telemetry = hotline_telemetry::init(
+            service,
+            &settings.telemetry.log_filter,
+            settings.telemetry.log_format == "json",
+            settings.telemetry.otlp_endpoint.as_deref(),
+        )?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let result = match cli.command {
+            Command::Setup => setup(&settings).await,
+            Command::All => all(settings, shutdown).await,
+            Command::Tickets => hotline_tickets::run(settings, shutdown).await,
+            Command::Intake => hotline_intake::run(settings, shutdown).await,
+            Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
+            Command::Gateway => hotline_gateway::run(settings, shutdown).await,
+            Command::Bench(args) => bench::run(settings, args).await,
+        };
+        telemetry.shutdown();
+        result
+    })
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM (Kubernetes sends SIGTERM, then waits).
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: draining in-flight work");
+    shutdown.cancel();
+}
+
+/// Streams, schemas and (with --demo) the demo catalogue. Idempotent.
+async fn setup(settings: &Settings) -> anyhow::Result<()> {
+    let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "setup").await?;
+    hotline_bus::streams::ensure(&bus, hotline_bus::streams::StreamOptions { replicas: settings.nats.stream_replicas }).await?;
+    let pool = hotline_tickets::connect_db(settings).await?;
+    hotline_tickets::migrate(&pool).await?;
+    hotline_dispatch::migrate(&pool).await?;
+    if settings.demo {
+        let added = hotline_dispatch::seed_demo(&pool).await?;
+        tracing::info!(added, "demo catalogue loaded");
+    }
+    tracing::info!(namespace = %settings.namespace, "setup done");
+    Ok(())
+}
+
+/// Every service in one process, sharing one shutdown.
+async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    setup(&settings).await?;
+    let mut services = tokio::task::JoinSet::new();
+    services.spawn(named("tickets", hotline_tickets::run(settings.clone(), shutdown.clone())));
+    services.spawn(named("dispatch", hotline_dispatch::run(settings.clone(), shutdown.clone())));
+    services.spawn(named("gateway", hotline_gateway::run(settings.clone(), shutdown.clone())));
+    services.spawn(named("intake", hotline_intake::run(settings.clone(), shutdown.clone())));
+    print_urls(&settings);
+    let mut failed = None;
+    while let Some(done) = services.join_next().await {
+        match done {
+            Ok((name, Err(e))) => {
+                tracing::error!(service = name, error = %format!("{e:#}"), "service stopped with an error; stopping the rest");
+                failed.get_or_insert(e.context(format!("{name} failed")));
+                shutdown.cancel();
+            }
+            Ok((name, Ok(()))) => {
+                if !shutdown.is_cancelled() {
+                    tracing::error!(service = name, "service stopped unexpectedly; stopping the rest");
+                    shutdown.cancel();
+                }
+            }
+            Err(e) => {
+                failed.get_or_insert(anyhow::anyhow!("a service panicked: {e}"));
+                shutdown.cancel();
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn named(name: &'static str, f: impl Future<Output = anyhow::Result<()>>) -> (&'static str, anyhow::Result<()>) {
+    (name, f.await)
+}
+
+fn print_urls(s: &Settings) {
+    let h = if s.listen.host == "0.0.0.0" { "127.0.0.1" } else { s.listen.host.as_str() };
+    println!();
+    println!("12345 hotline is up ({} services in one process)", 4);
+    println!("  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json", s.intake.port);
+    println!("  tickets (agents)       http://{h}:{}/v1/tickets", s.tickets.port);
+    println!("  dispatch (catalogue)   http://{h}:{}/v1/catalogue   manual queue: /v1/manual-queue", s.dispatch.port);
+    println!("  gateway REST           http://{h}:{}/v1/tickets", s.gateway.port);
+    println!("  gateway gRPC           {h}:{} (hotline.gateway.v1.DepartmentGateway, reflection on)", s.gateway.grpc_port);
+    println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
+    if s.demo {
+        println!("  demo Open311 api_key   demo-open311-key");
+        println!("  demo department token  demo-<code in lower case>, e.g. demo-gz-th for Tianhe (GZ-TH)");
+    }
+    println!();
+}

@@ -1,1 +1,238 @@
-//! placeholder
+//! Dispatch (派单): decides where each new or reopened ticket goes.
+//!
+//! - [`catalogue`]: the dispatch catalogue (派单目录), versioned and audited.
+//! - [`gazetteer`]: the district an address is in (属地).
+//! - [`router`]: the pure routing decision.
+//! - this module: the consumer of ticket events, the manual dispatch queue, the HTTP API
+//!   (port 8082) and the catalogue's NATS responder (Open311 services come from here).
+//!
+//! Smart dispatch (a classifier for tickets without a matter code) comes later; today such
+//! tickets go to the manual queue.
+#![forbid(unsafe_code)]
+
+pub mod catalogue;
+pub mod gazetteer;
+pub mod http;
+pub mod router;
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hotline_bus::consumer::{self, ConsumerSpec, HandleError};
+use hotline_bus::rpc::{self, CallError, RemoteError};
+use hotline_bus::{Bus, Envelope};
+use hotline_config::Settings;
+use hotline_domain::contract::{CommandAccepted, CatalogueService, ErrorKind, TicketCommand, TicketEvent, TicketView};
+use hotline_domain::{Action, Actor, DeptCode, Directory};
+use hotline_telemetry::prometheus;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalogue::Catalogue;
+use crate::gazetteer::Gazetteer;
+use crate::router::Decision;
+
+pub const SCHEMA: &str = "dispatch";
+pub const CONSUMER: &str = "dispatch";
+
+static DECISIONS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
+    hotline_telemetry::counter_vec("hotline_dispatch_decisions_total", "Routing decisions by outcome", &["outcome"])
+});
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.create_schema(SCHEMA);
+    migrator.dangerous_set_table_name(format!("{SCHEMA}._sqlx_migrations"));
+    migrator.run(pool).await.context("running dispatch migrations")?;
+    Ok(())
+}
+
+/// Loads the demo catalogue (idempotent). Returns how many entries were added.
+pub async fn seed_demo(pool: &PgPool) -> anyhow::Result<usize> {
+    Catalogue::seed(pool, &catalogue::demo_entries()?).await
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub bus: Bus,
+    pub pool: PgPool,
+    pub catalogue: Catalogue,
+    pub gazetteer: Arc<Gazetteer>,
+    pub directory: Arc<Directory>,
+}
+
+impl Dispatcher {
+    /// Handles one `created` or `reopen` event.
+    async fn handle(&self, message: &async_nats::jetstream::Message) -> Result<(), HandleError> {
+        let span = tracing::info_span!("dispatch.route", otel.kind = "consumer", ticket = tracing::field::Empty);
+        hotline_bus::trace::adopt(&span, message.headers.as_ref());
+        let _ = span.enter();
+        let envelope: Envelope<TicketEvent> =
+            Envelope::from_slice(&message.payload).map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
+        let event = envelope.data;
+        span.record("ticket", tracing::field::display(event.ticket.ticket_no));
+        let entry = match &event.ticket.service_code {
+            Some(code) => self.catalogue.get(code).await,
+            None => None,
+        };
+        let decision = router::route(&event.ticket, entry.as_ref(), &self.gazetteer);
+        let event_id = event.event_id.to_string();
+        let outcome = tracing::Instrument::instrument(self.apply(&event.ticket, &event_id, decision), span.clone()).await;
+        outcome.map_err(|e| HandleError::Retry(e))
+    }
+
+    async fn apply(&self, ticket: &TicketView, event_id: &str, decision: Decision) -> anyhow::Result<()> {
+        match decision {
+            Decision::Dispatch { lead, co, reason } => {
+                let command = TicketCommand::Act {
+                    idempotency_key: format!("dispatch:{event_id}"),
+                    actor: Actor::system("dispatch"),
+                    ticket_no: ticket.ticket_no,
+                    action: Action::Dispatch { lead: lead.clone(), co, note: reason.clone() },
+                };
+                let result: Result<CommandAccepted, CallError> =
+                    rpc::call(&self.bus, self.bus.subjects.ticket_commands(), &command, rpc::DEFAULT_TIMEOUT).await;
+                match result {
+                    Ok(_) => {
+                        self.record(ticket, event_id, "auto", Some(&lead), &reason).await?;
+                        DECISIONS.with_label_values(&["auto"]).inc();
+                        Ok(())
+                    }
+                    // The ticket moved on (an agent answered it meanwhile): nothing to do.
+                    Err(e) if e.kind() == ErrorKind::Conflict => {
+                        self.record(ticket, event_id, "moved_on", None, &e.public_message()).await?;
+                        DECISIONS.with_label_values(&["moved_on"]).inc();
+                        Ok(())
+                    }
+                    Err(e) if matches!(e.kind(), ErrorKind::Invalid | ErrorKind::Forbidden | ErrorKind::NotFound) => {
+                        let reason = format!("automatic dispatch refused: {}", e.public_message());
+                        self.enqueue(ticket, event_id, &reason).await
+                    }
+                    Err(e) => Err(anyhow::Error::from(e).context("sending the dispatch command")),
+                }
+            }
+            Decision::Manual { reason } => self.enqueue(ticket, event_id, &reason).await,
+        }
+    }
+
+    async fn enqueue(&self, ticket: &TicketView, event_id: &str, reason: &str) -> anyhow::Result<()> {
+        // A reopened ticket may be queued a second time: the queue holds its latest state.
+        sqlx::query(
+            "INSERT INTO dispatch.manual_queue (ticket_no, reason, ticket) VALUES ($1, $2, $3) \
+             ON CONFLICT (ticket_no) DO UPDATE SET reason = EXCLUDED.reason, ticket = EXCLUDED.ticket, \
+             enqueued_at = now(), resolved_at = NULL, resolved_by = NULL, resolved_to = NULL \
+             WHERE dispatch.manual_queue.resolved_at IS NOT NULL OR dispatch.manual_queue.reason <> EXCLUDED.reason",
+        )
+        .bind(ticket.ticket_no.as_u64() as i64)
+        .bind(reason)
+        .bind(serde_json::to_value(ticket.public())?)
+        .execute(&self.pool)
+        .await
+        .context("queueing for manual dispatch")?;
+        self.record(ticket, event_id, "manual", None, reason).await?;
+        DECISIONS.with_label_values(&["manual"]).inc();
+        tracing::info!(ticket = %ticket.ticket_no, "queued for manual dispatch");
+        Ok(())
+    }
+
+    async fn record(&self, ticket: &TicketView, event_id: &str, outcome: &str, lead: Option<&DeptCode>, reason: &str) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO dispatch.decision (ticket_no, event_id, outcome, lead, reason) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING")
+            .bind(ticket.ticket_no.as_u64() as i64)
+            .bind(event_id)
+            .bind(outcome)
+            .bind(lead.map(|d| d.to_string()))
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .context("recording the decision")?;
+        Ok(())
+    }
+}
+
+/// Runs the dispatch service until `shutdown`.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "dispatch").await?;
+    hotline_bus::streams::ensure(&bus, hotline_bus::streams::StreamOptions { replicas: settings.nats.stream_replicas }).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .connect(&settings.database.url)
+        .await
+        .context("connecting to Postgres")?;
+    migrate(&pool).await?;
+    if settings.demo {
+        seed_demo(&pool).await?;
+    }
+    let directory = Arc::new(Directory::demo());
+    let catalogue = Catalogue::load(pool.clone(), directory.clone()).await?;
+    let dispatcher = Dispatcher {
+        bus: bus.clone(),
+        pool: pool.clone(),
+        catalogue: catalogue.clone(),
+        gazetteer: Arc::new(Gazetteer::demo(&directory)),
+        directory,
+    };
+    let readiness = hotline_telemetry::Readiness::default();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let spec = ConsumerSpec::new(
+        bus.subjects.tickets_stream(),
+        CONSUMER,
+        vec![bus.subjects.ticket_event("created"), bus.subjects.ticket_event("reopen")],
+    );
+    {
+        let dispatcher = dispatcher.clone();
+        tasks.spawn(consumer::run(
+            bus.clone(),
+            spec,
+            |m| hotline_bus::envelope::ticket_key(&m.payload),
+            move |m| {
+                let dispatcher = dispatcher.clone();
+                async move { dispatcher.handle(&m).await }
+            },
+            shutdown.clone(),
+        ));
+    }
+    {
+        let catalogue = catalogue.clone();
+        tasks.spawn(rpc::serve(bus.clone(), bus.subjects.catalogue_services(), "dispatch", 64, move |_: ()| {
+            let catalogue = catalogue.clone();
+            async move { Ok::<Vec<CatalogueService>, RemoteError>(catalogue.all().await.iter().map(|e| e.service()).collect()) }
+        }, shutdown.clone()));
+    }
+    {
+        // Other replicas change the catalogue too.
+        let catalogue = catalogue.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {
+                        if let Err(e) = catalogue.reload().await {
+                            tracing::warn!(error = %format!("{e:#}"), "catalogue reload failed");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let listener = hotline_telemetry::bind(&settings.listen.host, settings.dispatch.port).await?;
+    let app = http::router(dispatcher.clone()).merge(hotline_telemetry::ops_routes(readiness.clone()));
+    let http_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned()).await.context("dispatch HTTP server")
+    });
+    readiness.set(true);
+    tracing::info!(port = settings.dispatch.port, "dispatch service ready");
+    shutdown.cancelled().await;
+    readiness.set(false);
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "dispatch task failed"),
+            Err(e) => tracing::error!(error = %e, "dispatch task panicked"),
+        }
+    }
+    Ok(())
+}

@@ -69,3 +69,21 @@ mod tests {
         ));
     }
 }
+
+/// The ticket number of a ticket event, read without decoding the whole event: the key that
+/// keeps one ticket's events in order in [`crate::consumer::run`].
+pub fn ticket_key(payload: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Ticket {
+        ticket_no: String,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        ticket: Ticket,
+    }
+    #[derive(Deserialize)]
+    struct Partial {
+        data: Data,
+    }
+    serde_json::from_slice::<Partial>(payload).map(|p| p.data.ticket.ticket_no).unwrap_or_default()
+}

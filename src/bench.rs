@@ -1,0 +1,371 @@
+//! `hotline bench`: tickets per second from Open311 POST to the department's delivery stream,
+//! with latency percentiles and CPU per ticket, against raw baselines run in the same process
+//! on the same servers:
+//!
+//! - raw JetStream: publish + PubAck of the same number of messages, same concurrency;
+//! - raw Postgres: one-row INSERT + COMMIT per ticket, same concurrency.
+//!
+//! The platform runs in this process (`hotline all` on a fresh namespace, so nothing else's
+//! streams or consumers interfere). CPU is read from /proc for this process, nats-server and
+//! every postgres process: CPU per ticket is steadier than a rate on a shared machine.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use hotline_config::Settings;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Tickets in the throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    tickets: usize,
+    /// Requests in flight in the throughput run.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// Offered rate for the latency run (tickets/s); 0 skips it.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Seconds the latency run lasts.
+    #[arg(long, default_value_t = 10)]
+    rate_seconds: u64,
+    /// Write the report as JSON here too.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct Run {
+    name: String,
+    count: usize,
+    seconds: f64,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_ms_per_item: f64,
+}
+
+/// CPU seconds (user + system) of this process, nats-server and postgres, from /proc.
+fn cpu_seconds() -> f64 {
+    let tick = 100.0; // USER_HZ is 100 on Linux.
+    let mut total = 0.0;
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else { continue };
+        let comm = comm.trim();
+        if pid != me && comm != "nats-server" && comm != "postgres" && !comm.starts_with("postgres") {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the ")" that closes the command name; utime and stime are 14th and 15th.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let stime: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        total += (utime + stime) / tick;
+    }
+    total
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn summarize(name: &str, mut latencies: Vec<f64>, seconds: f64, cpu: f64) -> Run {
+    latencies.sort_by(f64::total_cmp);
+    let count = latencies.len();
+    Run {
+        name: name.to_owned(),
+        count,
+        seconds,
+        per_second: count as f64 / seconds.max(1e-9),
+        p50_ms: percentile(&latencies, 0.50) * 1000.0,
+        p99_ms: percentile(&latencies, 0.99) * 1000.0,
+        cpu_ms_per_item: cpu * 1000.0 / count.max(1) as f64,
+    }
+}
+
+pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
+    settings.demo = true;
+    settings.namespace = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    for port in [&mut settings.intake.port, &mut settings.tickets.port, &mut settings.dispatch.port, &mut settings.gateway.port, &mut settings.gateway.grpc_port] {
+        *port = free_port()?;
+    }
+    settings.telemetry.otlp_endpoint = None;
+    eprintln!("bench: namespace {}, {} tickets at concurrency {}", settings.namespace, args.tickets, args.concurrency);
+
+    let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "bench").await?;
+    hotline_bus::streams::ensure(&bus, hotline_bus::streams::StreamOptions { replicas: settings.nats.stream_replicas }).await?;
+    let mut runs = vec![
+        raw_jetstream(&bus, args.tickets, args.concurrency).await?,
+        raw_postgres(&settings, args.tickets, args.concurrency).await?,
+    ];
+
+    let shutdown = CancellationToken::new();
+    let platform = {
+        let settings = settings.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { super::all(settings, shutdown).await })
+    };
+    let base = format!("http://127.0.0.1:{}/open311/v2", settings.intake.port);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    wait_ready(&client, &settings).await?;
+    let service_code = pick_service(&client, &base).await?;
+
+    // Warm up: caches, connections, JIT-free but page-cache and plan caches.
+    drive(&bus, &client, &base, &service_code, 500, args.concurrency, None).await?;
+    let (latencies, secs, cpu) = drive(&bus, &client, &base, &service_code, args.tickets, args.concurrency, None).await?;
+    runs.push(summarize("platform: Open311 POST -> department stream (max rate)", latencies, secs, cpu));
+    if args.rate > 0 {
+        let n = (args.rate * args.rate_seconds) as usize;
+        let (latencies, secs, cpu) = drive(&bus, &client, &base, &service_code, n, 2048, Some(args.rate)).await?;
+        runs.push(summarize(&format!("platform: paced at {}/s", args.rate), latencies, secs, cpu));
+    }
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), platform).await;
+
+    println!();
+    println!("{:<58} {:>8} {:>9} {:>10} {:>9} {:>9} {:>11}", "run", "items", "seconds", "items/s", "p50 ms", "p99 ms", "CPU ms/item");
+    for r in &runs {
+        println!(
+            "{:<58} {:>8} {:>9.2} {:>10.0} {:>9.2} {:>9.2} {:>11.3}",
+            r.name, r.count, r.seconds, r.per_second, r.p50_ms, r.p99_ms, r.cpu_ms_per_item
+        );
+    }
+    let platform_max = &runs[2];
+    println!();
+    println!("ratio platform / raw JetStream publish+ack (throughput): {:.3}", platform_max.per_second / runs[0].per_second);
+    println!("ratio platform / raw Postgres insert+commit (throughput): {:.3}", platform_max.per_second / runs[1].per_second);
+    println!("CPU per ticket: platform {:.3} ms vs raw JetStream {:.3} ms + raw Postgres {:.3} ms", platform_max.cpu_ms_per_item, runs[0].cpu_ms_per_item, runs[1].cpu_ms_per_item);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&runs)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_ready(client: &reqwest::Client, s: &Settings) -> anyhow::Result<()> {
+    let ports = [s.intake.port, s.tickets.port, s.dispatch.port, s.gateway.port];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for port in ports {
+        loop {
+            let ok = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false);
+            if ok {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the platform did not become ready on port {port}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // The catalogue reaches intake through dispatch; wait until Open311 lists services.
+    loop {
+        let r = client.get(format!("http://127.0.0.1:{}/open311/v2/services.json", s.intake.port)).send().await;
+        if matches!(&r, Ok(r) if r.status().is_success()) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "Open311 services never became available");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A district matter, so each ticket goes through the gazetteer too.
+async fn pick_service(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let services: Vec<serde_json::Value> = client.get(format!("{base}/services.json")).send().await?.json().await?;
+    services
+        .iter()
+        .find(|s| s["group"] == "城乡建设")
+        .or_else(|| services.first())
+        .and_then(|s| s["service_code"].as_str().map(str::to_owned))
+        .context("no services in the catalogue")
+}
+
+/// Posts `n` tickets (closed loop with `concurrency`, or paced at `rate`/s) and waits until each
+/// reached its department's delivery stream. Returns latencies, elapsed seconds and CPU seconds.
+async fn drive(
+    bus: &hotline_bus::Bus,
+    client: &reqwest::Client,
+    base: &str,
+    service_code: &str,
+    n: usize,
+    concurrency: usize,
+    rate: Option<u64>,
+) -> anyhow::Result<(Vec<f64>, f64, f64)> {
+    let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let early: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let mut deliveries = bus.client.subscribe(bus.subjects.delivery_all()).await?;
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
+    let collector = {
+        let started = started.clone();
+        let early = early.clone();
+        tokio::spawn(async move {
+            while let Some(m) = deliveries.next().await {
+                let arrived = Instant::now();
+                let no = hotline_bus::envelope::ticket_key(&m.payload);
+                let start = started.lock().await.remove(&no);
+                match start {
+                    Some(t0) => {
+                        let _ = done_tx.send((arrived - t0).as_secs_f64());
+                    }
+                    // Delivered before the POST's response was read: remember when.
+                    None => {
+                        early.lock().await.insert(no, arrived);
+                    }
+                }
+            }
+        })
+    };
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let body = form_body(service_code);
+    let post = |i: usize| {
+        let client = client.clone();
+        let body = body.clone();
+        let started = started.clone();
+        let early = early.clone();
+        async move {
+            let begin = Instant::now();
+            let response = client
+                .post(format!("{base}/requests.json"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .with_context(|| format!("POST {i}"))?;
+            anyhow::ensure!(response.status().as_u16() == 201, "POST {i} answered {}", response.status());
+            let created: Vec<serde_json::Value> = response.json().await?;
+            let no = created.first().and_then(|c| c["service_request_id"].as_str()).context("no service_request_id")?.to_owned();
+            if let Some(arrived) = early.lock().await.remove(&no) {
+                return Ok::<Option<f64>, anyhow::Error>(Some((arrived - begin).as_secs_f64()));
+            }
+            started.lock().await.insert(no, begin);
+            Ok(None)
+        }
+    };
+    let mut early_latencies = Vec::new();
+    match rate {
+        None => {
+            let mut results = futures::stream::iter(0..n).map(post).buffer_unordered(concurrency);
+            while let Some(r) = results.next().await {
+                if let Some(l) = r? {
+                    early_latencies.push(l);
+                }
+            }
+        }
+        Some(rate) => {
+            let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            let mut sent = 0;
+            while sent < n || !in_flight.is_empty() {
+                tokio::select! {
+                    _ = interval.tick(), if sent < n && in_flight.len() < concurrency => {
+                        in_flight.push(post(sent));
+                        sent += 1;
+                    }
+                    Some(r) = in_flight.next(), if !in_flight.is_empty() => {
+                        if let Some(l) = r? { early_latencies.push(l); }
+                    }
+                }
+            }
+        }
+    }
+    let mut latencies = early_latencies;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while latencies.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, done_rx.recv()).await {
+            Ok(Some(l)) => latencies.push(l),
+            _ => anyhow::bail!("only {} of {n} tickets reached a department within 60 s after the last POST", latencies.len()),
+        }
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    collector.abort();
+    Ok((latencies, elapsed, cpu))
+}
+
+fn form_body(service_code: &str) -> String {
+    serde_urlencoded::to_string([
+        ("api_key", "demo-open311-key"),
+        ("service_code", service_code),
+        ("address_string", "广州市天河区天河路208号"),
+        ("description", "路灯不亮，已经三天了 (street lamp out for three days)"),
+        ("phone", "13800138000"),
+    ])
+    .unwrap_or_default()
+}
+
+async fn raw_jetstream(bus: &hotline_bus::Bus, n: usize, concurrency: usize) -> anyhow::Result<Run> {
+    // The same stream configuration as the platform's (file storage, dedup window).
+    let subject = bus.subjects.ticket_event("bench_raw");
+    let payload = bytes_payload();
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let latencies: Vec<f64> = futures::stream::iter(0..n)
+        .map(|i| {
+            let subject = subject.clone();
+            let payload = payload.clone();
+            async move {
+                let begin = Instant::now();
+                hotline_bus::publish::publish_acked(bus, subject, &format!("raw-{i}"), Default::default(), payload).await?;
+                Ok::<f64, anyhow::Error>(begin.elapsed().as_secs_f64())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(summarize("raw JetStream publish + PubAck", latencies, secs, cpu_seconds() - cpu0))
+}
+
+fn bytes_payload() -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'x'; 900])
+}
+
+async fn raw_postgres(settings: &Settings, n: usize, concurrency: usize) -> anyhow::Result<Run> {
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(settings.database.max_connections).connect(&settings.database.url).await?;
+    let table = format!("bench_raw_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, body TEXT NOT NULL)"))).execute(&pool).await?;
+    let insert = format!("INSERT INTO {table} (id, body) VALUES ($1, $2)");
+    let body = "x".repeat(900);
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let latencies: Vec<f64> = futures::stream::iter(0..n)
+        .map(|i| {
+            let pool = pool.clone();
+            let insert = insert.clone();
+            let body = body.clone();
+            async move {
+                let begin = Instant::now();
+                let mut tx = pool.begin().await?;
+                sqlx::query(sqlx::AssertSqlSafe(insert)).bind(i as i64).bind(body).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<f64, anyhow::Error>(begin.elapsed().as_secs_f64())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&pool).await?;
+    Ok(summarize("raw Postgres INSERT + COMMIT (one row per commit)", latencies, secs, cpu))
+}
