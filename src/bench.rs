@@ -103,6 +103,15 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         *port = free_port()?;
     }
     settings.telemetry.otlp_endpoint = None;
+    // A database of its own: the run's ticket numbers must not meet earlier runs' tickets.
+    let admin_url = settings.database.url.clone();
+    let database = format!("bench_{}", &settings.namespace[5..]);
+    {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.context("connecting to Postgres")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}"))).execute(&mut conn).await?;
+    }
+    settings.database.url = with_database(&admin_url, &database);
     eprintln!("bench: namespace {}, {} tickets at concurrency {}", settings.namespace, args.tickets, args.concurrency);
 
     let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "bench").await?;
@@ -134,6 +143,11 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), platform).await;
+    {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))).execute(&mut conn).await?;
+    }
 
     println!();
     println!("{:<58} {:>8} {:>9} {:>10} {:>9} {:>9} {:>11}", "run", "items", "seconds", "items/s", "p50 ms", "p99 ms", "CPU ms/item");
@@ -152,6 +166,19 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&runs)?).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// `postgres://u:p@h:5432/db?x` with another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path = base[authority_start..].find('/').map(|i| i + authority_start);
+    let mut out = format!("{}/{name}", &base[..path.unwrap_or(base.len())]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
 }
 
 fn free_port() -> anyhow::Result<u16> {

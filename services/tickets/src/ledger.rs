@@ -277,7 +277,9 @@ impl Batcher {
                     if created_in_batch.insert(ticket.ticket_no, ()).is_some()
                         || taken.contains(&(ticket.ticket_no.as_u64() as i64))
                     {
-                        Err(RemoteError::conflict("that ticket number is already taken"))
+                        // Not logged: the caller retries the same key with a fresh number.
+                        replies.push(Err(RemoteError::conflict("that ticket number is already taken")));
+                        continue;
                     } else {
                         Ok(self.create(
                             &mut writes,

@@ -229,6 +229,19 @@ impl Store {
             .collect()
     }
 
+    /// The highest sequence of the day's ticket numbers (0 when none): ticket numbers are
+    /// `YYMMDD` + 9-digit sequence + check digit.
+    pub async fn max_sequence(&self, yymmdd: u32) -> anyhow::Result<u64> {
+        let low = i64::from(yymmdd) * 10_000_000_000;
+        let high = low + 9_999_999_999;
+        let max: Option<i64> = sqlx::query_scalar("SELECT max(ticket_no) FROM tickets.ticket WHERE ticket_no BETWEEN $1 AND $2")
+            .bind(low)
+            .bind(high)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(max.map(|n| ((n / 10) % 1_000_000_000) as u64).unwrap_or(0))
+    }
+
     /// Created tickets per day, for the HTTP summary.
     pub async fn count_since(&self, since: DateTime<Utc>) -> anyhow::Result<i64> {
         Ok(

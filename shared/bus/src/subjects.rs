@@ -10,6 +10,8 @@ pub mod suffix {
     pub const TICKET_GET: &str = "tickets.query.get";
     pub const TICKET_LIST: &str = "tickets.query.list";
     pub const TICKET_UPDATES: &str = "tickets.query.updates";
+    /// The highest ticket sequence the ledger holds for a day (request: YYMMDD as a number).
+    pub const TICKET_MAX_SEQUENCE: &str = "tickets.query.max_sequence";
     /// Facts from the ledger: `tickets.events.<step>`.
     pub const TICKET_EVENTS: &str = "tickets.events";
     /// Per-department delivery: `delivery.<dept>`.
@@ -57,6 +59,9 @@ impl Subjects {
     }
     pub fn ticket_updates(&self) -> String {
         self.join(suffix::TICKET_UPDATES)
+    }
+    pub fn ticket_max_sequence(&self) -> String {
+        self.join(suffix::TICKET_MAX_SEQUENCE)
     }
     pub fn catalogue_services(&self) -> String {
         self.join(suffix::CATALOGUE_SERVICES)

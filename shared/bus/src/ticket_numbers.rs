@@ -5,6 +5,10 @@
 //! background when half of the current one is used, so a request only waits when a replica
 //! issues a whole block faster than one KV round trip. Blocks lost in a crash leave gaps, never
 //! duplicates.
+//!
+//! The KV counter is the fast path, not the record: when a day's counter is missing (a new day,
+//! or a NATS whose state was lost), the first block starts above the highest number the ledger
+//! already holds for that day, so a lost counter can never hand out a number twice.
 
 use std::sync::Arc;
 
@@ -23,6 +27,7 @@ struct Block {
 
 pub struct TicketNumbers {
     store: kv::Store,
+    bus: crate::Bus,
     block_size: u64,
     /// Offset of the city's local time from UTC (the number's date is the local date).
     utc_offset: chrono::FixedOffset,
@@ -42,6 +47,7 @@ impl TicketNumbers {
             .with_context(|| format!("KV bucket {bucket}"))?;
         Ok(Arc::new(TicketNumbers {
             store,
+            bus: bus.clone(),
             block_size: 1000,
             utc_offset,
             state: Mutex::new((None, None)),
@@ -88,6 +94,14 @@ impl TicketNumbers {
         }
     }
 
+    /// One above the highest sequence the ledger holds for the day.
+    async fn ledger_floor(&self, yymmdd: u32) -> anyhow::Result<u64> {
+        let max: u64 = crate::rpc::call(&self.bus, self.bus.subjects.ticket_max_sequence(), &yymmdd, crate::rpc::DEFAULT_TIMEOUT)
+            .await
+            .context("asking the ledger for the day's highest ticket number")?;
+        Ok(max + 1)
+    }
+
     async fn reserve(&self, yymmdd: u32) -> anyhow::Result<Block> {
         let key = format!("seq-{yymmdd:06}");
         for _ in 0..64 {
@@ -104,7 +118,7 @@ impl TicketNumbers {
                         Some(e.revision),
                     )
                 }
-                _ => (1, None),
+                _ => (self.ledger_floor(yymmdd).await?, None),
             };
             let end = start + self.block_size;
             if end > TicketNo::MAX_SEQUENCE {
