@@ -1,0 +1,355 @@
+//! End to end, with the real binary: an Open311 request travels to a department over gRPC and
+//! back; other departments are kept out; a late department gets its backlog; retries make one
+//! ticket; a ledger killed with -9 loses nothing it acknowledged.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Platform, authed};
+use futures::StreamExt as _;
+use hotline_gateway::proto::{
+    AcceptRequest, AddProgressRequest, CompleteRequest, GetTicketRequest, ReplyRequest,
+    SubscribeRequest, subscribe_request,
+};
+use tokio_stream::wrappers::ReceiverStream;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open311_to_department_and_back() {
+    let mut p = Platform::new(vec![]).await;
+    p.spawn(&["all", "--demo"]);
+    p.wait_ready(&p.all_ports()).await;
+    let code = p.district_service().await;
+    let form = [
+        ("api_key", "demo-open311-key"),
+        ("service_code", code.as_str()),
+        ("address_string", "广州市天河区天河路208号"),
+        ("description", "路灯不亮，已经三天了"),
+        ("phone", "13800138000"),
+        ("first_name", "三"),
+        ("last_name", "张"),
+    ];
+    // A retried POST with the same Idempotency-Key makes one ticket with one number.
+    let (status, first) = p.post(&form, Some("retry-key-1")).await;
+    assert_eq!(status, 201, "{first}");
+    let no = first[0]["service_request_id"]
+        .as_str()
+        .expect("number")
+        .to_owned();
+    assert_eq!(no.len(), 16);
+    assert!(no.bytes().all(|b| b.is_ascii_digit()));
+    let (status, again) = p.post(&form, Some("retry-key-1")).await;
+    assert!(status == 200 || status == 201, "{status}");
+    assert_eq!(again[0]["service_request_id"].as_str(), Some(no.as_str()));
+    let list: Vec<serde_json::Value> = p
+        .http
+        .get(format!("{}/v1/tickets?phone=13800138000", p.tickets()))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list.len(), 1, "one ticket for the retried request");
+
+    // Dispatched before the department connects: it is offline.
+    let mut dispatched = serde_json::Value::Null;
+    for _ in 0..100 {
+        dispatched = p.get_request(&no).await;
+        if dispatched["agency_responsible"] == "GZ-TH" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        dispatched["agency_responsible"], "GZ-TH",
+        "dispatched to Tianhe by its address"
+    );
+    assert_eq!(dispatched["status"], "open");
+    assert!(
+        dispatched.get("phone").is_none() && !dispatched.to_string().contains("13800138000"),
+        "no contact data in Open311 GET"
+    );
+
+    // The department connects late and still receives its backlog.
+    let mut th = p.department().await;
+    let (acks, ack_rx) = tokio::sync::mpsc::channel(16);
+    acks.send(SubscribeRequest {
+        kind: Some(subscribe_request::Kind::Options(Default::default())),
+    })
+    .await
+    .expect("options");
+    let mut assignments = th
+        .subscribe(authed(ReceiverStream::new(ack_rx), "demo-gz-th", None))
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let assignment = tokio::time::timeout(Duration::from_secs(10), assignments.next())
+        .await
+        .expect("backlog in time")
+        .expect("an assignment")
+        .expect("ok");
+    let ticket = assignment.ticket.clone().expect("ticket");
+    assert_eq!(ticket.ticket_no, no);
+    assert_eq!(
+        ticket.citizen.as_ref().map(|c| c.phone.as_str()),
+        Some("13800138000"),
+        "not confidential: contact visible to the handler"
+    );
+    acks.send(SubscribeRequest {
+        kind: Some(subscribe_request::Kind::Ack(hotline_gateway::proto::Ack {
+            delivery_id: assignment.delivery_id.clone(),
+        })),
+    })
+    .await
+    .expect("ack");
+    let tp = Some(assignment.traceparent.as_str());
+
+    // Another department can neither see nor touch it.
+    let mut hz = p.department().await;
+    let denied = hz
+        .get_ticket(authed(
+            GetTicketRequest {
+                ticket_no: no.clone(),
+            },
+            "demo-gz-hz",
+            None,
+        ))
+        .await
+        .expect_err("not HZ's");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let denied = hz
+        .accept(authed(
+            AcceptRequest {
+                ticket_no: no.clone(),
+                request_id: "hz-1".into(),
+            },
+            "demo-gz-hz",
+            None,
+        ))
+        .await
+        .expect_err("not HZ's");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let bad_token = th
+        .accept(authed(
+            AcceptRequest {
+                ticket_no: no.clone(),
+                request_id: "x".into(),
+            },
+            "wrong-token",
+            None,
+        ))
+        .await;
+    assert_eq!(
+        bad_token.expect_err("no such credential").code(),
+        tonic::Code::Unauthenticated
+    );
+    let malformed = th
+        .accept(authed(
+            AcceptRequest {
+                ticket_no: "12".into(),
+                request_id: "x".into(),
+            },
+            "demo-gz-th",
+            None,
+        ))
+        .await;
+    assert_eq!(
+        malformed.expect_err("bad number").code(),
+        tonic::Code::InvalidArgument
+    );
+    // Illegal step for the state: completing before replying.
+    let early = th
+        .complete(authed(
+            CompleteRequest {
+                ticket_no: no.clone(),
+                request_id: "c0".into(),
+                note: String::new(),
+            },
+            "demo-gz-th",
+            tp,
+        ))
+        .await;
+    assert_eq!(
+        early.expect_err("not replied yet").code(),
+        tonic::Code::FailedPrecondition
+    );
+
+    // The department works the ticket.
+    let accepted = th
+        .accept(authed(
+            AcceptRequest {
+                ticket_no: no.clone(),
+                request_id: "a1".into(),
+            },
+            "demo-gz-th",
+            tp,
+        ))
+        .await
+        .expect("accept")
+        .into_inner();
+    assert_eq!(accepted.status, "accepted");
+    th.add_progress(authed(
+        AddProgressRequest {
+            ticket_no: no.clone(),
+            request_id: "p1".into(),
+            note: "已派人查看".into(),
+        },
+        "demo-gz-th",
+        tp,
+    ))
+    .await
+    .expect("progress");
+    th.reply(authed(
+        ReplyRequest {
+            ticket_no: no.clone(),
+            request_id: "r1".into(),
+            text: "路灯已修复，感谢反映".into(),
+        },
+        "demo-gz-th",
+        tp,
+    ))
+    .await
+    .expect("reply");
+    let done = th
+        .complete(authed(
+            CompleteRequest {
+                ticket_no: no.clone(),
+                request_id: "c1".into(),
+                note: "办结".into(),
+            },
+            "demo-gz-th",
+            tp,
+        ))
+        .await
+        .expect("complete")
+        .into_inner();
+    assert_eq!(done.status, "completed");
+
+    let closed = p.get_request(&no).await;
+    assert_eq!(closed["status"], "closed");
+    assert!(
+        closed["status_notes"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("路灯已修复"),
+        "{closed}"
+    );
+    // FixMyStreet updates list the steps.
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let updates: serde_json::Value = p
+        .http
+        .get(format!("{}/servicerequestupdates.json", p.intake()))
+        .query(&[("start_date", from.as_str())])
+        .send()
+        .await
+        .expect("updates")
+        .json()
+        .await
+        .expect("json");
+    let text = updates.to_string();
+    assert!(text.contains(&no) && text.contains("已派人查看"), "{text}");
+
+    // HZ's own stream has nothing of TH's.
+    let (_hz_acks, hz_rx) = tokio::sync::mpsc::channel(4);
+    let mut hz_stream = hz
+        .subscribe(authed(ReceiverStream::new(hz_rx), "demo-gz-hz", None))
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let nothing = tokio::time::timeout(Duration::from_millis(1500), hz_stream.next()).await;
+    assert!(nothing.is_err(), "HZ received something: {nothing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_killed_mid_flight_loses_nothing_acknowledged() {
+    let mut p = Platform::new(vec![]).await;
+    p.spawn(&["setup", "--demo"]);
+    // Each service in its own process, so one can be killed.
+    for s in ["tickets", "dispatch", "gateway", "intake"] {
+        p.spawn(&[s, "--demo"]);
+    }
+    p.wait_ready(&p.all_ports()).await;
+    let code = p.district_service().await;
+    let p = std::sync::Arc::new(tokio::sync::Mutex::new(p));
+    let total = 200usize;
+    let poster = {
+        let p = p.clone();
+        let code = code.clone();
+        tokio::spawn(async move {
+            let mut numbers = std::collections::HashMap::new();
+            for i in 0..total {
+                let key = format!("crash-{i}");
+                let description = format!("第{i}号诉求");
+                let form = [
+                    ("api_key", "demo-open311-key"),
+                    ("service_code", code.as_str()),
+                    ("address_string", "海珠区滨江路"),
+                    ("description", description.as_str()),
+                ];
+                // A client retries until the ticket is acknowledged, with the same key.
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    let (status, body) = p.lock().await.post(&form, Some(&key)).await;
+                    if status == 201 || status == 200 {
+                        numbers.insert(
+                            key.clone(),
+                            body[0]["service_request_id"]
+                                .as_str()
+                                .expect("number")
+                                .to_owned(),
+                        );
+                        break;
+                    }
+                    assert!(status >= 500, "unexpected {status}: {body}");
+                    assert!(tries < 300, "ticket {i} never acknowledged");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            numbers
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    {
+        let mut guard = p.lock().await;
+        guard.kill9("tickets --demo");
+        guard.spawn(&["tickets", "--demo"]);
+    }
+    let numbers = poster.await.expect("poster");
+    assert_eq!(numbers.len(), total);
+    // Every acknowledged number exists, and a retry of any key gives the same number.
+    let guard = p.lock().await;
+    let list: Vec<serde_json::Value> = guard
+        .http
+        .get(format!("{}/v1/tickets?limit=1000", guard.tickets()))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        list.len(),
+        total,
+        "one ticket per request: nothing lost, nothing doubled"
+    );
+    let stored: std::collections::HashSet<String> = list
+        .iter()
+        .map(|t| t["ticket_no"].as_str().expect("no").to_owned())
+        .collect();
+    for no in numbers.values() {
+        assert!(stored.contains(no), "acknowledged ticket {no} is missing");
+    }
+    let form = [
+        ("api_key", "demo-open311-key"),
+        ("service_code", code.as_str()),
+        ("address_string", "海珠区"),
+        ("description", "第7号诉求"),
+    ];
+    let (_, again) = guard.post(&form, Some("crash-7")).await;
+    assert_eq!(
+        again[0]["service_request_id"].as_str(),
+        numbers.get("crash-7").map(String::as_str)
+    );
+}
