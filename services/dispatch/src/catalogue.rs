@@ -104,20 +104,30 @@ pub fn demo_entries() -> anyhow::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for row in reader.records() {
         let row = row.context("reading categories.csv")?;
-        let (l1, l2, l3) = (row.get(0).unwrap_or_default(), row.get(1).unwrap_or_default(), row.get(2).unwrap_or_default());
+        let (l1, l2, l3) = (
+            row.get(0).unwrap_or_default(),
+            row.get(1).unwrap_or_default(),
+            row.get(2).unwrap_or_default(),
+        );
         let next = l1_index.len() + 1;
         let i1 = *l1_index.entry(l1.to_owned()).or_insert(next);
         let next = l2_index.keys().filter(|(a, _)| a == l1).count() + 1;
-        let i2 = *l2_index.entry((l1.to_owned(), l2.to_owned())).or_insert(next);
+        let i2 = *l2_index
+            .entry((l1.to_owned(), l2.to_owned()))
+            .or_insert(next);
         let i3 = {
             let c = l3_count.entry((l1.to_owned(), l2.to_owned())).or_insert(0);
             *c += 1;
             *c
         };
-        let (_, owner, request_type) =
-            DEMO_OWNERS.iter().find(|(name, _, _)| *name == l1).with_context(|| format!("no owner for class {l1}"))?;
+        let (_, owner, request_type) = DEMO_OWNERS
+            .iter()
+            .find(|(name, _, _)| *name == l1)
+            .with_context(|| format!("no owner for class {l1}"))?;
         let scope = match owner {
-            Some(d) => Scope::City { department: DeptCode::parse(d)? },
+            Some(d) => Scope::City {
+                department: DeptCode::parse(d)?,
+            },
             None => Scope::District,
         };
         let attributes = if scope == Scope::District {
@@ -129,8 +139,14 @@ pub fn demo_entries() -> anyhow::Result<Vec<Entry>> {
                 description: "How urgent is it? 紧急程度".into(),
                 order: 1,
                 values: vec![
-                    AttributeValue { key: "normal".into(), name: "一般 normal".into() },
-                    AttributeValue { key: "urgent".into(), name: "紧急 urgent".into() },
+                    AttributeValue {
+                        key: "normal".into(),
+                        name: "一般 normal".into(),
+                    },
+                    AttributeValue {
+                        key: "urgent".into(),
+                        name: "紧急 urgent".into(),
+                    },
                 ],
             }]
         } else {
@@ -162,7 +178,11 @@ pub struct Catalogue {
 
 impl Catalogue {
     pub async fn load(pool: PgPool, directory: Arc<Directory>) -> anyhow::Result<Catalogue> {
-        let catalogue = Catalogue { pool, cache: Arc::default(), directory };
+        let catalogue = Catalogue {
+            pool,
+            cache: Arc::default(),
+            directory,
+        };
         catalogue.reload().await?;
         Ok(catalogue)
     }
@@ -208,7 +228,13 @@ impl Catalogue {
 
     /// Changes (or adds) an entry: audited and versioned. `expected_version` guards against
     /// overwriting a change made meanwhile (None for a new entry).
-    pub async fn update(&self, mut entry: Entry, expected_version: Option<i32>, changed_by: &str, reason: &str) -> Result<Entry, CatalogueError> {
+    pub async fn update(
+        &self,
+        mut entry: Entry,
+        expected_version: Option<i32>,
+        changed_by: &str,
+        reason: &str,
+    ) -> Result<Entry, CatalogueError> {
         if changed_by.trim().is_empty() || reason.trim().is_empty() {
             return Err(CatalogueError::Unaudited);
         }
@@ -221,21 +247,31 @@ impl Catalogue {
             }
         }
         let mut tx = self.pool.begin().await.map_err(anyhow::Error::from)?;
-        let current: Option<i32> = sqlx::query_scalar("SELECT version FROM dispatch.catalogue WHERE code = $1 FOR UPDATE")
-            .bind(entry.code.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(anyhow::Error::from)?;
+        let current: Option<i32> =
+            sqlx::query_scalar("SELECT version FROM dispatch.catalogue WHERE code = $1 FOR UPDATE")
+                .bind(entry.code.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(anyhow::Error::from)?;
         if current != expected_version {
-            return Err(CatalogueError::Stale { current: current.unwrap_or(0) });
+            return Err(CatalogueError::Stale {
+                current: current.unwrap_or(0),
+            });
         }
         let version = current.unwrap_or(0) + 1;
         entry.version = version;
-        sqlx::query("DELETE FROM dispatch.catalogue WHERE code = $1").bind(entry.code.as_str()).execute(&mut *tx).await.map_err(anyhow::Error::from)?;
+        sqlx::query("DELETE FROM dispatch.catalogue WHERE code = $1")
+            .bind(entry.code.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(anyhow::Error::from)?;
         insert(&mut tx, &entry, version).await?;
         record(&mut tx, &entry, version, changed_by, reason).await?;
         tx.commit().await.map_err(anyhow::Error::from)?;
-        self.cache.write().await.insert(entry.code.clone(), entry.clone());
+        self.cache
+            .write()
+            .await
+            .insert(entry.code.clone(), entry.clone());
         Ok(entry)
     }
 
@@ -263,7 +299,9 @@ impl Catalogue {
 fn entry_from_row(raw: &serde_json::Value) -> anyhow::Result<Entry> {
     let get = |k: &str| raw.get(k).cloned().unwrap_or(serde_json::Value::Null);
     let scope = match get("scope").as_str() {
-        Some("city") => Scope::City { department: serde_json::from_value(get("department"))? },
+        Some("city") => Scope::City {
+            department: serde_json::from_value(get("department"))?,
+        },
         Some("district") => Scope::District,
         other => anyhow::bail!("unknown scope {other:?}"),
     };
@@ -281,7 +319,11 @@ fn entry_from_row(raw: &serde_json::Value) -> anyhow::Result<Entry> {
     })
 }
 
-async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, e: &Entry, version: i32) -> anyhow::Result<bool> {
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    e: &Entry,
+    version: i32,
+) -> anyhow::Result<bool> {
     let (scope, department) = match &e.scope {
         Scope::City { department } => ("city", Some(department.to_string())),
         Scope::District => ("district", None),
@@ -307,7 +349,13 @@ async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, e: &Entry, versi
     Ok(done.rows_affected() == 1)
 }
 
-async fn record(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, e: &Entry, version: i32, by: &str, reason: &str) -> anyhow::Result<()> {
+async fn record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    e: &Entry,
+    version: i32,
+    by: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO dispatch.catalogue_history (code, version, changed_by, reason, entry) VALUES ($1,$2,$3,$4,$5)")
         .bind(e.code.as_str())
         .bind(version)

@@ -53,7 +53,12 @@ impl Gazetteer {
                 let code = DeptCode::parse(code).ok()?;
                 let dept = directory.get(&code)?;
                 let english = dept.name_en.trim_end_matches(" District").to_owned();
-                Some((code, vec![format!("{short}区"), short.to_string(), english], *lat, *long))
+                Some((
+                    code,
+                    vec![format!("{short}区"), short.to_string(), english],
+                    *lat,
+                    *long,
+                ))
             })
             .collect();
         Gazetteer { districts }
@@ -66,7 +71,9 @@ impl Gazetteer {
             let mut best: Option<(&DeptCode, usize)> = None;
             for (code, names, _, _) in &self.districts {
                 for name in names {
-                    if lower.contains(&name.to_lowercase()) && best.is_none_or(|(_, len)| name.len() > len) {
+                    if lower.contains(&name.to_lowercase())
+                        && best.is_none_or(|(_, len)| name.len() > len)
+                    {
                         best = Some((code, name.len()));
                     }
                 }
@@ -102,17 +109,38 @@ mod tests {
     use super::*;
 
     fn at(address: Option<&str>, lat: Option<f64>, long: Option<f64>) -> Location {
-        Location { address: address.map(str::to_owned), address_id: None, lat, long }
+        Location {
+            address: address.map(str::to_owned),
+            address_id: None,
+            lat,
+            long,
+        }
     }
 
     #[test]
     fn names_beat_coordinates_and_far_points_are_nowhere() {
         let g = Gazetteer::demo(&Directory::demo());
         let th = DeptCode::parse("GZ-TH").expect("code");
-        assert_eq!(g.locate(&at(Some("广州市天河区天河路208号"), None, None)), Some(Found::ByName(th.clone())));
-        assert_eq!(g.locate(&at(Some("208 Tianhe Road, Tianhe"), Some(22.8), Some(113.5))), Some(Found::ByName(th.clone())));
-        assert!(matches!(g.locate(&at(None, Some(23.126), Some(113.36))), Some(Found::ByPosition(d, _)) if d == th));
-        assert_eq!(g.locate(&at(Some("somewhere"), Some(39.9), Some(116.4))), None, "Beijing is not in the city");
+        assert_eq!(
+            g.locate(&at(Some("广州市天河区天河路208号"), None, None)),
+            Some(Found::ByName(th.clone()))
+        );
+        assert_eq!(
+            g.locate(&at(
+                Some("208 Tianhe Road, Tianhe"),
+                Some(22.8),
+                Some(113.5)
+            )),
+            Some(Found::ByName(th.clone()))
+        );
+        assert!(
+            matches!(g.locate(&at(None, Some(23.126), Some(113.36))), Some(Found::ByPosition(d, _)) if d == th)
+        );
+        assert_eq!(
+            g.locate(&at(Some("somewhere"), Some(39.9), Some(116.4))),
+            None,
+            "Beijing is not in the city"
+        );
         assert_eq!(g.locate(&at(None, Some(f64::NAN), Some(113.0))), None);
         assert_eq!(g.locate(&at(None, None, None)), None);
     }

@@ -26,7 +26,10 @@ pub fn router(state: Dispatcher) -> Router {
         .route("/v1/manual-queue/{no}/dispatch", post(manual_dispatch))
         .route("/v1/decisions/summary", get(summary))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(256 * 1024))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(10)))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(10),
+        ))
         .with_state(state)
 }
 
@@ -35,7 +38,8 @@ struct ApiError(RemoteError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.0.kind.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(serde_json::json!({ "error": { "kind": self.0.kind.as_str(), "message": self.0.message } }))).into_response()
     }
 }
@@ -56,7 +60,9 @@ impl From<CatalogueError> for ApiError {
     fn from(e: CatalogueError) -> Self {
         ApiError(match e {
             CatalogueError::Unknown(_) => RemoteError::not_found(e.to_string()),
-            CatalogueError::UnknownDepartment(_) | CatalogueError::Unaudited => RemoteError::invalid(e.to_string()),
+            CatalogueError::UnknownDepartment(_) | CatalogueError::Unaudited => {
+                RemoteError::invalid(e.to_string())
+            }
             CatalogueError::Stale { .. } => RemoteError::conflict(e.to_string()),
             CatalogueError::Store(inner) => RemoteError::internal(&inner),
         })
@@ -81,9 +87,16 @@ async fn list_catalogue(State(d): State<Dispatcher>) -> Json<Vec<Entry>> {
     Json(d.catalogue.all().await)
 }
 
-async fn get_entry(State(d): State<Dispatcher>, Path(code): Path<String>) -> Result<Json<Entry>, ApiError> {
+async fn get_entry(
+    State(d): State<Dispatcher>,
+    Path(code): Path<String>,
+) -> Result<Json<Entry>, ApiError> {
     let code = parse_code(&code)?;
-    d.catalogue.get(&code).await.map(Json).ok_or_else(|| CatalogueError::Unknown(code).into())
+    d.catalogue
+        .get(&code)
+        .await
+        .map(Json)
+        .ok_or_else(|| CatalogueError::Unknown(code).into())
 }
 
 #[derive(Deserialize)]
@@ -95,23 +108,41 @@ struct Change {
     reason: String,
 }
 
-async fn put_entry(State(d): State<Dispatcher>, Path(code): Path<String>, body: axum::body::Bytes) -> Result<Json<Entry>, ApiError> {
+async fn put_entry(
+    State(d): State<Dispatcher>,
+    Path(code): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Entry>, ApiError> {
     let code = parse_code(&code)?;
-    let change: Change = serde_json::from_slice(&body).map_err(|e| invalid(format!("not a valid change: {e}")))?;
+    let change: Change =
+        serde_json::from_slice(&body).map_err(|e| invalid(format!("not a valid change: {e}")))?;
     if change.entry.code != code {
         return Err(invalid("the entry's code differs from the path"));
     }
-    let saved = d.catalogue.update(change.entry, change.expected_version, &change.changed_by, &change.reason).await?;
+    let saved = d
+        .catalogue
+        .update(
+            change.entry,
+            change.expected_version,
+            &change.changed_by,
+            &change.reason,
+        )
+        .await?;
     tracing::info!(code = %saved.code, version = saved.version, "catalogue entry changed");
     Ok(Json(saved))
 }
 
-async fn entry_history(State(d): State<Dispatcher>, Path(code): Path<String>) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+async fn entry_history(
+    State(d): State<Dispatcher>,
+    Path(code): Path<String>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let code = parse_code(&code)?;
     Ok(Json(d.catalogue.history(&code).await?))
 }
 
-async fn manual_queue(State(d): State<Dispatcher>) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+async fn manual_queue(
+    State(d): State<Dispatcher>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let rows = sqlx::query(
         "SELECT ticket_no, reason, ticket, enqueued_at FROM dispatch.manual_queue WHERE resolved_at IS NULL ORDER BY enqueued_at LIMIT 500",
     )
@@ -143,26 +174,48 @@ struct ManualDispatch {
     note: String,
 }
 
-async fn manual_dispatch(State(d): State<Dispatcher>, Path(no): Path<String>, body: axum::body::Bytes) -> Result<Json<CommandAccepted>, ApiError> {
+async fn manual_dispatch(
+    State(d): State<Dispatcher>,
+    Path(no): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<CommandAccepted>, ApiError> {
     let ticket_no = TicketNo::parse(&no).map_err(|e| invalid(e.to_string()))?;
-    let req: ManualDispatch = serde_json::from_slice(&body).map_err(|e| invalid(format!("not a valid dispatch: {e}")))?;
+    let req: ManualDispatch =
+        serde_json::from_slice(&body).map_err(|e| invalid(format!("not a valid dispatch: {e}")))?;
     if req.operator.trim().is_empty() {
         return Err(invalid("operator is required"));
     }
-    let open: Option<i64> = sqlx::query_scalar("SELECT ticket_no FROM dispatch.manual_queue WHERE ticket_no = $1 AND resolved_at IS NULL")
-        .bind(ticket_no.as_u64() as i64)
-        .fetch_optional(&d.pool)
-        .await?;
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT ticket_no FROM dispatch.manual_queue WHERE ticket_no = $1 AND resolved_at IS NULL",
+    )
+    .bind(ticket_no.as_u64() as i64)
+    .fetch_optional(&d.pool)
+    .await?;
     if open.is_none() {
-        return Err(ApiError(RemoteError::new(ErrorKind::NotFound, "that ticket is not waiting in the manual queue")));
+        return Err(ApiError(RemoteError::new(
+            ErrorKind::NotFound,
+            "that ticket is not waiting in the manual queue",
+        )));
     }
     let command = TicketCommand::Act {
         idempotency_key: format!("manual:{ticket_no}:{}:{}", req.operator, req.lead),
-        actor: Actor::Agent { id: req.operator.clone() },
+        actor: Actor::Agent {
+            id: req.operator.clone(),
+        },
         ticket_no,
-        action: Action::Dispatch { lead: req.lead.clone(), co: req.co, note: req.note },
+        action: Action::Dispatch {
+            lead: req.lead.clone(),
+            co: req.co,
+            note: req.note,
+        },
     };
-    let accepted: CommandAccepted = rpc::call(&d.bus, d.bus.subjects.ticket_commands(), &command, rpc::DEFAULT_TIMEOUT).await?;
+    let accepted: CommandAccepted = rpc::call(
+        &d.bus,
+        d.bus.subjects.ticket_commands(),
+        &command,
+        rpc::DEFAULT_TIMEOUT,
+    )
+    .await?;
     sqlx::query("UPDATE dispatch.manual_queue SET resolved_at = now(), resolved_by = $2, resolved_to = $3 WHERE ticket_no = $1")
         .bind(ticket_no.as_u64() as i64)
         .bind(&req.operator)
@@ -173,12 +226,20 @@ async fn manual_dispatch(State(d): State<Dispatcher>, Path(no): Path<String>, bo
 }
 
 async fn summary(State(d): State<Dispatcher>) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = sqlx::query("SELECT outcome, count(*) AS n FROM dispatch.decision GROUP BY outcome").fetch_all(&d.pool).await?;
+    let rows = sqlx::query("SELECT outcome, count(*) AS n FROM dispatch.decision GROUP BY outcome")
+        .fetch_all(&d.pool)
+        .await?;
     let mut out = serde_json::Map::new();
     for r in rows {
-        out.insert(r.try_get("outcome")?, serde_json::json!(r.try_get::<i64, _>("n")?));
+        out.insert(
+            r.try_get("outcome")?,
+            serde_json::json!(r.try_get::<i64, _>("n")?),
+        );
     }
-    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM dispatch.manual_queue WHERE resolved_at IS NULL").fetch_one(&d.pool).await?;
+    let waiting: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM dispatch.manual_queue WHERE resolved_at IS NULL")
+            .fetch_one(&d.pool)
+            .await?;
     out.insert("waiting_in_manual_queue".into(), serde_json::json!(waiting));
     Ok(Json(serde_json::Value::Object(out)))
 }

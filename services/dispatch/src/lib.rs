@@ -23,7 +23,9 @@ use hotline_bus::consumer::{self, ConsumerSpec, HandleError};
 use hotline_bus::rpc::{self, CallError, RemoteError};
 use hotline_bus::{Bus, Envelope};
 use hotline_config::Settings;
-use hotline_domain::contract::{CommandAccepted, CatalogueService, ErrorKind, TicketCommand, TicketEvent, TicketView};
+use hotline_domain::contract::{
+    CatalogueService, CommandAccepted, ErrorKind, TicketCommand, TicketEvent, TicketView,
+};
 use hotline_domain::{Action, Actor, DeptCode, Directory};
 use hotline_telemetry::prometheus;
 use sqlx::PgPool;
@@ -37,14 +39,21 @@ pub const SCHEMA: &str = "dispatch";
 pub const CONSUMER: &str = "dispatch";
 
 static DECISIONS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
-    hotline_telemetry::counter_vec("hotline_dispatch_decisions_total", "Routing decisions by outcome", &["outcome"])
+    hotline_telemetry::counter_vec(
+        "hotline_dispatch_decisions_total",
+        "Routing decisions by outcome",
+        &["outcome"],
+    )
 });
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.create_schema(SCHEMA);
     migrator.dangerous_set_table_name(format!("{SCHEMA}._sqlx_migrations"));
-    migrator.run(pool).await.context("running dispatch migrations")?;
+    migrator
+        .run(pool)
+        .await
+        .context("running dispatch migrations")?;
     Ok(())
 }
 
@@ -65,11 +74,14 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Handles one `created` or `reopen` event.
     async fn handle(&self, message: &async_nats::jetstream::Message) -> Result<(), HandleError> {
-        let span = tracing::info_span!("dispatch.route", otel.kind = "consumer", ticket = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "dispatch.route",
+            otel.kind = "consumer",
+            ticket = tracing::field::Empty
+        );
         hotline_bus::trace::adopt(&span, message.headers.as_ref());
-        let _ = span.enter();
-        let envelope: Envelope<TicketEvent> =
-            Envelope::from_slice(&message.payload).map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
+        let envelope: Envelope<TicketEvent> = Envelope::from_slice(&message.payload)
+            .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
         let event = envelope.data;
         span.record("ticket", tracing::field::display(event.ticket.ticket_no));
         let entry = match &event.ticket.service_code {
@@ -78,34 +90,59 @@ impl Dispatcher {
         };
         let decision = router::route(&event.ticket, entry.as_ref(), &self.gazetteer);
         let event_id = event.event_id.to_string();
-        let outcome = tracing::Instrument::instrument(self.apply(&event.ticket, &event_id, decision), span.clone()).await;
-        outcome.map_err(|e| HandleError::Retry(e))
+        let outcome = tracing::Instrument::instrument(
+            self.apply(&event.ticket, &event_id, decision),
+            span.clone(),
+        )
+        .await;
+        outcome.map_err(HandleError::Retry)
     }
 
-    async fn apply(&self, ticket: &TicketView, event_id: &str, decision: Decision) -> anyhow::Result<()> {
+    async fn apply(
+        &self,
+        ticket: &TicketView,
+        event_id: &str,
+        decision: Decision,
+    ) -> anyhow::Result<()> {
         match decision {
             Decision::Dispatch { lead, co, reason } => {
                 let command = TicketCommand::Act {
                     idempotency_key: format!("dispatch:{event_id}"),
                     actor: Actor::system("dispatch"),
                     ticket_no: ticket.ticket_no,
-                    action: Action::Dispatch { lead: lead.clone(), co, note: reason.clone() },
+                    action: Action::Dispatch {
+                        lead: lead.clone(),
+                        co,
+                        note: reason.clone(),
+                    },
                 };
-                let result: Result<CommandAccepted, CallError> =
-                    rpc::call(&self.bus, self.bus.subjects.ticket_commands(), &command, rpc::DEFAULT_TIMEOUT).await;
+                let result: Result<CommandAccepted, CallError> = rpc::call(
+                    &self.bus,
+                    self.bus.subjects.ticket_commands(),
+                    &command,
+                    rpc::DEFAULT_TIMEOUT,
+                )
+                .await;
                 match result {
                     Ok(_) => {
-                        self.record(ticket, event_id, "auto", Some(&lead), &reason).await?;
+                        self.record(ticket, event_id, "auto", Some(&lead), &reason)
+                            .await?;
                         DECISIONS.with_label_values(&["auto"]).inc();
                         Ok(())
                     }
                     // The ticket moved on (an agent answered it meanwhile): nothing to do.
                     Err(e) if e.kind() == ErrorKind::Conflict => {
-                        self.record(ticket, event_id, "moved_on", None, &e.public_message()).await?;
+                        self.record(ticket, event_id, "moved_on", None, &e.public_message())
+                            .await?;
                         DECISIONS.with_label_values(&["moved_on"]).inc();
                         Ok(())
                     }
-                    Err(e) if matches!(e.kind(), ErrorKind::Invalid | ErrorKind::Forbidden | ErrorKind::NotFound) => {
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::Invalid | ErrorKind::Forbidden | ErrorKind::NotFound
+                        ) =>
+                    {
                         let reason = format!("automatic dispatch refused: {}", e.public_message());
                         self.enqueue(ticket, event_id, &reason).await
                     }
@@ -116,7 +153,12 @@ impl Dispatcher {
         }
     }
 
-    async fn enqueue(&self, ticket: &TicketView, event_id: &str, reason: &str) -> anyhow::Result<()> {
+    async fn enqueue(
+        &self,
+        ticket: &TicketView,
+        event_id: &str,
+        reason: &str,
+    ) -> anyhow::Result<()> {
         // A reopened ticket may be queued a second time: the queue holds its latest state.
         sqlx::query(
             "INSERT INTO dispatch.manual_queue (ticket_no, reason, ticket) VALUES ($1, $2, $3) \
@@ -130,13 +172,21 @@ impl Dispatcher {
         .execute(&self.pool)
         .await
         .context("queueing for manual dispatch")?;
-        self.record(ticket, event_id, "manual", None, reason).await?;
+        self.record(ticket, event_id, "manual", None, reason)
+            .await?;
         DECISIONS.with_label_values(&["manual"]).inc();
         tracing::info!(ticket = %ticket.ticket_no, "queued for manual dispatch");
         Ok(())
     }
 
-    async fn record(&self, ticket: &TicketView, event_id: &str, outcome: &str, lead: Option<&DeptCode>, reason: &str) -> anyhow::Result<()> {
+    async fn record(
+        &self,
+        ticket: &TicketView,
+        event_id: &str,
+        outcome: &str,
+        lead: Option<&DeptCode>,
+        reason: &str,
+    ) -> anyhow::Result<()> {
         sqlx::query("INSERT INTO dispatch.decision (ticket_no, event_id, outcome, lead, reason) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING")
             .bind(ticket.ticket_no.as_u64() as i64)
             .bind(event_id)
@@ -153,7 +203,13 @@ impl Dispatcher {
 /// Runs the dispatch service until `shutdown`.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let bus = Bus::connect(&settings.nats.url, &settings.namespace, "dispatch").await?;
-    hotline_bus::streams::ensure(&bus, hotline_bus::streams::StreamOptions { replicas: settings.nats.stream_replicas }).await?;
+    hotline_bus::streams::ensure(
+        &bus,
+        hotline_bus::streams::StreamOptions {
+            replicas: settings.nats.stream_replicas,
+        },
+    )
+    .await?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .connect(&settings.database.url)
@@ -178,7 +234,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let spec = ConsumerSpec::new(
         bus.subjects.tickets_stream(),
         CONSUMER,
-        vec![bus.subjects.ticket_event("created"), bus.subjects.ticket_event("reopen")],
+        vec![
+            bus.subjects.ticket_event("created"),
+            bus.subjects.ticket_event("reopen"),
+        ],
     );
     {
         let dispatcher = dispatcher.clone();
@@ -195,10 +254,21 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }
     {
         let catalogue = catalogue.clone();
-        tasks.spawn(rpc::serve(bus.clone(), bus.subjects.catalogue_services(), "dispatch", 64, move |_: ()| {
-            let catalogue = catalogue.clone();
-            async move { Ok::<Vec<CatalogueService>, RemoteError>(catalogue.all().await.iter().map(|e| e.service()).collect()) }
-        }, shutdown.clone()));
+        tasks.spawn(rpc::serve(
+            bus.clone(),
+            bus.subjects.catalogue_services(),
+            "dispatch",
+            64,
+            move |_: ()| {
+                let catalogue = catalogue.clone();
+                async move {
+                    Ok::<Vec<CatalogueService>, RemoteError>(
+                        catalogue.all().await.iter().map(|e| e.service()).collect(),
+                    )
+                }
+            },
+            shutdown.clone(),
+        ));
     }
     {
         // Other replicas change the catalogue too.
@@ -218,10 +288,14 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         });
     }
     let listener = hotline_telemetry::bind(&settings.listen.host, settings.dispatch.port).await?;
-    let app = http::router(dispatcher.clone()).merge(hotline_telemetry::ops_routes(readiness.clone()));
+    let app =
+        http::router(dispatcher.clone()).merge(hotline_telemetry::ops_routes(readiness.clone()));
     let http_shutdown = shutdown.clone();
     tasks.spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned()).await.context("dispatch HTTP server")
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+            .context("dispatch HTTP server")
     });
     readiness.set(true);
     tracing::info!(port = settings.dispatch.port, "dispatch service ready");

@@ -278,7 +278,9 @@ impl Batcher {
                         || taken.contains(&(ticket.ticket_no.as_u64() as i64))
                     {
                         // Not logged: the caller retries the same key with a fresh number.
-                        replies.push(Err(RemoteError::conflict("that ticket number is already taken")));
+                        replies.push(Err(RemoteError::conflict(
+                            "that ticket number is already taken",
+                        )));
                         continue;
                     } else {
                         Ok(self.create(
@@ -389,10 +391,10 @@ impl Batcher {
         let transition = match row.machine.decide(actor, action, &self.directory) {
             Ok(t) => t,
             Err(e) => {
-                if let Actor::Department { code } = actor {
-                    if matches!(e, TransitionError::NotHandler { .. }) {
-                        tracing::warn!(ticket = %row.view.ticket_no, department = %code, action = action.name(), "department refused: not its ticket");
-                    }
+                if let Actor::Department { code } = actor
+                    && matches!(e, TransitionError::NotHandler { .. })
+                {
+                    tracing::warn!(ticket = %row.view.ticket_no, department = %code, action = action.name(), "department refused: not its ticket");
                 }
                 return Ok(Err(refusal(&e)));
             }

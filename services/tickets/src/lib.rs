@@ -133,10 +133,22 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }
     {
         let store = store.clone();
-        tasks.spawn(rpc::serve(bus.clone(), bus.subjects.ticket_max_sequence(), "tickets", 16, move |yymmdd: u32| {
-            let store = store.clone();
-            async move { store.max_sequence(yymmdd).await.map_err(|e| RemoteError::internal(&e)) }
-        }, shutdown.clone()));
+        tasks.spawn(rpc::serve(
+            bus.clone(),
+            bus.subjects.ticket_max_sequence(),
+            "tickets",
+            16,
+            move |yymmdd: u32| {
+                let store = store.clone();
+                async move {
+                    store
+                        .max_sequence(yymmdd)
+                        .await
+                        .map_err(|e| RemoteError::internal(&e))
+                }
+            },
+            shutdown.clone(),
+        ));
     }
     let relay = hotline_bus::outbox::Relay::new(pool.clone(), SCHEMA, bus.clone());
     let relay_shutdown = shutdown.clone();

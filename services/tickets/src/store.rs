@@ -234,11 +234,13 @@ impl Store {
     pub async fn max_sequence(&self, yymmdd: u32) -> anyhow::Result<u64> {
         let low = i64::from(yymmdd) * 10_000_000_000;
         let high = low + 9_999_999_999;
-        let max: Option<i64> = sqlx::query_scalar("SELECT max(ticket_no) FROM tickets.ticket WHERE ticket_no BETWEEN $1 AND $2")
-            .bind(low)
-            .bind(high)
-            .fetch_one(&self.pool)
-            .await?;
+        let max: Option<i64> = sqlx::query_scalar(
+            "SELECT max(ticket_no) FROM tickets.ticket WHERE ticket_no BETWEEN $1 AND $2",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(max.map(|n| ((n / 10) % 1_000_000_000) as u64).unwrap_or(0))
     }
 

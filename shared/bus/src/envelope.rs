@@ -51,6 +51,26 @@ impl<T: serde::de::DeserializeOwned> Envelope<T> {
     }
 }
 
+/// The ticket number of a ticket event, read without decoding the whole event: the key that
+/// keeps one ticket's events in order in [`crate::consumer::run`].
+pub fn ticket_key(payload: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Ticket {
+        ticket_no: String,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        ticket: Ticket,
+    }
+    #[derive(Deserialize)]
+    struct Partial {
+        data: Data,
+    }
+    serde_json::from_slice::<Partial>(payload)
+        .map(|p| p.data.ticket.ticket_no)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,22 +88,4 @@ mod tests {
             Err(EnvelopeError::Decode(_))
         ));
     }
-}
-
-/// The ticket number of a ticket event, read without decoding the whole event: the key that
-/// keeps one ticket's events in order in [`crate::consumer::run`].
-pub fn ticket_key(payload: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct Ticket {
-        ticket_no: String,
-    }
-    #[derive(Deserialize)]
-    struct Data {
-        ticket: Ticket,
-    }
-    #[derive(Deserialize)]
-    struct Partial {
-        data: Data,
-    }
-    serde_json::from_slice::<Partial>(payload).map(|p| p.data.ticket.ticket_no).unwrap_or_default()
 }

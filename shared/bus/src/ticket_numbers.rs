@@ -65,11 +65,12 @@ impl TicketNumbers {
         let mut state = self.state.lock().await;
         loop {
             let mut issued = None;
-            if let Some(block) = state.0.as_mut() {
-                if block.yymmdd == today && block.next < block.end {
-                    issued = Some((block.next, block.end - block.next - 1));
-                    block.next += 1;
-                }
+            if let Some(block) = state.0.as_mut()
+                && block.yymmdd == today
+                && block.next < block.end
+            {
+                issued = Some((block.next, block.end - block.next - 1));
+                block.next += 1;
             }
             if let Some((seq, remaining)) = issued {
                 if remaining == self.block_size / 2 && state.1.is_none() {
@@ -96,9 +97,14 @@ impl TicketNumbers {
 
     /// One above the highest sequence the ledger holds for the day.
     async fn ledger_floor(&self, yymmdd: u32) -> anyhow::Result<u64> {
-        let max: u64 = crate::rpc::call(&self.bus, self.bus.subjects.ticket_max_sequence(), &yymmdd, crate::rpc::DEFAULT_TIMEOUT)
-            .await
-            .context("asking the ledger for the day's highest ticket number")?;
+        let max: u64 = crate::rpc::call(
+            &self.bus,
+            self.bus.subjects.ticket_max_sequence(),
+            &yymmdd,
+            crate::rpc::DEFAULT_TIMEOUT,
+        )
+        .await
+        .context("asking the ledger for the day's highest ticket number")?;
         Ok(max + 1)
     }
 

@@ -141,25 +141,6 @@ fn replace_database(url: &str, name: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_is_swapped_in_the_url() {
-        assert_eq!(
-            super::replace_database("postgres://u:p@h:5432/hotline", "t_1"),
-            "postgres://u:p@h:5432/t_1"
-        );
-        assert_eq!(
-            super::replace_database("postgres://u:p@h/hotline?sslmode=disable", "t_1"),
-            "postgres://u:p@h/t_1?sslmode=disable"
-        );
-        assert_eq!(
-            super::replace_database("postgres://h", "t_1"),
-            "postgres://h/t_1"
-        );
-    }
-}
-
 impl TestEnv {
     /// Settings pointing at this test's servers, database and namespace, with free ports so
     /// tests can run whole services side by side.
@@ -226,4 +207,23 @@ impl TestEnv {
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_is_swapped_in_the_url() {
+        assert_eq!(
+            super::replace_database("postgres://u:p@h:5432/hotline", "t_1"),
+            "postgres://u:p@h:5432/t_1"
+        );
+        assert_eq!(
+            super::replace_database("postgres://u:p@h/hotline?sslmode=disable", "t_1"),
+            "postgres://u:p@h/t_1?sslmode=disable"
+        );
+        assert_eq!(
+            super::replace_database("postgres://h", "t_1"),
+            "postgres://h/t_1"
+        );
+    }
 }
