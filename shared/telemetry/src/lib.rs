@@ -19,10 +19,13 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub use prometheus;
+
+const TRACE_FILTER: &str = "info,h2=off,hyper=off,hyper_util=off,tonic=off,tower=off,opentelemetry=off,opentelemetry_sdk=off,async_nats=warn,sqlx=warn";
 
 /// Keeps the exporter alive; flushes the last spans when dropped at shutdown.
 pub struct TelemetryGuard {
@@ -80,14 +83,21 @@ pub fn init(
         opentelemetry::global::set_tracer_provider(p.clone());
         tracing_opentelemetry::layer().with_tracer(tracer)
     });
-    let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
+    // The log filter governs logs only: spans for traces are kept at info whatever RUST_LOG
+    // says, so quiet logs never break a trace (the exporter's own transport stays silent).
+    let otel_layer = otel_layer.map(|l| l.with_filter(EnvFilter::new(TRACE_FILTER)));
+    let registry = tracing_subscriber::registry().with(otel_layer);
     let result = if json_logs {
         registry
-            .with(tracing_subscriber::fmt::layer().json())
+            .with(tracing_subscriber::fmt::layer().json().with_filter(filter))
             .try_init()
     } else {
         registry
-            .with(tracing_subscriber::fmt::layer().compact())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_filter(filter),
+            )
             .try_init()
     };
     result.context("installing the tracing subscriber")?;
