@@ -1,0 +1,219 @@
+//! Per-department durable delivery: the `dept-<CODE>` pull consumer on the delivery stream, and
+//! what happens to a message between the pull and the department's ack.
+//!
+//! Both the gRPC `Subscribe` stream and the REST `/v1/assignments` pull from the same durable
+//! consumer, so a department may use either (or several workers) and each assignment goes to
+//! one of them. The consumer starts at the beginning of the stream (`DeliverPolicy::All`), so a
+//! department that connects for the first time, or after a week offline, gets its backlog.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{AckKind, Message};
+use hotline_bus::{Bus, Envelope};
+use hotline_domain::DeptCode;
+
+use crate::assignment::Assignment;
+use crate::metrics;
+
+/// A department has this long to ack an assignment before it is delivered again.
+pub const ACK_WAIT: Duration = Duration::from_secs(30);
+/// Most assignments out and not acked per department, over all its connections.
+pub const MAX_ACK_PENDING: i64 = 256;
+/// After this many deliveries without an ack the gateway dead-letters the assignment instead of
+/// sending it again (a client that crashes on it would otherwise loop forever).
+pub const GIVE_UP_AFTER: i64 = 25;
+/// The consumer's own limit, above [`GIVE_UP_AFTER`] so that a failed dead-letter write can
+/// still be retried a few times before JetStream stops delivering.
+pub const MAX_DELIVER: i64 = GIVE_UP_AFTER + 5;
+
+/// The durable consumer of a department: `dept-<CODE>`.
+pub fn consumer_name(dept: &DeptCode) -> String {
+    format!("dept-{dept}")
+}
+
+/// Department consumers, created on first use and then cached (one lookup per process, not
+/// per pull).
+#[derive(Clone)]
+pub struct Deliveries {
+    bus: Bus,
+    cache: Arc<Mutex<HashMap<DeptCode, PullConsumer>>>,
+}
+
+impl Deliveries {
+    pub fn new(bus: Bus) -> Deliveries {
+        Deliveries {
+            bus,
+            cache: Arc::default(),
+        }
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    #[tracing::instrument(skip_all, fields(department = %dept))]
+    pub async fn consumer(&self, dept: &DeptCode) -> anyhow::Result<PullConsumer> {
+        if let Some(c) = self.lock().get(dept) {
+            return Ok(c.clone());
+        }
+        let s = &self.bus.subjects;
+        let name = consumer_name(dept);
+        let config = pull::Config {
+            durable_name: Some(name.clone()),
+            description: Some(format!("Assignments for department {dept}")),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            ack_wait: ACK_WAIT,
+            max_deliver: MAX_DELIVER,
+            max_ack_pending: MAX_ACK_PENDING,
+            filter_subject: s.delivery(dept.as_str()),
+            ..Default::default()
+        };
+        let stream = self
+            .bus
+            .js
+            .get_stream(s.delivery_stream())
+            .await
+            .with_context(|| format!("stream {}", s.delivery_stream()))?;
+        let consumer = stream
+            .get_or_create_consumer(&name, config)
+            .await
+            .with_context(|| format!("consumer {name}"))?;
+        self.lock().insert(dept.clone(), consumer.clone());
+        Ok(consumer)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DeptCode, PullConsumer>> {
+        // A poisoned map still holds valid consumers: a panic elsewhere must not stop delivery.
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A pulled assignment, ready to hand to the department.
+pub struct Pulled {
+    /// `<stream seq>.<delivery attempt>`: unique per delivery, opaque to clients.
+    pub delivery_id: String,
+    pub attempt: u32,
+    pub assignment: Assignment,
+    pub message: Message,
+}
+
+/// Checks a freshly pulled message. Returns what to deliver, or `None` when the message was
+/// dead-lettered (undecodable, misrouted, or tried too often) and must not reach the client.
+pub async fn take(bus: &Bus, dept: &DeptCode, message: Message) -> Option<Pulled> {
+    let (sseq, delivered) = match message.info() {
+        Ok(info) => (info.stream_sequence, info.delivered),
+        Err(e) => {
+            // Not a JetStream delivery at all: nothing to ack either.
+            tracing::warn!(department = %dept, error = %e, "pulled message has no JetStream info");
+            return None;
+        }
+    };
+    if delivered > GIVE_UP_AFTER {
+        dead_letter(
+            bus,
+            dept,
+            &message,
+            "max_deliveries",
+            &format!("not acknowledged after {GIVE_UP_AFTER} deliveries"),
+        )
+        .await;
+        return None;
+    }
+    let assignment = match Envelope::<Assignment>::from_slice(&message.payload) {
+        Ok(envelope) => envelope.data,
+        Err(e) => {
+            dead_letter(bus, dept, &message, "undecodable", &e.to_string()).await;
+            return None;
+        }
+    };
+    if &assignment.department != dept {
+        // Only possible if someone published on the wrong subject: never show it.
+        dead_letter(
+            bus,
+            dept,
+            &message,
+            "misrouted",
+            "assignment names another department",
+        )
+        .await;
+        return None;
+    }
+    Some(Pulled {
+        delivery_id: format!("{sseq}.{delivered}"),
+        attempt: u32::try_from(delivered).unwrap_or(u32::MAX),
+        assignment,
+        message,
+    })
+}
+
+/// Acks once the server confirmed it (acked means durable: a lost ack would redeliver).
+pub async fn ack(message: &Message) -> anyhow::Result<()> {
+    message
+        .double_ack()
+        .await
+        .map_err(|e| anyhow::anyhow!("ack: {e}"))
+}
+
+/// Gives the message back for redelivery after `delay` (none: at once).
+pub async fn nak(message: &Message, delay: Option<Duration>) {
+    if let Err(e) = message.ack_with(AckKind::Nak(delay)).await {
+        // Not fatal: without the nak the message comes back after ACK_WAIT.
+        tracing::debug!(error = %e, "nak not sent");
+    }
+}
+
+/// Naks `messages` in stream order: JetStream redelivers nak'ed messages first, in the order
+/// they were nak'ed, so per-ticket order survives a disconnect.
+pub async fn nak_in_order(mut messages: Vec<Message>) {
+    messages.sort_by_key(|m| m.info().map(|i| i.stream_sequence).unwrap_or(u64::MAX));
+    for m in &messages {
+        tracing::debug!(
+            stream_seq = m.info().map(|i| i.stream_sequence).unwrap_or(0),
+            "giving back"
+        );
+        nak(m, None).await;
+    }
+}
+
+/// Copies the message to `dlq.dept-<CODE>` with the reason, then terminates it. If the copy
+/// fails the message is nak'ed with a delay and tried again (see [`MAX_DELIVER`]).
+async fn dead_letter(bus: &Bus, dept: &DeptCode, message: &Message, label: &str, reason: &str) {
+    let consumer = consumer_name(dept);
+    let mut headers = message.headers.clone().unwrap_or_default();
+    headers.insert(
+        "Hotline-Dlq-Reason",
+        reason.chars().take(512).collect::<String>().as_str(),
+    );
+    headers.insert("Hotline-Dlq-Subject", message.subject.as_str());
+    let sseq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+    headers.insert("Hotline-Dlq-Stream-Seq", sseq.to_string().as_str());
+    let msg_id = format!("dlq-{consumer}-{sseq}");
+    let stored = hotline_bus::publish::publish_acked(
+        bus,
+        bus.subjects.dead_letter(&consumer),
+        &msg_id,
+        headers,
+        message.payload.clone(),
+    )
+    .await;
+    match stored {
+        Ok(_) => {
+            tracing::error!(department = %dept, stream_seq = sseq, reason, "assignment dead-lettered");
+            metrics::DEAD_LETTERS.with_label_values(&[label]).inc();
+            if let Err(e) = message.ack_with(AckKind::Term).await {
+                tracing::warn!(error = %e, "term not sent; the message will come back");
+            }
+        }
+        Err(e) => {
+            tracing::error!(department = %dept, error = %e, "dead letter not stored; retrying later");
+            nak(message, Some(Duration::from_secs(10))).await;
+        }
+    }
+}
