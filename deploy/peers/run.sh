@@ -8,9 +8,8 @@
 # subscribes to the gateway over gRPC, acks, accepts, replies and completes (EXPECT tickets,
 # default 1, within WAIT_SECS, default 60). Exits non-zero on any failure.
 #
-# The platform must be running and must dispatch a ticket to TOKEN's department meanwhile (the
-# end-to-end test does both). Without GATEWAY_ADDR there is nothing to talk to: the script only
-# generates the stubs from the proto (which checks the proto against grpcio-tools) and says so.
+# Without GATEWAY_ADDR it starts a platform of its own and runs the Open311 client peer
+# (open311_client.py, PyPI georeport) against it as well.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -27,11 +26,44 @@ if ! cmp -s deploy/peers/requirements.txt "$stamp"; then
     cp deploy/peers/requirements.txt "$stamp"
 fi
 
-if [[ -z "${GATEWAY_ADDR:-}" ]]; then
-    "$venv/bin/python" deploy/peers/department.py --compile-only
-    echo "peers: GATEWAY_ADDR is not set, so no live check ran (the end-to-end test sets it)"
-    exit 0
+if [[ -n "${GATEWAY_ADDR:-}" ]]; then
+    # A platform is already running: act as that department only.
+    export GATEWAY_ADDR TOKEN="${TOKEN:-demo-gz-th}"
+    exec "$venv/bin/python" deploy/peers/department.py
 fi
 
-export GATEWAY_ADDR TOKEN="${TOKEN:-demo-gz-th}"
-exec "$venv/bin/python" deploy/peers/department.py
+# No platform given: start one of our own (fresh namespace, database and ports, so it meets
+# nothing else on this NATS/Postgres), then run both peers against it: the Open311 client files
+# a ticket in Tianhe, the department system (Tianhe's) works it over gRPC, the client sees it
+# closed with the reply.
+: "${DATABASE_URL:?DATABASE_URL must be set (deploy/services.sh env)}"
+cargo build --quiet --bin hotline
+bin="${CARGO_TARGET_DIR:-target}/debug/hotline"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+id="peers$(date +%s)$$"
+db="${DATABASE_URL%/*}/$id"
+psql "$DATABASE_URL" -qc "CREATE DATABASE $id" >/dev/null
+export DATABASE_URL="$db" HOTLINE__NAMESPACE="$id"
+export HOTLINE__INTAKE__PORT="$(free_port)" HOTLINE__TICKETS__PORT="$(free_port)" HOTLINE__DISPATCH__PORT="$(free_port)"
+export HOTLINE__GATEWAY__PORT="$(free_port)" HOTLINE__GATEWAY__GRPC_PORT="$(free_port)"
+log="$state/peers-platform.log"
+RUST_LOG=warn "$bin" all --demo >"$log" 2>&1 &
+platform=$!
+cleanup() { kill "$platform" 2>/dev/null || true; wait "$platform" 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 1 300); do
+    if curl -fs "http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2/services.json" >/dev/null 2>&1 \
+        && curl -fs "http://127.0.0.1:$HOTLINE__GATEWAY__PORT/readyz" >/dev/null 2>&1; then
+        break
+    fi
+    kill -0 "$platform" 2>/dev/null || { cat "$log"; echo "peers: the platform exited"; exit 1; }
+    sleep 0.2
+done
+
+GATEWAY_ADDR="127.0.0.1:$HOTLINE__GATEWAY__GRPC_PORT" TOKEN=demo-gz-th EXPECT=1 WAIT_SECS=60 \
+    "$venv/bin/python" deploy/peers/department.py &
+department=$!
+OPEN311_BASE="http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2" API_KEY=demo-open311-key WAIT_SECS=60 \
+    "$venv/bin/python" deploy/peers/open311_client.py
+wait "$department"
+echo "peers: ok (Python georeport Open311 client and Python grpcio department system)"
