@@ -51,27 +51,51 @@ struct Run {
 
 /// CPU seconds (user + system) of this process, nats-server and postgres, from /proc.
 fn cpu_seconds() -> f64 {
+    let (a, b, c) = cpu_by_process();
+    a + b + c
+}
+
+/// CPU seconds of (this process, nats-server, postgres).
+fn cpu_by_process() -> (f64, f64, f64) {
     let tick = 100.0; // USER_HZ is 100 on Linux.
-    let mut total = 0.0;
+    let (mut ours, mut nats, mut postgres) = (0.0, 0.0, 0.0);
     let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return (0.0, 0.0, 0.0);
+    };
     for entry in dir.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else { continue };
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+            continue;
+        };
         let comm = comm.trim();
-        if pid != me && comm != "nats-server" && comm != "postgres" && !comm.starts_with("postgres") {
+        if pid != me && comm != "nats-server" && comm != "postgres" && !comm.starts_with("postgres")
+        {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // Fields after the ")" that closes the command name; utime and stime are 14th and 15th.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let utime: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
         let stime: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        total += (utime + stime) / tick;
+        let seconds = (utime + stime) / tick;
+        if pid == me {
+            ours += seconds;
+        } else if comm == "nats-server" {
+            nats += seconds;
+        } else {
+            postgres += seconds;
+        }
     }
-    total
+    (ours, nats, postgres)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -99,7 +123,13 @@ fn summarize(name: &str, mut latencies: Vec<f64>, seconds: f64, cpu: f64) -> Run
 pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     settings.demo = true;
     settings.namespace = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    for port in [&mut settings.intake.port, &mut settings.tickets.port, &mut settings.dispatch.port, &mut settings.gateway.port, &mut settings.gateway.grpc_port] {
+    for port in [
+        &mut settings.intake.port,
+        &mut settings.tickets.port,
+        &mut settings.dispatch.port,
+        &mut settings.gateway.port,
+        &mut settings.gateway.grpc_port,
+    ] {
         *port = free_port()?;
     }
     settings.telemetry.otlp_endpoint = None;
@@ -108,14 +138,27 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let database = format!("bench_{}", &settings.namespace[5..]);
     {
         use sqlx::Connection as _;
-        let mut conn = sqlx::PgConnection::connect(&admin_url).await.context("connecting to Postgres")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}"))).execute(&mut conn).await?;
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .context("connecting to Postgres")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut conn)
+            .await?;
     }
     settings.database.url = with_database(&admin_url, &database);
-    eprintln!("bench: namespace {}, {} tickets at concurrency {}", settings.namespace, args.tickets, args.concurrency);
+    eprintln!(
+        "bench: namespace {}, {} tickets at concurrency {}",
+        settings.namespace, args.tickets, args.concurrency
+    );
 
     let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "bench").await?;
-    hotline_bus::streams::ensure(&bus, hotline_bus::streams::StreamOptions { replicas: settings.nats.stream_replicas }).await?;
+    hotline_bus::streams::ensure(
+        &bus,
+        hotline_bus::streams::StreamOptions {
+            replicas: settings.nats.stream_replicas,
+        },
+    )
+    .await?;
     let mut runs = vec![
         raw_jetstream(&bus, args.tickets, args.concurrency).await?,
         raw_postgres(&settings, args.tickets, args.concurrency).await?,
@@ -128,29 +171,75 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         tokio::spawn(async move { super::all(settings, shutdown).await })
     };
     let base = format!("http://127.0.0.1:{}/open311/v2", settings.intake.port);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
     wait_ready(&client, &settings).await?;
     let service_code = pick_service(&client, &base).await?;
 
     // Warm up: caches, connections, JIT-free but page-cache and plan caches.
-    drive(&bus, &client, &base, &service_code, 500, args.concurrency, None).await?;
-    let (latencies, secs, cpu) = drive(&bus, &client, &base, &service_code, args.tickets, args.concurrency, None).await?;
-    runs.push(summarize("platform: Open311 POST -> department stream (max rate)", latencies, secs, cpu));
+    drive(
+        &bus,
+        &client,
+        &base,
+        &service_code,
+        500,
+        args.concurrency,
+        None,
+    )
+    .await?;
+    let (latencies, secs, cpu) = drive(
+        &bus,
+        &client,
+        &base,
+        &service_code,
+        args.tickets,
+        args.concurrency,
+        None,
+    )
+    .await?;
+    runs.push(summarize(
+        "platform: Open311 POST -> department stream (max rate)",
+        latencies,
+        secs,
+        cpu,
+    ));
     if args.rate > 0 {
         let n = (args.rate * args.rate_seconds) as usize;
-        let (latencies, secs, cpu) = drive(&bus, &client, &base, &service_code, n, 2048, Some(args.rate)).await?;
-        runs.push(summarize(&format!("platform: paced at {}/s", args.rate), latencies, secs, cpu));
+        let (latencies, secs, cpu) = drive(
+            &bus,
+            &client,
+            &base,
+            &service_code,
+            n,
+            2048,
+            Some(args.rate),
+        )
+        .await?;
+        runs.push(summarize(
+            &format!("platform: paced at {}/s", args.rate),
+            latencies,
+            secs,
+            cpu,
+        ));
     }
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), platform).await;
     {
         use sqlx::Connection as _;
         let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))).execute(&mut conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
     }
 
     println!();
-    println!("{:<58} {:>8} {:>9} {:>10} {:>9} {:>9} {:>11}", "run", "items", "seconds", "items/s", "p50 ms", "p99 ms", "CPU ms/item");
+    println!(
+        "{:<58} {:>8} {:>9} {:>10} {:>9} {:>9} {:>11}",
+        "run", "items", "seconds", "items/s", "p50 ms", "p99 ms", "CPU ms/item"
+    );
     for r in &runs {
         println!(
             "{:<58} {:>8} {:>9.2} {:>10.0} {:>9.2} {:>9.2} {:>11.3}",
@@ -159,20 +248,35 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     }
     let platform_max = &runs[2];
     println!();
-    println!("ratio platform / raw JetStream publish+ack (throughput): {:.3}", platform_max.per_second / runs[0].per_second);
-    println!("ratio platform / raw Postgres insert+commit (throughput): {:.3}", platform_max.per_second / runs[1].per_second);
-    println!("CPU per ticket: platform {:.3} ms vs raw JetStream {:.3} ms + raw Postgres {:.3} ms", platform_max.cpu_ms_per_item, runs[0].cpu_ms_per_item, runs[1].cpu_ms_per_item);
+    println!(
+        "ratio platform / raw JetStream publish+ack (throughput): {:.3}",
+        platform_max.per_second / runs[0].per_second
+    );
+    println!(
+        "ratio platform / raw Postgres insert+commit (throughput): {:.3}",
+        platform_max.per_second / runs[1].per_second
+    );
+    println!(
+        "CPU per ticket: platform {:.3} ms vs raw JetStream {:.3} ms + raw Postgres {:.3} ms",
+        platform_max.cpu_ms_per_item, runs[0].cpu_ms_per_item, runs[1].cpu_ms_per_item
+    );
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&runs)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&runs)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
 
 /// `postgres://u:p@h:5432/db?x` with another database name.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    let (base, query) = url
+        .split_once('?')
+        .map(|(b, q)| (b, Some(q)))
+        .unwrap_or((url, None));
     let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path = base[authority_start..].find('/').map(|i| i + authority_start);
+    let path = base[authority_start..]
+        .find('/')
+        .map(|i| i + authority_start);
     let mut out = format!("{}/{name}", &base[..path.unwrap_or(base.len())]);
     if let Some(q) = query {
         out.push('?');
@@ -182,36 +286,65 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn wait_ready(client: &reqwest::Client, s: &Settings) -> anyhow::Result<()> {
-    let ports = [s.intake.port, s.tickets.port, s.dispatch.port, s.gateway.port];
+    let ports = [
+        s.intake.port,
+        s.tickets.port,
+        s.dispatch.port,
+        s.gateway.port,
+    ];
     let deadline = Instant::now() + Duration::from_secs(60);
     for port in ports {
         loop {
-            let ok = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false);
+            let ok = client
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
             if ok {
                 break;
             }
-            anyhow::ensure!(Instant::now() < deadline, "the platform did not become ready on port {port}");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the platform did not become ready on port {port}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     // The catalogue reaches intake through dispatch; wait until Open311 lists services.
     loop {
-        let r = client.get(format!("http://127.0.0.1:{}/open311/v2/services.json", s.intake.port)).send().await;
+        let r = client
+            .get(format!(
+                "http://127.0.0.1:{}/open311/v2/services.json",
+                s.intake.port
+            ))
+            .send()
+            .await;
         if matches!(&r, Ok(r) if r.status().is_success()) {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "Open311 services never became available");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "Open311 services never became available"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 /// A district matter, so each ticket goes through the gazetteer too.
 async fn pick_service(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let services: Vec<serde_json::Value> = client.get(format!("{base}/services.json")).send().await?.json().await?;
+    let services: Vec<serde_json::Value> = client
+        .get(format!("{base}/services.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
     services
         .iter()
         .find(|s| s["group"] == "城乡建设")
@@ -255,7 +388,7 @@ async fn drive(
             }
         })
     };
-    let cpu0 = cpu_seconds();
+    let cpu0 = cpu_by_process();
     let t0 = Instant::now();
     let body = form_body(service_code);
     let post = |i: usize| {
@@ -272,9 +405,17 @@ async fn drive(
                 .send()
                 .await
                 .with_context(|| format!("POST {i}"))?;
-            anyhow::ensure!(response.status().as_u16() == 201, "POST {i} answered {}", response.status());
+            anyhow::ensure!(
+                response.status().as_u16() == 201,
+                "POST {i} answered {}",
+                response.status()
+            );
             let created: Vec<serde_json::Value> = response.json().await?;
-            let no = created.first().and_then(|c| c["service_request_id"].as_str()).context("no service_request_id")?.to_owned();
+            let no = created
+                .first()
+                .and_then(|c| c["service_request_id"].as_str())
+                .context("no service_request_id")?
+                .to_owned();
             if let Some(arrived) = early.lock().await.remove(&no) {
                 return Ok::<Option<f64>, anyhow::Error>(Some((arrived - begin).as_secs_f64()));
             }
@@ -285,7 +426,9 @@ async fn drive(
     let mut early_latencies = Vec::new();
     match rate {
         None => {
-            let mut results = futures::stream::iter(0..n).map(post).buffer_unordered(concurrency);
+            let mut results = futures::stream::iter(0..n)
+                .map(post)
+                .buffer_unordered(concurrency);
             while let Some(r) = results.next().await {
                 if let Some(l) = r? {
                     early_latencies.push(l);
@@ -316,11 +459,22 @@ async fn drive(
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, done_rx.recv()).await {
             Ok(Some(l)) => latencies.push(l),
-            _ => anyhow::bail!("only {} of {n} tickets reached a department within 60 s after the last POST", latencies.len()),
+            _ => anyhow::bail!(
+                "only {} of {n} tickets reached a department within 60 s after the last POST",
+                latencies.len()
+            ),
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu1 = cpu_by_process();
+    let per = |a: f64, b: f64| (b - a) * 1000.0 / n.max(1) as f64;
+    eprintln!(
+        "bench: CPU ms per ticket: hotline {:.3}, nats-server {:.3}, postgres {:.3}",
+        per(cpu0.0, cpu1.0),
+        per(cpu0.1, cpu1.1),
+        per(cpu0.2, cpu1.2)
+    );
+    let cpu = (cpu1.0 + cpu1.1 + cpu1.2) - (cpu0.0 + cpu0.1 + cpu0.2);
     collector.abort();
     Ok((latencies, elapsed, cpu))
 }
@@ -330,13 +484,20 @@ fn form_body(service_code: &str) -> String {
         ("api_key", "demo-open311-key"),
         ("service_code", service_code),
         ("address_string", "广州市天河区天河路208号"),
-        ("description", "路灯不亮，已经三天了 (street lamp out for three days)"),
+        (
+            "description",
+            "路灯不亮，已经三天了 (street lamp out for three days)",
+        ),
         ("phone", "13800138000"),
     ])
     .unwrap_or_default()
 }
 
-async fn raw_jetstream(bus: &hotline_bus::Bus, n: usize, concurrency: usize) -> anyhow::Result<Run> {
+async fn raw_jetstream(
+    bus: &hotline_bus::Bus,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<Run> {
     // The same stream configuration as the platform's (file storage, dedup window).
     let subject = bus.subjects.ticket_event("bench_raw");
     let payload = bytes_payload();
@@ -348,7 +509,14 @@ async fn raw_jetstream(bus: &hotline_bus::Bus, n: usize, concurrency: usize) -> 
             let payload = payload.clone();
             async move {
                 let begin = Instant::now();
-                hotline_bus::publish::publish_acked(bus, subject, &format!("raw-{i}"), Default::default(), payload).await?;
+                hotline_bus::publish::publish_acked(
+                    bus,
+                    subject,
+                    &format!("raw-{i}"),
+                    Default::default(),
+                    payload,
+                )
+                .await?;
                 Ok::<f64, anyhow::Error>(begin.elapsed().as_secs_f64())
             }
         })
@@ -358,7 +526,12 @@ async fn raw_jetstream(bus: &hotline_bus::Bus, n: usize, concurrency: usize) -> 
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
     let secs = t0.elapsed().as_secs_f64();
-    Ok(summarize("raw JetStream publish + PubAck", latencies, secs, cpu_seconds() - cpu0))
+    Ok(summarize(
+        "raw JetStream publish + PubAck",
+        latencies,
+        secs,
+        cpu_seconds() - cpu0,
+    ))
 }
 
 fn bytes_payload() -> bytes::Bytes {
@@ -366,9 +539,19 @@ fn bytes_payload() -> bytes::Bytes {
 }
 
 async fn raw_postgres(settings: &Settings, n: usize, concurrency: usize) -> anyhow::Result<Run> {
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(settings.database.max_connections).connect(&settings.database.url).await?;
-    let table = format!("bench_raw_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, body TEXT NOT NULL)"))).execute(&pool).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .connect(&settings.database.url)
+        .await?;
+    let table = format!(
+        "bench_raw_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {table} (id BIGINT PRIMARY KEY, body TEXT NOT NULL)"
+    )))
+    .execute(&pool)
+    .await?;
     let insert = format!("INSERT INTO {table} (id, body) VALUES ($1, $2)");
     let body = "x".repeat(900);
     let cpu0 = cpu_seconds();
@@ -381,7 +564,11 @@ async fn raw_postgres(settings: &Settings, n: usize, concurrency: usize) -> anyh
             async move {
                 let begin = Instant::now();
                 let mut tx = pool.begin().await?;
-                sqlx::query(sqlx::AssertSqlSafe(insert)).bind(i as i64).bind(body).execute(&mut *tx).await?;
+                sqlx::query(sqlx::AssertSqlSafe(insert))
+                    .bind(i as i64)
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok::<f64, anyhow::Error>(begin.elapsed().as_secs_f64())
             }
@@ -393,6 +580,13 @@ async fn raw_postgres(settings: &Settings, n: usize, concurrency: usize) -> anyh
         .collect::<anyhow::Result<_>>()?;
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&pool).await?;
-    Ok(summarize("raw Postgres INSERT + COMMIT (one row per commit)", latencies, secs, cpu))
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+        .execute(&pool)
+        .await?;
+    Ok(summarize(
+        "raw Postgres INSERT + COMMIT (one row per commit)",
+        latencies,
+        secs,
+        cpu,
+    ))
 }

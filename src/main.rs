@@ -16,7 +16,11 @@ use hotline_config::Settings;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "hotline", version, about = "12345 / 311 public service hotline")]
+#[command(
+    name = "hotline",
+    version,
+    about = "12345 / 311 public service hotline"
+)]
 struct Cli {
     /// A TOML file layered over the defaults (then HOTLINE__SECTION__KEY variables).
     #[arg(long, global = true, env = "HOTLINE_CONFIG")]
@@ -42,12 +46,25 @@ enum Command {
     Dispatch,
     /// Where departments connect (gRPC and REST).
     Gateway,
+    /// Print a year's exceptions to the working week (China's statutory holidays and make-up
+    /// working days): `YYYY-MM-DD holiday|workday`, one per line.
+    Calendar { year: i32 },
     /// Benchmark: tickets/s from Open311 POST to the department stream, against raw baselines.
     Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Needs no servers and no configuration.
+    if let Command::Calendar { year } = cli.command {
+        print!("{}", hotline_sla::print_calendar(year));
+        if hotline_sla::WorkCalendar::notice(year).is_none() {
+            eprintln!(
+                "no State Council holiday notice for {year} in the calendar: plain weekends apply"
+            );
+        }
+        return Ok(());
+    }
     let mut settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     if cli.demo {
         settings.demo = true;
@@ -60,8 +77,12 @@ fn main() -> anyhow::Result<()> {
         Command::Dispatch => "hotline-dispatch",
         Command::Gateway => "hotline-gateway",
         Command::Bench(_) => "hotline-bench",
+        Command::Calendar { .. } => "hotline-calendar",
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async move {
         let mut telemetry = hotline_telemetry::init(
             service,
@@ -79,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Bench(args) => bench::run(settings, args).await,
+            Command::Calendar { .. } => Ok(()),
         };
         telemetry.shutdown();
         result
@@ -90,14 +112,15 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                shutdown.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -112,7 +135,13 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 /// Streams, schemas and (with --demo) the demo catalogue. Idempotent.
 async fn setup(settings: &Settings) -> anyhow::Result<()> {
     let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "setup").await?;
-    hotline_bus::streams::ensure(&bus, hotline_bus::streams::StreamOptions { replicas: settings.nats.stream_replicas }).await?;
+    hotline_bus::streams::ensure(
+        &bus,
+        hotline_bus::streams::StreamOptions {
+            replicas: settings.nats.stream_replicas,
+        },
+    )
+    .await?;
     let pool = hotline_tickets::connect_db(settings).await?;
     hotline_tickets::migrate(&pool).await?;
     hotline_dispatch::migrate(&pool).await?;
@@ -128,10 +157,22 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
 async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     setup(&settings).await?;
     let mut services = tokio::task::JoinSet::new();
-    services.spawn(named("tickets", hotline_tickets::run(settings.clone(), shutdown.clone())));
-    services.spawn(named("dispatch", hotline_dispatch::run(settings.clone(), shutdown.clone())));
-    services.spawn(named("gateway", hotline_gateway::run(settings.clone(), shutdown.clone())));
-    services.spawn(named("intake", hotline_intake::run(settings.clone(), shutdown.clone())));
+    services.spawn(named(
+        "tickets",
+        hotline_tickets::run(settings.clone(), shutdown.clone()),
+    ));
+    services.spawn(named(
+        "dispatch",
+        hotline_dispatch::run(settings.clone(), shutdown.clone()),
+    ));
+    services.spawn(named(
+        "gateway",
+        hotline_gateway::run(settings.clone(), shutdown.clone()),
+    ));
+    services.spawn(named(
+        "intake",
+        hotline_intake::run(settings.clone(), shutdown.clone()),
+    ));
     print_urls(&settings);
     let mut failed = None;
     while let Some(done) = services.join_next().await {
@@ -143,7 +184,10 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
             }
             Ok((name, Ok(()))) => {
                 if !shutdown.is_cancelled() {
-                    tracing::error!(service = name, "service stopped unexpectedly; stopping the rest");
+                    tracing::error!(
+                        service = name,
+                        "service stopped unexpectedly; stopping the rest"
+                    );
                     shutdown.cancel();
                 }
             }
@@ -159,23 +203,47 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
     }
 }
 
-async fn named(name: &'static str, f: impl Future<Output = anyhow::Result<()>>) -> (&'static str, anyhow::Result<()>) {
+async fn named(
+    name: &'static str,
+    f: impl Future<Output = anyhow::Result<()>>,
+) -> (&'static str, anyhow::Result<()>) {
     (name, f.await)
 }
 
 fn print_urls(s: &Settings) {
-    let h = if s.listen.host == "0.0.0.0" { "127.0.0.1" } else { s.listen.host.as_str() };
+    let h = if s.listen.host == "0.0.0.0" {
+        "127.0.0.1"
+    } else {
+        s.listen.host.as_str()
+    };
     println!();
     println!("12345 hotline is up ({} services in one process)", 4);
-    println!("  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json", s.intake.port);
-    println!("  tickets (agents)       http://{h}:{}/v1/tickets", s.tickets.port);
-    println!("  dispatch (catalogue)   http://{h}:{}/v1/catalogue   manual queue: /v1/manual-queue", s.dispatch.port);
-    println!("  gateway REST           http://{h}:{}/v1/tickets", s.gateway.port);
-    println!("  gateway gRPC           {h}:{} (hotline.gateway.v1.DepartmentGateway, reflection on)", s.gateway.grpc_port);
+    println!(
+        "  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json",
+        s.intake.port
+    );
+    println!(
+        "  tickets (agents)       http://{h}:{}/v1/tickets",
+        s.tickets.port
+    );
+    println!(
+        "  dispatch (catalogue)   http://{h}:{}/v1/catalogue   manual queue: /v1/manual-queue",
+        s.dispatch.port
+    );
+    println!(
+        "  gateway REST           http://{h}:{}/v1/tickets",
+        s.gateway.port
+    );
+    println!(
+        "  gateway gRPC           {h}:{} (hotline.gateway.v1.DepartmentGateway, reflection on)",
+        s.gateway.grpc_port
+    );
     println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
     if s.demo {
         println!("  demo Open311 api_key   demo-open311-key");
-        println!("  demo department token  demo-<code in lower case>, e.g. demo-gz-th for Tianhe (GZ-TH)");
+        println!(
+            "  demo department token  demo-<code in lower case>, e.g. demo-gz-th for Tianhe (GZ-TH)"
+        );
     }
     println!();
 }

@@ -38,9 +38,12 @@ struct ApiError(RemoteError);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.kind.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(serde_json::json!({ "error": { "kind": self.0.kind.as_str(), "message": self.0.message } }))).into_response()
+        let (status, body) = self.0.to_http();
+        (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Json(body),
+        )
+            .into_response()
     }
 }
 

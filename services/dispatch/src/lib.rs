@@ -187,15 +187,23 @@ impl Dispatcher {
         lead: Option<&DeptCode>,
         reason: &str,
     ) -> anyhow::Result<()> {
+        // The decision log is for figures and audits; the ticket's own history (written by the
+        // ledger, durably) holds the same dispatch with its reason. So this commit need not wait
+        // for the disk: a crash may lose the last few log rows, never a routing.
+        let mut tx = self.pool.begin().await.context("recording the decision")?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO dispatch.decision (ticket_no, event_id, outcome, lead, reason) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING")
             .bind(ticket.ticket_no.as_u64() as i64)
             .bind(event_id)
             .bind(outcome)
             .bind(lead.map(|d| d.to_string()))
             .bind(reason)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("recording the decision")?;
+        tx.commit().await.context("recording the decision")?;
         Ok(())
     }
 }
@@ -301,12 +309,6 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     tracing::info!(port = settings.dispatch.port, "dispatch service ready");
     shutdown.cancelled().await;
     readiness.set(false);
-    while let Some(result) = tasks.join_next().await {
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "dispatch task failed"),
-            Err(e) => tracing::error!(error = %e, "dispatch task panicked"),
-        }
-    }
+    hotline_telemetry::join_tasks("dispatch", &mut tasks).await;
     Ok(())
 }

@@ -174,13 +174,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     tracing::info!(port = settings.tickets.port, "tickets service ready");
     shutdown.cancelled().await;
     readiness.set(false);
-    while let Some(result) = tasks.join_next().await {
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "tickets task failed"),
-            Err(e) => tracing::error!(error = %e, "tickets task panicked"),
-        }
-    }
+    hotline_telemetry::join_tasks("tickets", &mut tasks).await;
     bus.client.flush().await.ok();
     Ok(())
 }

@@ -49,6 +49,14 @@ impl RemoteError {
     pub fn conflict(message: impl Into<String>) -> RemoteError {
         RemoteError::new(ErrorKind::Conflict, message)
     }
+    /// The status and JSON body an HTTP edge answers with:
+    /// `{"error": {"kind": "forbidden", "message": "..."}}`.
+    pub fn to_http(&self) -> (u16, serde_json::Value) {
+        let body =
+            serde_json::json!({ "error": { "kind": self.kind.as_str(), "message": self.message } });
+        (self.kind.http_status(), body)
+    }
+
     /// Logs the cause with its chain and returns a message that leaks nothing.
     pub fn internal(cause: &anyhow::Error) -> RemoteError {
         tracing::error!(error = %format!("{cause:#}"), "internal error");
