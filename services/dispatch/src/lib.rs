@@ -62,8 +62,49 @@ pub async fn seed_demo(pool: &PgPool) -> anyhow::Result<usize> {
     Catalogue::seed(pool, &catalogue::demo_entries()?).await
 }
 
+/// One routing decision for `dispatch.decision`.
+pub struct DecisionRow {
+    ticket_no: i64,
+    event_id: String,
+    outcome: &'static str,
+    lead: Option<String>,
+    reason: String,
+}
+
+/// Writes decisions in batches. The log is for figures and audits; the ticket's own history
+/// (written durably by the ledger) holds the same dispatch with its reason, so these commits
+/// need not wait for the disk, and one commit carries many decisions.
+pub async fn write_decisions(pool: PgPool, mut rx: tokio::sync::mpsc::Receiver<DecisionRow>) {
+    let mut batch = Vec::with_capacity(512);
+    while rx.recv_many(&mut batch, 512).await > 0 {
+        let rows = std::mem::take(&mut batch);
+        let result: anyhow::Result<()> = async {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO dispatch.decision (ticket_no, event_id, outcome, lead, reason) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(rows.iter().map(|r| r.ticket_no).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.lead.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %format!("{e:#}"), lost = rows.len(), "decision log rows not written");
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Dispatcher {
+    pub decisions: tokio::sync::mpsc::Sender<DecisionRow>,
     pub bus: Bus,
     pub pool: PgPool,
     pub catalogue: Catalogue,
@@ -183,28 +224,18 @@ impl Dispatcher {
         &self,
         ticket: &TicketView,
         event_id: &str,
-        outcome: &str,
+        outcome: &'static str,
         lead: Option<&DeptCode>,
         reason: &str,
     ) -> anyhow::Result<()> {
-        // The decision log is for figures and audits; the ticket's own history (written by the
-        // ledger, durably) holds the same dispatch with its reason. So this commit need not wait
-        // for the disk: a crash may lose the last few log rows, never a routing.
-        let mut tx = self.pool.begin().await.context("recording the decision")?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO dispatch.decision (ticket_no, event_id, outcome, lead, reason) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING")
-            .bind(ticket.ticket_no.as_u64() as i64)
-            .bind(event_id)
-            .bind(outcome)
-            .bind(lead.map(|d| d.to_string()))
-            .bind(reason)
-            .execute(&mut *tx)
-            .await
-            .context("recording the decision")?;
-        tx.commit().await.context("recording the decision")?;
-        Ok(())
+        let row = DecisionRow {
+            ticket_no: ticket.ticket_no.as_u64() as i64,
+            event_id: event_id.to_owned(),
+            outcome,
+            lead: lead.map(|d| d.to_string()),
+            reason: reason.to_owned(),
+        };
+        self.decisions.send(row).await.map_err(|_| anyhow::anyhow!("the decision log has stopped"))
     }
 }
 
@@ -229,7 +260,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }
     let directory = Arc::new(Directory::demo());
     let catalogue = Catalogue::load(pool.clone(), directory.clone()).await?;
+    let (decisions, decision_rx) = tokio::sync::mpsc::channel(4096);
+    let decision_writer = tokio::spawn(write_decisions(pool.clone(), decision_rx));
     let dispatcher = Dispatcher {
+        decisions,
         bus: bus.clone(),
         pool: pool.clone(),
         catalogue: catalogue.clone(),
@@ -310,5 +344,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     shutdown.cancelled().await;
     readiness.set(false);
     hotline_telemetry::join_tasks("dispatch", &mut tasks).await;
+    // The last handle goes with the dispatcher: the writer then drains and stops.
+    drop(dispatcher);
+    let _ = decision_writer.await;
     Ok(())
 }

@@ -106,6 +106,9 @@ impl Ledger {
     }
 }
 
+/// How long a small batch waits for company before it commits.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
 struct Batcher {
     pool: PgPool,
     bus: Bus,
@@ -154,6 +157,19 @@ impl Batcher {
     async fn run(self, mut rx: mpsc::Receiver<Pending>) {
         let mut batch = Vec::with_capacity(self.batch_max);
         while rx.recv_many(&mut batch, self.batch_max).await > 0 {
+            // Group commit: when only a few commands wait, linger a moment for more, so that
+            // moderate load is also carried by few commits (each costs a disk flush). Under light
+            // load this adds at most LINGER; under heavy load batches fill without waiting.
+            if batch.len() < self.batch_max / 8 {
+                let deadline = tokio::time::Instant::now() + LINGER;
+                while batch.len() < self.batch_max {
+                    let room = self.batch_max - batch.len();
+                    match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                        Ok(n) if n > 0 => {}
+                        _ => break,
+                    }
+                }
+            }
             let started = std::time::Instant::now();
             let size = batch.len();
             self.execute_batch(std::mem::take(&mut batch)).await;

@@ -74,6 +74,9 @@ fn lock_key(schema: &str) -> i64 {
     h as i64
 }
 
+/// After a notification, how long the relay waits for more commits before publishing.
+const COALESCE: Duration = Duration::from_millis(3);
+
 pub struct Relay {
     pub pool: PgPool,
     pub schema: &'static str,
@@ -140,7 +143,11 @@ impl Relay {
                     self.relay_batch(&mut conn).await?;
                     return Ok(());
                 }
-                n = listener.recv() => { n.context("outbox notification")?; }
+                n = listener.recv() => {
+                    n.context("outbox notification")?;
+                    // Let a few more commits land so one relay round carries them all.
+                    tokio::time::sleep(COALESCE).await;
+                }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
