@@ -235,7 +235,10 @@ impl Dispatcher {
             lead: lead.map(|d| d.to_string()),
             reason: reason.to_owned(),
         };
-        self.decisions.send(row).await.map_err(|_| anyhow::anyhow!("the decision log has stopped"))
+        self.decisions
+            .send(row)
+            .await
+            .map_err(|_| anyhow::anyhow!("the decision log has stopped"))
     }
 }
 
