@@ -105,10 +105,16 @@ async fn servers() -> anyhow::Result<std::sync::Arc<Servers>> {
 pub async fn env() -> anyhow::Result<TestEnv> {
     let servers = servers().await?;
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let name = format!("t_{}", &id[..16]);
+    // The creation time is in the name, so later runs can drop what earlier ones left behind.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!("t_{now}_{}", &id[..12]);
     let mut conn = sqlx::PgConnection::connect(&servers.database_url)
         .await
         .context("connecting to Postgres")?;
+    drop_stale_databases(&mut conn, now).await;
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
@@ -120,6 +126,27 @@ pub async fn env() -> anyhow::Result<TestEnv> {
         redis_url: servers.redis_url.clone(),
         namespace: format!("t{}", &id[..12]),
     })
+}
+
+/// Drops test databases created more than six hours ago (best effort: a failure only leaves them).
+async fn drop_stale_databases(conn: &mut sqlx::PgConnection, now: u64) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let created = name.split('_').nth(1).and_then(|t| t.parse::<u64>().ok());
+        if created.is_some_and(|t| now.saturating_sub(t) > 6 * 3600)
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            let _ = sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *conn)
+            .await;
+        }
+    }
 }
 
 /// `postgres://u:p@h:5432/db?x` -> same URL with database `name`.
