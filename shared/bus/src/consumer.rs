@@ -48,7 +48,10 @@ impl ConsumerSpec {
             stream,
             durable: durable.to_owned(),
             filter_subjects,
-            max_deliver: 8,
+            // Failures that decoding shows to be permanent are dead-lettered at once (`Reject`);
+            // what is left are outages of a dependency, so retry for about two hours (back-off
+            // capped at 60 s) before giving a message up.
+            max_deliver: 120,
             ack_wait: Duration::from_secs(30),
             batch: 256,
             max_ack_pending: 4096,
