@@ -145,7 +145,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
             .execute(&mut conn)
             .await?;
     }
-    settings.database.url = with_database(&admin_url, &database);
+    settings.database.url = hotline_bus::db::with_database(&admin_url, &database);
     eprintln!(
         "bench: namespace {}, {} tickets at concurrency {}",
         settings.namespace, args.tickets, args.concurrency
@@ -265,24 +265,6 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
-}
-
-/// `postgres://u:p@h:5432/db?x` with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map(|(b, q)| (b, Some(q)))
-        .unwrap_or((url, None));
-    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path = base[authority_start..]
-        .find('/')
-        .map(|i| i + authority_start);
-    let mut out = format!("{}/{name}", &base[..path.unwrap_or(base.len())]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -539,10 +521,8 @@ fn bytes_payload() -> bytes::Bytes {
 }
 
 async fn raw_postgres(settings: &Settings, n: usize, concurrency: usize) -> anyhow::Result<Run> {
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(settings.database.max_connections)
-        .connect(&settings.database.url)
-        .await?;
+    let pool =
+        hotline_bus::db::connect(&settings.database.url, settings.database.max_connections).await?;
     let table = format!(
         "bench_raw_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]

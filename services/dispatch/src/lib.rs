@@ -47,14 +47,7 @@ static DECISIONS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
 });
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.create_schema(SCHEMA);
-    migrator.dangerous_set_table_name(format!("{SCHEMA}._sqlx_migrations"));
-    migrator
-        .run(pool)
-        .await
-        .context("running dispatch migrations")?;
-    Ok(())
+    hotline_bus::db::migrate(pool, sqlx::migrate!("./migrations"), SCHEMA).await
 }
 
 /// Loads the demo catalogue (idempotent). Returns how many entries were added.
@@ -252,11 +245,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         },
     )
     .await?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(settings.database.max_connections)
-        .connect(&settings.database.url)
-        .await
-        .context("connecting to Postgres")?;
+    let pool =
+        hotline_bus::db::connect(&settings.database.url, settings.database.max_connections).await?;
     migrate(&pool).await?;
     if settings.demo {
         seed_demo(&pool).await?;

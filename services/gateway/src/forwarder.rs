@@ -15,7 +15,6 @@ use async_nats::jetstream::Message;
 use hotline_bus::consumer::{ConsumerSpec, HandleError};
 use hotline_bus::{Bus, Envelope};
 use hotline_domain::contract::TicketEvent;
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -45,7 +44,7 @@ pub async fn run(bus: Bus, traces: TraceStore, shutdown: CancellationToken) -> a
     hotline_bus::consumer::run(
         bus,
         spec,
-        ticket_key,
+        |m| hotline_bus::envelope::ticket_key(&m.payload),
         move |message: Arc<Message>| {
             let bus = handler_bus.clone();
             let traces = traces.clone();
@@ -54,29 +53,6 @@ pub async fn run(bus: Bus, traces: TraceStore, shutdown: CancellationToken) -> a
         shutdown,
     )
     .await
-}
-
-/// Just enough of the envelope to find the ticket, without decoding the whole event twice
-/// into owned types.
-#[derive(Deserialize)]
-struct KeyProbe {
-    data: KeyData,
-}
-#[derive(Deserialize)]
-struct KeyData {
-    ticket: KeyTicket,
-}
-#[derive(Deserialize)]
-struct KeyTicket {
-    ticket_no: String,
-}
-
-/// The ordering key: the ticket number. Undecodable events share one lane; they are dead-
-/// lettered by the handler anyway.
-pub fn ticket_key(message: &Message) -> String {
-    serde_json::from_slice::<KeyProbe>(&message.payload)
-        .map(|p| p.data.ticket.ticket_no)
-        .unwrap_or_default()
 }
 
 /// Publishes the assignments of one event. `Reject` for what can never be forwarded,

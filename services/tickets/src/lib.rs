@@ -20,30 +20,17 @@ use hotline_bus::rpc::{self, RemoteError};
 use hotline_config::Settings;
 use hotline_domain::Directory;
 use hotline_domain::contract::{GetTicket, TicketCommand, TicketQuery, UpdatesQuery};
-use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
 pub const SCHEMA: &str = "tickets";
 
 /// Creates the schema and runs the migrations (idempotent; safe with several replicas).
 pub async fn migrate(pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.create_schema(SCHEMA);
-    migrator.dangerous_set_table_name(format!("{SCHEMA}._sqlx_migrations"));
-    migrator
-        .run(pool)
-        .await
-        .context("running tickets migrations")?;
-    Ok(())
+    hotline_bus::db::migrate(pool, sqlx::migrate!("./migrations"), SCHEMA).await
 }
 
 pub async fn connect_db(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
-    PgPoolOptions::new()
-        .max_connections(settings.database.max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect(&settings.database.url)
-        .await
-        .context("connecting to Postgres")
+    hotline_bus::db::connect(&settings.database.url, settings.database.max_connections).await
 }
 
 /// Runs the tickets service until `shutdown`.

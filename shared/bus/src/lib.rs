@@ -10,10 +10,12 @@
 //!   owning service's Postgres schema.
 //! - [`rpc`]: commands and queries as NATS request/reply with typed errors.
 //! - [`trace`]: W3C trace context in NATS headers.
+//! - [`db`]: the Postgres pool, per-schema migrations, database URLs.
 //! - [`ticket_numbers`]: ticket numbers from per-replica blocks reserved in a KV bucket.
 #![forbid(unsafe_code)]
 
 pub mod consumer;
+pub mod db;
 pub mod envelope;
 pub mod inbox;
 pub mod outbox;

@@ -119,7 +119,7 @@ pub async fn env() -> anyhow::Result<TestEnv> {
         .execute(&mut conn)
         .await
         .context("creating the test database")?;
-    let database_url = replace_database(&servers.database_url, &name);
+    let database_url = hotline_bus::db::with_database(&servers.database_url, &name);
     Ok(TestEnv {
         nats_url: servers.nats_url.clone(),
         database_url,
@@ -147,25 +147,6 @@ async fn drop_stale_databases(conn: &mut sqlx::PgConnection, now: u64) {
             .await;
         }
     }
-}
-
-/// `postgres://u:p@h:5432/db?x` -> same URL with database `name`.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
-    let mut out = match path_start {
-        Some(i) => format!("{}/{name}", &base[..i]),
-        None => format!("{base}/{name}"),
-    };
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
 }
 
 impl TestEnv {
@@ -234,23 +215,4 @@ impl TestEnv {
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_is_swapped_in_the_url() {
-        assert_eq!(
-            super::replace_database("postgres://u:p@h:5432/hotline", "t_1"),
-            "postgres://u:p@h:5432/t_1"
-        );
-        assert_eq!(
-            super::replace_database("postgres://u:p@h/hotline?sslmode=disable", "t_1"),
-            "postgres://u:p@h/t_1?sslmode=disable"
-        );
-        assert_eq!(
-            super::replace_database("postgres://h", "t_1"),
-            "postgres://h/t_1"
-        );
-    }
 }
