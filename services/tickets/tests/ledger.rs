@@ -312,3 +312,42 @@ async fn concurrent_creates_with_one_key_make_one_ticket() {
     r.shutdown.cancel();
     r.handle.await.expect("join").expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn a_taken_number_is_refused_without_burning_the_key_and_the_day_high_water_is_reported() {
+    let r = start().await;
+    let bus = &r.bus;
+    let taken = TicketNo::compose(261129, 500).expect("no");
+    send(bus, &create(taken, "first")).await.expect("created");
+    let high: u64 = rpc::call(
+        bus,
+        bus.subjects.ticket_max_sequence(),
+        &261129u32,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("max");
+    assert_eq!(high, 500);
+    let none: u64 = rpc::call(
+        bus,
+        bus.subjects.ticket_max_sequence(),
+        &261130u32,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("max");
+    assert_eq!(none, 0);
+    // A stale number under a new key is refused, and the refusal is not remembered for the key:
+    // the caller's retry with a fresh number goes through.
+    let refused = send(bus, &create(taken, "second"))
+        .await
+        .expect_err("number taken");
+    assert_eq!(refused.kind(), ErrorKind::Conflict);
+    let fresh = TicketNo::compose(261129, 501).expect("no");
+    let ok = send(bus, &create(fresh, "second"))
+        .await
+        .expect("fresh number accepted under the same key");
+    assert_eq!((ok.ticket_no, ok.replayed), (fresh, false));
+    r.shutdown.cancel();
+    r.handle.await.expect("join").expect("clean shutdown");
+}
