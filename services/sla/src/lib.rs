@@ -13,7 +13,8 @@
 //! No I/O, no database, no async: the SLA service's later parts build on this.
 #![forbid(unsafe_code)]
 
-pub mod calendar;
+/// The calendar lives in a shared crate: the knowledge service's 5-working-day rule uses it too.
+pub use hotline_calendar as calendar;
 pub mod policy;
 
 pub use calendar::{CalendarError, DayKind, WorkCalendar, WorkingHours};

@@ -41,6 +41,16 @@ pub async fn ensure(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
             "Assignments per department, consumed through the gateway",
         ),
         (
+            s.knowledge_stream(),
+            s.knowledge_events_all(),
+            "Knowledge base facts: items published and retired, update tasks",
+        ),
+        (
+            s.sla_stream(),
+            s.sla_events_all(),
+            "SLA facts: warnings, overdue, supervision orders, escalations, extensions",
+        ),
+        (
             s.dead_letter_stream(),
             s.dead_letter_all(),
             "Messages a consumer gave up on, with the reason",

@@ -22,6 +22,16 @@ pub mod suffix {
     pub const CATALOGUE_SERVICES: &str = "dispatch.catalogue.services";
     /// A manual dispatch decision, and the queue (request/reply).
     pub const DISPATCH_MANUAL: &str = "dispatch.manual";
+    /// Facts from the knowledge service: `knowledge.events.<kind>` (published, retired, ...).
+    pub const KNOWLEDGE_EVENTS: &str = "knowledge.events";
+    /// Knowledge search (request/reply, queue group `knowledge`).
+    pub const KNOWLEDGE_SEARCH: &str = "knowledge.query.search";
+    /// Answer suggestions for a ticket's free text (request/reply).
+    pub const KNOWLEDGE_SUGGEST: &str = "knowledge.query.suggest";
+    /// Facts from the SLA service: `sla.events.<kind>` (warning, overdue, supervised, ...).
+    pub const SLA_EVENTS: &str = "sla.events";
+    /// A department's extension request, checked against its deadline (request/reply).
+    pub const SLA_EXTENSION_REQUEST: &str = "sla.extensions.request";
 }
 
 /// Subject and stream names for one namespace.
@@ -69,6 +79,31 @@ impl Subjects {
     pub fn dispatch_manual(&self) -> String {
         self.join(suffix::DISPATCH_MANUAL)
     }
+    pub fn knowledge_search(&self) -> String {
+        self.join(suffix::KNOWLEDGE_SEARCH)
+    }
+    pub fn knowledge_suggest(&self) -> String {
+        self.join(suffix::KNOWLEDGE_SUGGEST)
+    }
+    pub fn sla_extension_request(&self) -> String {
+        self.join(suffix::SLA_EXTENSION_REQUEST)
+    }
+
+    /// `<ns>.knowledge.events.<kind>`.
+    pub fn knowledge_event(&self, kind: &str) -> String {
+        format!("{}.{}.{kind}", self.ns, suffix::KNOWLEDGE_EVENTS)
+    }
+    pub fn knowledge_events_all(&self) -> String {
+        self.knowledge_event(">")
+    }
+
+    /// `<ns>.sla.events.<kind>`.
+    pub fn sla_event(&self, kind: &str) -> String {
+        format!("{}.{}.{kind}", self.ns, suffix::SLA_EVENTS)
+    }
+    pub fn sla_events_all(&self) -> String {
+        self.sla_event(">")
+    }
 
     /// `<ns>.tickets.events.<step>`.
     pub fn ticket_event(&self, step: &str) -> String {
@@ -102,6 +137,12 @@ impl Subjects {
     }
     pub fn dead_letter_stream(&self) -> String {
         format!("{}_DLQ", self.stream_prefix)
+    }
+    pub fn knowledge_stream(&self) -> String {
+        format!("{}_KNOWLEDGE", self.stream_prefix)
+    }
+    pub fn sla_stream(&self) -> String {
+        format!("{}_SLA", self.stream_prefix)
     }
     pub fn ticket_numbers_bucket(&self) -> String {
         format!("{}_TICKET_NUMBERS", self.stream_prefix)

@@ -24,6 +24,8 @@ pub struct Settings {
     pub tickets: Tickets,
     pub dispatch: Dispatch,
     pub gateway: Gateway,
+    pub knowledge: Knowledge,
+    pub sla: Sla,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +87,37 @@ pub struct Tickets {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Dispatch {
     pub port: u16,
+}
+
+/// The knowledge service (知识库).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Knowledge {
+    pub port: u16,
+    /// Longest accepted search query, in bytes; longer ones get 400 (a ticket's text goes to
+    /// the suggestion endpoint, which takes up to `max_text_bytes`).
+    pub max_query_bytes: usize,
+    /// Longest accepted ticket text for answer suggestions, in bytes.
+    pub max_text_bytes: usize,
+    /// Largest accepted import file (mind map, OPML, CSV), in bytes.
+    pub max_import_bytes: usize,
+    /// Working days a department has to update an item after a policy change (default 5).
+    pub update_task_working_days: u32,
+}
+
+/// SLA supervision (时限监督).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sla {
+    pub port: u16,
+    /// A TOML file overriding the default policy (limits, warning share, extension cap, ladder).
+    #[serde(default)]
+    pub policy_file: Option<String>,
+    /// A TOML file with the city's own calendar days (added to the State Council's).
+    #[serde(default)]
+    pub calendar_file: Option<String>,
+    /// How often each replica looks for deadlines that came due, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Most deadlines fired in one transaction.
+    pub fire_batch: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +241,8 @@ impl Settings {
             ("dispatch.port", self.dispatch.port),
             ("gateway.port", self.gateway.port),
             ("gateway.grpc_port", self.gateway.grpc_port),
+            ("knowledge.port", self.knowledge.port),
+            ("sla.port", self.sla.port),
         ];
         let mut seen = HashSet::new();
         for (name, port) in ports {
@@ -224,6 +259,12 @@ impl Settings {
         if self.intake.max_description_chars == 0
             || self.tickets.batch_max == 0
             || self.database.max_connections == 0
+            || self.knowledge.max_query_bytes == 0
+            || self.knowledge.max_text_bytes == 0
+            || self.knowledge.max_import_bytes == 0
+            || self.knowledge.update_task_working_days == 0
+            || self.sla.poll_interval_ms == 0
+            || self.sla.fire_batch == 0
         {
             return invalid("limits must be positive".into());
         }

@@ -17,6 +17,10 @@ pub enum IdError {
     ServiceCode,
     #[error("phone number must be 5-20 digits, optionally starting with '+'")]
     PhoneNumber,
+    #[error(
+        "knowledge code must be 2-48 characters: segments of A-Z and 0-9 joined by '-', starting with a letter"
+    )]
+    ItemCode,
 }
 
 /// A ticket number (工单编号): 16 digits, dictated over the phone.
@@ -170,6 +174,18 @@ string_id!(
     }
 );
 
+string_id!(
+    /// The code of a knowledge item or of one of its nodes, in the seed's style: `YB` (the
+    /// medical-insurance item), `YB-TJ-1` (a situation: infants), `YB-JD-2` (an answer leaf).
+    /// Uppercase segments joined by '-', so it is also a valid NATS subject token.
+    ItemCode,
+    IdError::ItemCode,
+    |s| (2..=48).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.split('-').all(|seg| !seg.is_empty()
+            && seg.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+);
+
 impl PhoneNumber {
     /// Accepts what people type: spaces, dashes and brackets are dropped before parsing.
     pub fn parse_lenient(raw: &str) -> Result<Self, IdError> {
@@ -215,6 +231,11 @@ mod tests {
         assert_eq!(DeptCode::parse("gz.th"), Err(IdError::DeptCode));
         assert_eq!(DeptCode::parse("GZ TH"), Err(IdError::DeptCode));
         assert!(ServiceCode::parse("01.02.003").is_ok());
+        assert!(ItemCode::parse("YB-TJ-1").is_ok());
+        assert!(ItemCode::parse("YB").is_ok());
+        for bad in ["yb-tj-1", "YB--1", "YB-", "-YB", "1YB", "YB TJ", "Y"] {
+            assert_eq!(ItemCode::parse(bad), Err(IdError::ItemCode), "{bad}");
+        }
         assert_eq!(ServiceCode::parse(""), Err(IdError::ServiceCode));
         assert_eq!(ServiceCode::parse("a>b"), Err(IdError::ServiceCode));
         assert!(PhoneNumber::parse_lenient("+86 138-0013-8000").is_ok());

@@ -17,5 +17,5 @@ pub mod mask;
 pub mod ticket;
 
 pub use department::{Department, DepartmentLevel, Directory};
-pub use ids::{DeptCode, IdError, PhoneNumber, ServiceCode, TicketNo};
+pub use ids::{DeptCode, IdError, ItemCode, PhoneNumber, ServiceCode, TicketNo};
 pub use ticket::{Action, Actor, Channel, RequestType, Status, Ticket, TransitionError};

@@ -33,6 +33,8 @@
 //! Asia/Shanghai has had no daylight saving since 1991, so every local working period maps to one
 //! UTC interval (09:00 local = 01:00 UTC all year).
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 
