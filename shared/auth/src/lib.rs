@@ -1,8 +1,10 @@
-//! Department credentials: a bearer token per department, stored only as its SHA-256.
+//! Department credentials: a bearer token per department, stored only as its SHA-256. Shared by
+//! every service a department talks to (the gateway, the knowledge base's editing API).
 //!
 //! The presented token is hashed and compared with every stored digest in constant time (no
 //! early exit, no data-dependent branch), so neither timing nor the order of the credential list
 //! tells an attacker how close a guess was.
+#![forbid(unsafe_code)]
 
 use anyhow::Context as _;
 use hotline_domain::{DeptCode, Directory};

@@ -1,0 +1,1 @@
+//! Import and export of items: FreeMind mind maps, OPML and CSV (in progress).

@@ -1,0 +1,1 @@
+//! Chinese full-text search over published leaves (in progress).
