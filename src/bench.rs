@@ -19,8 +19,28 @@ use hotline_config::Settings;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+mod knowledge;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Open311 POST to the department stream, against raw JetStream and raw Postgres.
+    Tickets,
+    /// Knowledge search and suggestions over 100,000 leaves, against a Postgres ILIKE scan;
+    /// publish-to-visible time across two replicas.
+    Knowledge,
+}
+
 #[derive(clap::Args, Clone)]
 pub struct Args {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "tickets")]
+    suite: Suite,
+    /// Knowledge suite: published leaves to search.
+    #[arg(long, default_value_t = 100_000)]
+    leaves: usize,
+    /// Knowledge suite: seconds each search/suggest run lasts.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
     /// Tickets in the throughput run.
     #[arg(long, default_value_t = 20_000)]
     tickets: usize,
@@ -50,7 +70,7 @@ struct Run {
 }
 
 /// CPU seconds (user + system) of this process, nats-server and postgres, from /proc.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let (a, b, c) = cpu_by_process();
     a + b + c
 }
@@ -98,7 +118,7 @@ fn cpu_by_process() -> (f64, f64, f64) {
     (ours, nats, postgres)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -120,9 +140,54 @@ fn summarize(name: &str, mut latencies: Vec<f64>, seconds: f64, cpu: f64) -> Run
     }
 }
 
-pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
+/// A fresh namespace and database for one run, so nothing from earlier runs interferes.
+pub(crate) struct Fresh {
+    admin_url: String,
+    database: String,
+}
+
+impl Fresh {
+    pub(crate) async fn new(settings: &mut Settings) -> anyhow::Result<Fresh> {
+        settings.namespace = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        settings.telemetry.otlp_endpoint = None;
+        let admin_url = settings.database.url.clone();
+        let database = format!("bench_{}", &settings.namespace[5..]);
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .context("connecting to Postgres")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut conn)
+            .await?;
+        settings.database.url = hotline_bus::db::with_database(&admin_url, &database);
+        Ok(Fresh {
+            admin_url,
+            database,
+        })
+    }
+
+    pub(crate) async fn drop(self) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.database
+        )))
+        .execute(&mut conn)
+        .await?;
+        Ok(())
+    }
+}
+
+pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
+    match args.suite {
+        Suite::Tickets => tickets(settings, args).await,
+        Suite::Knowledge => knowledge::run(settings, args).await,
+    }
+}
+
+async fn tickets(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     settings.demo = true;
-    settings.namespace = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     for port in [
         &mut settings.intake.port,
         &mut settings.tickets.port,
@@ -132,20 +197,8 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     ] {
         *port = free_port()?;
     }
-    settings.telemetry.otlp_endpoint = None;
     // A database of its own: the run's ticket numbers must not meet earlier runs' tickets.
-    let admin_url = settings.database.url.clone();
-    let database = format!("bench_{}", &settings.namespace[5..]);
-    {
-        use sqlx::Connection as _;
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .context("connecting to Postgres")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-            .execute(&mut conn)
-            .await?;
-    }
-    settings.database.url = hotline_bus::db::with_database(&admin_url, &database);
+    let fresh = Fresh::new(&mut settings).await?;
     eprintln!(
         "bench: namespace {}, {} tickets at concurrency {}",
         settings.namespace, args.tickets, args.concurrency
@@ -225,15 +278,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), platform).await;
-    {
-        use sqlx::Connection as _;
-        let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await?;
-    }
+    fresh.drop().await?;
 
     println!();
     println!(
@@ -267,7 +312,7 @@ pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -46,10 +46,13 @@ enum Command {
     Dispatch,
     /// Where departments connect (gRPC and REST).
     Gateway,
+    /// The knowledge base: governed decision trees, Chinese search, answer suggestions.
+    Knowledge,
     /// Print a year's exceptions to the working week (China's statutory holidays and make-up
     /// working days): `YYYY-MM-DD holiday|workday`, one per line.
     Calendar { year: i32 },
-    /// Benchmark: tickets/s from Open311 POST to the department stream, against raw baselines.
+    /// Benchmarks against raw baselines in the same run: tickets (Open311 POST to the department
+    /// stream) or knowledge (search over 100,000 leaves).
     Bench(bench::Args),
 }
 
@@ -76,6 +79,7 @@ fn main() -> anyhow::Result<()> {
         Command::Intake => "hotline-intake",
         Command::Dispatch => "hotline-dispatch",
         Command::Gateway => "hotline-gateway",
+        Command::Knowledge => "hotline-knowledge",
         Command::Bench(_) => "hotline-bench",
         Command::Calendar { .. } => "hotline-calendar",
     };
@@ -99,6 +103,7 @@ fn main() -> anyhow::Result<()> {
             Command::Intake => hotline_intake::run(settings, shutdown).await,
             Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
+            Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
             Command::Bench(args) => bench::run(settings, args).await,
             Command::Calendar { .. } => Ok(()),
         };
@@ -145,6 +150,9 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
     let pool = hotline_tickets::connect_db(settings).await?;
     hotline_tickets::migrate(&pool).await?;
     hotline_dispatch::migrate(&pool).await?;
+    hotline_knowledge::store::Store::new(pool.clone(), bus.subjects.clone())
+        .migrate()
+        .await?;
     if settings.demo {
         let added = hotline_dispatch::seed_demo(&pool).await?;
         tracing::info!(added, "demo catalogue loaded");
@@ -168,6 +176,10 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
     services.spawn(named(
         "gateway",
         hotline_gateway::run(settings.clone(), shutdown.clone()),
+    ));
+    services.spawn(named(
+        "knowledge",
+        hotline_knowledge::run(settings.clone(), shutdown.clone()),
     ));
     services.spawn(named(
         "intake",
@@ -217,7 +229,7 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    println!("12345 hotline is up ({} services in one process)", 4);
+    println!("12345 hotline is up ({} services in one process)", 5);
     println!(
         "  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json",
         s.intake.port
@@ -237,6 +249,10 @@ fn print_urls(s: &Settings) {
     println!(
         "  gateway gRPC           {h}:{} (hotline.gateway.v1.DepartmentGateway, reflection on)",
         s.gateway.grpc_port
+    );
+    println!(
+        "  knowledge              http://{h}:{}/v1/search?q=新生儿医保   suggestions: POST /v1/suggest",
+        s.knowledge.port
     );
     println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
     if s.demo {

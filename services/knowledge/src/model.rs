@@ -114,6 +114,9 @@ pub struct Leaf {
 /// A node of the tree: a situation to choose, or an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Leaves are most of a tree's nodes; boxing them would add an allocation to nearly every node
+// for no saving.
+#[allow(clippy::large_enum_variant)]
 pub enum Node {
     /// 情形: the agent asks or chooses ("is the child registered here?").
     Situation {

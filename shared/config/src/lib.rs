@@ -64,6 +64,8 @@ pub struct Telemetry {
 #[derive(Debug, Clone, Deserialize)]
 pub struct City {
     pub name: String,
+    /// The hotline centre's department code: its credential reviews and publishes knowledge.
+    pub centre: String,
     pub utc_offset_hours: i32,
 }
 

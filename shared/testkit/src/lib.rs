@@ -153,7 +153,7 @@ impl TestEnv {
     /// Settings pointing at this test's servers, database and namespace, with free ports so
     /// tests can run whole services side by side.
     pub fn settings(&self) -> anyhow::Result<hotline_config::Settings> {
-        let ports: Vec<u16> = (0..5).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
+        let ports: Vec<u16> = (0..7).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
         let env = vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
@@ -171,6 +171,8 @@ impl TestEnv {
                 "HOTLINE__GATEWAY__GRPC_PORT".to_owned(),
                 ports[4].to_string(),
             ),
+            ("HOTLINE__KNOWLEDGE__PORT".to_owned(), ports[5].to_string()),
+            ("HOTLINE__SLA__PORT".to_owned(), ports[6].to_string()),
             ("HOTLINE__DEMO".to_owned(), "true".to_owned()),
         ];
         Ok(hotline_config::Settings::load_from(None, env)?)
@@ -206,6 +208,14 @@ impl TestEnv {
             (
                 "HOTLINE__GATEWAY__GRPC_PORT".to_owned(),
                 settings.gateway.grpc_port.to_string(),
+            ),
+            (
+                "HOTLINE__KNOWLEDGE__PORT".to_owned(),
+                settings.knowledge.port.to_string(),
+            ),
+            (
+                "HOTLINE__SLA__PORT".to_owned(),
+                settings.sla.port.to_string(),
             ),
         ]
     }

@@ -1,0 +1,510 @@
+//! The running service: one search index per replica, kept current from the publish events;
+//! the ticket-event consumer that counts first-contact answers; NATS search and suggestion
+//! responders; the outbox relay; the HTTP API (port 8085).
+//!
+//! A replica starts by noting the knowledge stream's last sequence, then loads every published
+//! item from Postgres, then follows the stream from just after the noted sequence. An event that
+//! raced the snapshot is applied again harmlessly: the index ignores versions it already holds.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use futures::StreamExt as _;
+use hotline_auth::Authenticator;
+use hotline_bus::consumer::{self, ConsumerSpec, HandleError};
+use hotline_bus::rpc::{self, RemoteError};
+use hotline_bus::{Bus, Envelope};
+use hotline_calendar::WorkCalendar;
+use hotline_config::Settings;
+use hotline_domain::contract::{CatalogueService, TicketEvent};
+use hotline_domain::{Action, DeptCode, ServiceCode};
+use hotline_telemetry::prometheus;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{EventKind, KnowledgeEvent};
+use crate::governance::Editor;
+use crate::search::{Filters, Hit, SearchIndex, SearchQuery, SearchResults};
+use crate::store::Store;
+
+pub const CONSUMER: &str = "knowledge";
+
+static INDEX_APPLIED: std::sync::LazyLock<prometheus::IntCounterVec> =
+    std::sync::LazyLock::new(|| {
+        hotline_telemetry::counter_vec(
+            "hotline_knowledge_index_events_total",
+            "Publish events applied to this replica's search index, by kind and outcome",
+            &["kind", "outcome"],
+        )
+    });
+
+static QUERIES: std::sync::LazyLock<prometheus::HistogramVec> = std::sync::LazyLock::new(|| {
+    hotline_telemetry::histogram_vec(
+        "hotline_knowledge_query_seconds",
+        "Search and suggestion time inside the index",
+        &["kind"],
+    )
+});
+
+/// Limits taken from the settings, checked at the edge.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_query_bytes: usize,
+    pub max_text_bytes: usize,
+    pub max_import_bytes: usize,
+    pub update_task_working_days: u32,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Knowledge {
+    pub store: Store,
+    pub index: Arc<SearchIndex>,
+    pub bus: Bus,
+    pub auth: Arc<Authenticator>,
+    pub centre: DeptCode,
+    pub calendar: Arc<WorkCalendar>,
+    /// The city's offset from UTC: answers in force are judged by the local date.
+    pub utc_offset: chrono::FixedOffset,
+    pub limits: Arc<Limits>,
+}
+
+/// A search request over NATS (the HTTP API takes the same fields as query parameters).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SearchRequest {
+    pub q: String,
+    #[serde(default)]
+    pub class: Option<crate::model::ItemClass>,
+    #[serde(default)]
+    pub department: Option<DeptCode>,
+    /// Only answers in force on this day (default: today in the city).
+    #[serde(default)]
+    pub on: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    pub item: Option<hotline_domain::ItemCode>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+/// Answer suggestions for a ticket's free text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SuggestRequest {
+    pub text: String,
+    #[serde(default)]
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub class: Option<crate::model::ItemClass>,
+    #[serde(default)]
+    pub department: Option<DeptCode>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Suggestions {
+    pub hits: Vec<Hit>,
+    pub took_us: u64,
+}
+
+pub const MAX_LIMIT: usize = 100;
+pub const MAX_K: usize = 20;
+
+impl Knowledge {
+    /// The editor behind an `Authorization: Bearer` header: the centre's credential is the centre.
+    pub fn editor(&self, header: Option<&str>) -> Option<Editor> {
+        let code = self.auth.department_for_header(header)?;
+        Some(if code == self.centre {
+            Editor::Centre(code)
+        } else {
+            Editor::Department(code)
+        })
+    }
+
+    /// Today in the city (answers in force are judged by the local date).
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now()
+            .with_timezone(&self.utc_offset)
+            .date_naive()
+    }
+
+    pub fn search(&self, request: SearchRequest) -> Result<SearchResults, RemoteError> {
+        if request.q.len() > self.limits.max_query_bytes {
+            return Err(RemoteError::invalid(format!(
+                "the query is longer than {} bytes; send a ticket's text to the suggestion endpoint",
+                self.limits.max_query_bytes
+            )));
+        }
+        let query = SearchQuery {
+            q: request.q,
+            filters: Filters {
+                class: request.class,
+                department: request.department,
+                in_force_on: Some(request.on.unwrap_or_else(|| self.today())),
+                item: request.item,
+            },
+            limit: request.limit.unwrap_or(10).clamp(1, MAX_LIMIT),
+            offset: request.offset.unwrap_or(0).min(10_000),
+            highlight: true,
+        };
+        let timer = QUERIES.with_label_values(&["search"]).start_timer();
+        let result = self.index.search(&query).map_err(RemoteError::from);
+        timer.observe_duration();
+        result
+    }
+
+    pub fn suggest(&self, request: SuggestRequest) -> Result<Suggestions, RemoteError> {
+        if request.text.len() > self.limits.max_text_bytes {
+            return Err(RemoteError::invalid(format!(
+                "the text is longer than {} bytes",
+                self.limits.max_text_bytes
+            )));
+        }
+        let started = Instant::now();
+        let filters = Filters {
+            class: request.class,
+            department: request.department,
+            in_force_on: Some(self.today()),
+            item: None,
+        };
+        let timer = QUERIES.with_label_values(&["suggest"]).start_timer();
+        let hits = self
+            .index
+            .suggest(
+                &request.text,
+                request.k.unwrap_or(5).clamp(1, MAX_K),
+                &filters,
+            )
+            .map_err(RemoteError::from);
+        timer.observe_duration();
+        Ok(Suggestions {
+            hits: hits?,
+            took_us: started.elapsed().as_micros() as u64,
+        })
+    }
+
+    /// The matter codes the dispatch catalogue knows.
+    pub async fn catalogue_codes(&self) -> Result<BTreeSet<ServiceCode>, RemoteError> {
+        let services: Vec<CatalogueService> = rpc::call(
+            &self.bus,
+            self.bus.subjects.catalogue_services(),
+            &(),
+            rpc::DEFAULT_TIMEOUT,
+        )
+        .await
+        .map_err(crate::error::from_call)?;
+        Ok(services.into_iter().map(|s| s.code).collect())
+    }
+
+    /// Applies one publish or retire event to this replica's index.
+    async fn apply(&self, event: &KnowledgeEvent) -> anyhow::Result<()> {
+        let outcome = match event.kind {
+            EventKind::Published => {
+                let Some((item, _)) = self
+                    .store
+                    .version(&event.item_code, Some(event.version))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                else {
+                    anyhow::bail!(
+                        "published version {} of {} is not stored",
+                        event.version,
+                        event.item_code
+                    );
+                };
+                let index = self.index.clone();
+                let version = i64::from(event.version);
+                tokio::task::spawn_blocking(move || index.upsert(&item, version))
+                    .await
+                    .context("index task")??
+            }
+            EventKind::Retired => {
+                let index = self.index.clone();
+                let (code, version) = (event.item_code.clone(), i64::from(event.version));
+                tokio::task::spawn_blocking(move || index.remove(&code, version))
+                    .await
+                    .context("index task")??
+            }
+            EventKind::TaskOpened | EventKind::TaskDone => return Ok(()),
+        };
+        INDEX_APPLIED
+            .with_label_values(&[
+                event.kind.as_str(),
+                if outcome {
+                    "applied"
+                } else {
+                    "already_current"
+                },
+            ])
+            .inc();
+        Ok(())
+    }
+
+    /// Counts a contact from the ticket stream: a new ticket on a matter, or a direct answer
+    /// from a leaf (一次性解答).
+    async fn count_contact(
+        &self,
+        message: &async_nats::jetstream::Message,
+    ) -> Result<(), HandleError> {
+        let envelope: Envelope<TicketEvent> = Envelope::from_slice(&message.payload)
+            .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
+        let event = envelope.data;
+        let ticket_no = event.ticket.ticket_no.as_u64() as i64;
+        let matter = event.ticket.service_code.as_ref().map(|c| c.as_str());
+        let result = match &event.entry.action {
+            Some(Action::Answer {
+                knowledge_leaf: Some(leaf),
+                ..
+            }) => {
+                self.store
+                    .record_contact(
+                        event.event_id,
+                        ticket_no,
+                        "answered",
+                        matter,
+                        Some(leaf.as_str()),
+                        event.entry.at,
+                    )
+                    .await
+            }
+            _ if event.kind() == "created" => {
+                self.store
+                    .record_contact(
+                        event.event_id,
+                        ticket_no,
+                        "created",
+                        matter,
+                        None,
+                        event.entry.at,
+                    )
+                    .await
+            }
+            _ => Ok(()),
+        };
+        result.map_err(|e| HandleError::Retry(anyhow::anyhow!("{e}")))
+    }
+}
+
+/// Loads the index from Postgres and follows the publish events until `shutdown`.
+async fn follow_publications(
+    knowledge: Knowledge,
+    ready: hotline_telemetry::Readiness,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let stream_name = knowledge.bus.subjects.knowledge_stream();
+    let mut stream = knowledge
+        .bus
+        .js
+        .get_stream(&stream_name)
+        .await
+        .with_context(|| format!("stream {stream_name}"))?;
+    let last = stream
+        .info()
+        .await
+        .context("stream info")?
+        .state
+        .last_sequence;
+    let started = Instant::now();
+    let published = knowledge
+        .store
+        .published()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let items: Vec<_> = published
+        .into_iter()
+        .map(|(item, v)| (item, i64::from(v)))
+        .collect();
+    let index = knowledge.index.clone();
+    let loaded = tokio::task::spawn_blocking(move || index.upsert_many(&items))
+        .await
+        .context("index task")??;
+    tracing::info!(
+        items = loaded,
+        leaves = knowledge.index.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "search index loaded"
+    );
+    ready.set(true);
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subjects: vec![
+                knowledge
+                    .bus
+                    .subjects
+                    .knowledge_event(EventKind::Published.as_str()),
+                knowledge
+                    .bus
+                    .subjects
+                    .knowledge_event(EventKind::Retired.as_str()),
+            ],
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: last + 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .context("following knowledge events")?;
+    let mut messages = consumer.messages().await.context("knowledge events")?;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            m = messages.next() => m,
+        };
+        let Some(message) = next else {
+            anyhow::bail!("the knowledge event stream ended");
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "knowledge event stream hiccup; the ordered consumer resumes");
+                continue;
+            }
+        };
+        let event: KnowledgeEvent = match Envelope::from_slice(&message.payload) {
+            Ok(e) => e.data,
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping an unreadable knowledge event");
+                continue;
+            }
+        };
+        // A replica that cannot apply an edit must not serve stale answers silently: retry,
+        // and report not ready while it cannot.
+        let mut attempt = 0u32;
+        while let Err(e) = knowledge.apply(&event).await {
+            attempt += 1;
+            ready.set(false);
+            tracing::warn!(item = %event.item_code, version = event.version, attempt, error = %format!("{e:#}"), "index update failed; retrying");
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt.min(25)))) => {}
+            }
+        }
+        ready.set(true);
+    }
+}
+
+/// Runs the knowledge service until `shutdown`.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let centre = DeptCode::parse(&settings.city.centre).context("city.centre")?;
+    let auth = Arc::new(Authenticator::from_settings(&settings)?);
+    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "knowledge").await?;
+    hotline_bus::streams::ensure(
+        &bus,
+        hotline_bus::streams::StreamOptions {
+            replicas: settings.nats.stream_replicas,
+        },
+    )
+    .await?;
+    let pool =
+        hotline_bus::db::connect(&settings.database.url, settings.database.max_connections).await?;
+    let store = Store::new(pool.clone(), bus.subjects.clone());
+    store.migrate().await?;
+    let index = Arc::new(SearchIndex::new().map_err(|e| anyhow::anyhow!("{e}"))?);
+    let knowledge = Knowledge {
+        store,
+        index,
+        bus: bus.clone(),
+        auth,
+        centre,
+        calendar: Arc::new(WorkCalendar::china()),
+        utc_offset: settings.utc_offset(),
+        limits: Arc::new(Limits {
+            max_query_bytes: settings.knowledge.max_query_bytes,
+            max_text_bytes: settings.knowledge.max_text_bytes,
+            max_import_bytes: settings.knowledge.max_import_bytes,
+            update_task_working_days: settings.knowledge.update_task_working_days,
+        }),
+    };
+    if settings.demo {
+        // In the background: publishing waits for the dispatch catalogue, which may start later.
+        let knowledge = knowledge.clone();
+        tokio::spawn(async move {
+            match crate::demo::load(&knowledge).await {
+                Ok(n) => tracing::info!(items = n, "demo knowledge published"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "demo knowledge not loaded"),
+            }
+        });
+    }
+    let readiness = hotline_telemetry::Readiness::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(follow_publications(
+        knowledge.clone(),
+        readiness.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn({
+        let relay =
+            hotline_bus::outbox::Relay::new(pool.clone(), crate::store::SCHEMA, bus.clone());
+        let stop = shutdown.clone();
+        async move {
+            relay.run(stop).await;
+            Ok(())
+        }
+    });
+    {
+        let spec = ConsumerSpec::new(
+            bus.subjects.tickets_stream(),
+            CONSUMER,
+            vec![
+                bus.subjects.ticket_event("created"),
+                bus.subjects.ticket_event("answer"),
+            ],
+        );
+        let knowledge = knowledge.clone();
+        tasks.spawn(consumer::run(
+            bus.clone(),
+            spec,
+            |m| hotline_bus::envelope::ticket_key(&m.payload),
+            move |m| {
+                let knowledge = knowledge.clone();
+                async move { knowledge.count_contact(&m).await }
+            },
+            shutdown.clone(),
+        ));
+    }
+    {
+        let knowledge = knowledge.clone();
+        tasks.spawn(rpc::serve(
+            bus.clone(),
+            bus.subjects.knowledge_search(),
+            "knowledge",
+            64,
+            move |request: SearchRequest| {
+                let knowledge = knowledge.clone();
+                async move { knowledge.search(request) }
+            },
+            shutdown.clone(),
+        ));
+    }
+    {
+        let knowledge = knowledge.clone();
+        tasks.spawn(rpc::serve(
+            bus.clone(),
+            bus.subjects.knowledge_suggest(),
+            "knowledge",
+            64,
+            move |request: SuggestRequest| {
+                let knowledge = knowledge.clone();
+                async move { knowledge.suggest(request) }
+            },
+            shutdown.clone(),
+        ));
+    }
+    let listener = hotline_telemetry::bind(&settings.listen.host, settings.knowledge.port).await?;
+    let app = crate::http::router(knowledge.clone())
+        .merge(hotline_telemetry::ops_routes(readiness.clone()));
+    let http_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+            .context("knowledge HTTP server")
+    });
+    tracing::info!(port = settings.knowledge.port, "knowledge service started");
+    shutdown.cancelled().await;
+    readiness.set(false);
+    hotline_telemetry::join_tasks("knowledge", &mut tasks).await;
+    Ok(())
+}

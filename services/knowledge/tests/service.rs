@@ -1,0 +1,527 @@
+//! The knowledge service against real NATS and Postgres, with the real dispatch catalogue (the
+//! publish check) and the real ticket ledger (answers on the spot): two replicas of the service
+//! on one store, driven over HTTP the way agents, departments and the centre use it.
+
+use std::time::{Duration, Instant};
+
+use hotline_bus::Bus;
+use hotline_bus::rpc;
+use hotline_domain::contract::{CommandAccepted, CreateTicket, Location, TicketCommand};
+use hotline_domain::{Actor, Channel, RequestType, TicketNo};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(20);
+const RS: &str = "Bearer demo-gz-rs";
+const JT: &str = "Bearer demo-gz-jt";
+const CENTRE: &str = "Bearer demo-gz-centre";
+
+struct Platform {
+    bus: Bus,
+    http: reqwest::Client,
+    /// Base URLs of the two knowledge replicas.
+    replicas: [String; 2],
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Platform {
+    async fn start() -> Platform {
+        let env = hotline_testkit::env().await.expect("test servers");
+        let settings = env.settings().expect("settings");
+        let shutdown = CancellationToken::new();
+        let mut tasks = vec![
+            tokio::spawn(hotline_tickets::run(settings.clone(), shutdown.clone())),
+            tokio::spawn(hotline_dispatch::run(settings.clone(), shutdown.clone())),
+        ];
+        let mut second = settings.clone();
+        second.knowledge.port = hotline_testkit::free_port().expect("port");
+        let replicas = [
+            format!("http://127.0.0.1:{}", settings.knowledge.port),
+            format!("http://127.0.0.1:{}", second.knowledge.port),
+        ];
+        tasks.push(tokio::spawn(hotline_knowledge::run(
+            settings.clone(),
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(hotline_knowledge::run(
+            second,
+            shutdown.clone(),
+        )));
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + WAIT;
+        let dispatch = format!("http://127.0.0.1:{}", settings.dispatch.port);
+        for base in replicas.iter().chain([&dispatch]) {
+            loop {
+                let ok = http
+                    .get(format!("{base}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{base} never became ready");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let bus = Bus::connect(&settings.nats.url, &settings.namespace, "knowledge-test")
+            .await
+            .expect("nats");
+        Platform {
+            bus,
+            http,
+            replicas,
+            shutdown,
+            tasks,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.replicas[0])
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    async fn put(&self, path: &str, auth: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(auth), Some(body))
+            .await
+    }
+
+    async fn post(&self, path: &str, auth: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, auth, Some(body))
+            .await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+
+    /// Polls `base`'s search for `q` until a hit with `leaf` appears (or `gone` and it vanishes).
+    async fn wait_search(&self, base: &str, q: &str, leaf: &str, present: bool) -> Duration {
+        let started = Instant::now();
+        loop {
+            let body: Value = self
+                .http
+                .get(format!("{base}/v1/search"))
+                .query(&[("q", q)])
+                .send()
+                .await
+                .expect("search")
+                .json()
+                .await
+                .expect("json");
+            let found = body["hits"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|h| h["code"] == leaf));
+            if found == present {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{leaf} {} in {base}'s search for {q:?}: {body}",
+                if present {
+                    "never appeared"
+                } else {
+                    "never left"
+                }
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(WAIT, t).await;
+        }
+    }
+}
+
+/// A small medical-insurance item owned by the Human Resources and Social Security Bureau.
+fn item(code: &str, matter: &str, answer: &str) -> Value {
+    json!({
+        "code": code, "title": "新生儿医保", "class": "consultation", "matter_code": matter,
+        "owner": "GZ-RS",
+        "nodes": [{
+            "kind": "situation", "code": format!("{code}-TJ-1"), "label": "本市户籍新生儿",
+            "children": [{
+                "kind": "answer", "code": format!("{code}-JD-1"), "title": "新生儿参保登记",
+                "answer": answer, "departments": ["GZ-RS"], "keywords": ["参保", "新生儿"],
+                "synonyms": ["婴儿医保"], "materials": ["户口簿", "出生医学证明"]
+            }, {
+                "kind": "answer", "code": format!("{code}-JD-2"), "title": "中途参保",
+                "answer": "出生三个月内参保的，自出生之日起享受待遇。", "departments": ["GZ-RS"]
+            }]
+        }]
+    })
+}
+
+#[tokio::test]
+async fn the_governed_loop_reaches_every_replica_and_refuses_what_breaks_the_rules() {
+    let p = Platform::start().await;
+    let medical_insurance = "15.01.004";
+
+    // A department writes only its own items.
+    let (status, body) = p
+        .put(
+            "/v1/items/XB/draft",
+            JT,
+            item("XB", medical_insurance, "携带户口簿办理。"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["kind"], "forbidden");
+    let (status, body) = p
+        .put(
+            "/v1/items/XB/draft",
+            RS,
+            item(
+                "XB",
+                medical_insurance,
+                "携带户口簿到街道社保服务窗口办理参保登记。",
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 1);
+
+    // Publishing without review is refused; so is a department publishing.
+    let (status, body) = p
+        .post("/v1/items/XB/publish", Some(CENTRE), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = p.post("/v1/items/XB/submit", Some(RS), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = p.post("/v1/items/XB/publish", Some(RS), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = p
+        .post("/v1/items/XB/publish", Some(CENTRE), json!({"note": "ok"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Every replica's search shows it, within a second of the publish.
+    for base in &p.replicas {
+        let took = p.wait_search(base, "新生儿参保", "XB-JD-1", true).await;
+        assert!(took < Duration::from_secs(1), "{base} took {took:?}");
+    }
+    let (_, body) = p
+        .get("/v1/search?q=%E6%96%B0%E7%94%9F%E5%84%BF%E5%8F%82%E4%BF%9D")
+        .await;
+    let hit = &body["hits"][0];
+    assert_eq!(hit["code"], "XB-JD-1");
+    assert!(hit["score"].as_f64().is_some_and(|s| s > 0.0));
+    assert_eq!(hit["matter_code"], medical_insurance);
+
+    // Tree navigation: the item's first choice, then the situation's answers.
+    let (status, body) = p.get("/v1/items/XB/tree").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["children"][0]["code"], "XB-TJ-1");
+    let (_, body) = p.get("/v1/items/XB/tree?node=XB-TJ-1").await;
+    assert_eq!(body["children"].as_array().map(Vec::len), Some(2));
+    let (_, body) = p.get("/v1/items/XB/tree?node=XB-JD-1").await;
+    assert_eq!(body["answer"]["materials"][0], "户口簿");
+    assert_eq!(body["path"], json!(["本市户籍新生儿"]));
+
+    // A policy change opens a task due in five working days; publishing version 2 closes it.
+    let (status, task) = p
+        .post(
+            "/v1/items/XB/policy-changes",
+            Some(CENTRE),
+            json!({"reason": "2027年缴费标准调整"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    assert_eq!(task["department"], "GZ-RS");
+    let (_, tasks) = p.get("/v1/tasks?department=GZ-RS&open=true").await;
+    assert_eq!(tasks["tasks"].as_array().map(Vec::len), Some(1));
+    let (status, _) = p
+        .put(
+            "/v1/items/XB/draft?submit=true",
+            RS,
+            item(
+                "XB",
+                medical_insurance,
+                "新版：通过粤省事小程序办理参保登记。",
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = p
+        .post("/v1/items/XB/publish", Some(CENTRE), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, tasks) = p.get("/v1/tasks?department=GZ-RS&open=true").await;
+    assert_eq!(tasks["tasks"].as_array().map(Vec::len), Some(0), "{tasks}");
+    for base in &p.replicas {
+        p.wait_search(base, "粤省事", "XB-JD-1", true).await;
+    }
+    let (_, diff) = p.get("/v1/items/XB/diff?from=1&to=2").await;
+    assert_eq!(diff["diff"]["nodes"][0]["code"], "XB-JD-1");
+    assert_eq!(diff["diff"]["nodes"][0]["fields"], json!(["answer"]));
+    let (_, versions) = p.get("/v1/items/XB/versions").await;
+    let statuses: Vec<&str> = versions["versions"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|v| v["status"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(statuses, vec!["published", "superseded"]);
+
+    // The demo knowledge (loaded by the replicas in the background) passed the publish check:
+    // every demo item's matter code is in the live dispatch catalogue.
+    let demo = hotline_knowledge::demo::items().expect("demo items").len();
+    let started = Instant::now();
+    loop {
+        let (_, items) = p.get("/v1/items?status=published&limit=5000").await;
+        let published = items["items"]
+            .as_array()
+            .map_or(0, |i| i.iter().filter(|i| i["code"] != "XB").count());
+        if published == demo {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{published} of {demo} demo items published"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, body) = p.get("/v1/items/YB/tree?node=YB-TJ-1").await;
+    assert!(
+        body["children"].as_array().is_some_and(|c| c.len() == 2),
+        "{body}"
+    );
+
+    // Retiring takes it out of every replica's search.
+    let (status, _) = p
+        .post(
+            "/v1/items/XB/retire",
+            Some(CENTRE),
+            json!({"note": "政策废止"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for base in &p.replicas {
+        p.wait_search(base, "粤省事", "XB-JD-1", false).await;
+    }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_nothing_half_stored() {
+    let p = Platform::start().await;
+
+    // A matter the dispatch catalogue does not know cannot be published.
+    let (status, _) = p
+        .put(
+            "/v1/items/ZZ/draft?submit=true",
+            RS,
+            item("ZZ", "99.99.999", "答复"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = p
+        .post("/v1/items/ZZ/publish", Some(CENTRE), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, body) = p.get("/v1/items/ZZ").await;
+    assert_eq!(body["version"]["status"], "review");
+
+    // An import with one malformed item stores none of them.
+    let csv = "item_code,item_title,class,matter_code,owner,code,parent_code,kind,label,answer\n";
+    let (status, body) = {
+        let r = p
+            .http
+            .post(p.url("/v1/import?format=csv"))
+            .header("authorization", RS)
+            .body(format!("{csv}garbage\n"))
+            .send()
+            .await
+            .expect("import");
+        (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = {
+        let r = p
+            .http
+            .post(p.url("/v1/import?format=mm"))
+            .header("authorization", RS)
+            .body("<map><node TEXT=\"x\"><node></map>")
+            .send()
+            .await
+            .expect("import");
+        (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, items) = p.get("/v1/items").await;
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(1), "{items}");
+
+    // A 100 KB query is refused before it reaches the index (POST takes what a URL cannot);
+    // so is a query over the limit in a URL, and an unauthenticated edit.
+    let long = "医".repeat(35_000);
+    let (status, body) = p.post("/v1/search", None, json!({ "q": long })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["kind"], "invalid");
+    let r = p
+        .http
+        .get(p.url("/v1/search"))
+        .query(&[("q", "医".repeat(400).as_str())])
+        .send()
+        .await
+        .expect("search");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (status, _) = p
+        .send(
+            reqwest::Method::PUT,
+            "/v1/items/ZY/draft",
+            None,
+            Some(item("ZY", "15.01.004", "x")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Duplicate node codes inside one item are refused.
+    let mut dup = item("ZD", "15.01.004", "答复");
+    dup["nodes"][0]["children"][1]["code"] = json!("ZD-JD-1");
+    let (status, body) = p.put("/v1/items/ZD/draft", RS, dup).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
+    let p = Platform::start().await;
+    let (status, _) = p
+        .put(
+            "/v1/items/XA/draft?submit=true",
+            RS,
+            item("XA", "15.01.004", "携带户口簿办理参保登记。"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = p
+        .post("/v1/items/XA/publish", Some(CENTRE), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    p.wait_search(&p.replicas[0], "参保登记", "XA-JD-1", true)
+        .await;
+
+    // A citizen calls about it; the agent answers from the leaf.
+    let no = TicketNo::compose(261130, u64::from(rand_seq())).expect("number");
+    let created: CommandAccepted = rpc::call(
+        &p.bus,
+        p.bus.subjects.ticket_commands(),
+        &TicketCommand::Create {
+            idempotency_key: format!("k-{no}"),
+            actor: Actor::Citizen {
+                channel: Channel::Phone,
+            },
+            ticket: Box::new(CreateTicket {
+                ticket_no: no,
+                channel: Channel::Phone,
+                request_type: RequestType::Consultation,
+                // No matter code yet: the agent answers during the call, before any dispatch.
+                service_code: None,
+                description: "孩子刚出生，怎么办医保？".into(),
+                location: Location::default(),
+                citizen: Default::default(),
+                confidential: false,
+                attributes: Default::default(),
+                media_url: None,
+            }),
+        },
+        WAIT,
+    )
+    .await
+    .expect("ticket created");
+    assert_eq!(created.ticket_no, no);
+    let r = p
+        .http
+        .post(p.url("/v1/leaves/XA-JD-1/answer"))
+        .header("x-agent-id", "agent-7")
+        .json(&json!({ "ticket_no": no.to_string() }))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+
+    // The figures count the contact and the answer on the spot.
+    let started = Instant::now();
+    loop {
+        let (_, figures) = p.get("/v1/figures/first-contact").await;
+        let item = figures["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["item_code"] == "XA").cloned());
+        if let Some(item) = item
+            && item["answered_on_the_spot"] == 1
+        {
+            assert_eq!(item["contacts"], 1);
+            assert_eq!(item["rate"], 1.0);
+            assert_eq!(figures["leaves"][0]["code"], "XA-JD-1");
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "never counted: {figures}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // An agent flags the answer as outdated: a task for the owner, due in 5 working days.
+    let r = p
+        .http
+        .post(p.url("/v1/leaves/XA-JD-1/flags"))
+        .header("x-agent-id", "agent-7")
+        .json(&json!({ "reason": "outdated", "note": "缴费渠道已变" }))
+        .send()
+        .await
+        .expect("flag");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let task: Value = r.json().await.expect("task");
+    assert_eq!(task["kind"], "flag");
+    assert_eq!(task["leaf_code"], "XA-JD-1");
+    let due: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(task["due_at"].clone()).expect("due");
+    assert!(due > chrono::Utc::now() + chrono::Duration::days(4));
+    // Another department cannot close it; the owner can, with a note.
+    let id = task["id"].as_i64().expect("id");
+    let (status, _) = p
+        .post(
+            &format!("/v1/tasks/{id}/close"),
+            Some(JT),
+            json!({"note": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = p
+        .post(
+            &format!("/v1/tasks/{id}/close"),
+            Some(RS),
+            json!({"note": "已核实，仍然有效"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    p.stop().await;
+}
+
+fn rand_seq() -> u32 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(7)
+        % 900_000_000)
+        + 1
+}
