@@ -48,6 +48,8 @@ enum Command {
     Gateway,
     /// The knowledge base: governed decision trees, Chinese search, answer suggestions.
     Knowledge,
+    /// SLA supervision: deadlines on the working-day calendar, warnings, 督办, extensions.
+    Sla,
     /// Print a year's exceptions to the working week (China's statutory holidays and make-up
     /// working days): `YYYY-MM-DD holiday|workday`, one per line.
     Calendar { year: i32 },
@@ -80,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dispatch => "hotline-dispatch",
         Command::Gateway => "hotline-gateway",
         Command::Knowledge => "hotline-knowledge",
+        Command::Sla => "hotline-sla",
         Command::Bench(_) => "hotline-bench",
         Command::Calendar { .. } => "hotline-calendar",
     };
@@ -104,6 +107,7 @@ fn main() -> anyhow::Result<()> {
             Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
+            Command::Sla => hotline_sla::run(settings, shutdown).await,
             Command::Bench(args) => bench::run(settings, args).await,
             Command::Calendar { .. } => Ok(()),
         };
@@ -153,6 +157,7 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
     hotline_knowledge::store::Store::new(pool.clone(), bus.subjects.clone())
         .migrate()
         .await?;
+    hotline_sla::migrate(&pool).await?;
     if settings.demo {
         let added = hotline_dispatch::seed_demo(&pool).await?;
         tracing::info!(added, "demo catalogue loaded");
@@ -180,6 +185,10 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
     services.spawn(named(
         "knowledge",
         hotline_knowledge::run(settings.clone(), shutdown.clone()),
+    ));
+    services.spawn(named(
+        "sla",
+        hotline_sla::run(settings.clone(), shutdown.clone()),
     ));
     services.spawn(named(
         "intake",
@@ -229,7 +238,7 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    println!("12345 hotline is up ({} services in one process)", 5);
+    println!("12345 hotline is up ({} services in one process)", 6);
     println!(
         "  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json",
         s.intake.port
@@ -253,6 +262,10 @@ fn print_urls(s: &Settings) {
     println!(
         "  knowledge              http://{h}:{}/v1/search?q=新生儿医保   suggestions: POST /v1/suggest",
         s.knowledge.port
+    );
+    println!(
+        "  SLA supervision        http://{h}:{}/v1/figures   report: /v1/report   deadlines: /v1/tickets/{{no}}/deadlines",
+        s.sla.port
     );
     println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
     if s.demo {

@@ -138,6 +138,9 @@ action_request!(proto::RequestExtensionRequest, |r| {
     let until = wire::from_timestamp("until", r.until.as_ref())?;
     wire::extension_action(&r.reason, until)
 });
+action_request!(proto::RequestInformationRequest, |r| {
+    wire::information_action(&r.question)
+});
 action_request!(proto::RedispatchRequest, |r| wire::redispatch_action(
     &r.to, &r.note
 ));
@@ -221,6 +224,13 @@ impl DepartmentGateway for GatewayService {
         request: Request<proto::RequestExtensionRequest>,
     ) -> Result<Response<proto::ActionReply>, Status> {
         self.act("request_extension", request).await
+    }
+
+    async fn request_information(
+        &self,
+        request: Request<proto::RequestInformationRequest>,
+    ) -> Result<Response<proto::ActionReply>, Status> {
+        self.act("request_information", request).await
     }
 
     async fn redispatch(

@@ -10,7 +10,8 @@ use std::time::Instant;
 use hotline_bus::Bus;
 use hotline_bus::rpc::{self, DEFAULT_TIMEOUT};
 use hotline_domain::contract::{
-    CommandAccepted, GetTicket, TicketCommand, TicketQuery, TicketView, TicketWithHistory,
+    CommandAccepted, ExtensionRequest, GetTicket, TicketCommand, TicketQuery, TicketView,
+    TicketWithHistory,
 };
 use hotline_domain::{Action, Actor, DeptCode, Status, TicketNo};
 use tracing::Instrument as _;
@@ -104,6 +105,10 @@ impl Ledger {
 
     /// Sends `action` on `ticket` as the department. `request_key` is the namespaced
     /// idempotency key (see `wire::request_key`).
+    ///
+    /// An extension request goes to the SLA service instead, which checks it against the
+    /// department's deadline (before it, not another department's, under the cap, none
+    /// pending) and forwards it to the ledger as the department.
     pub async fn act(
         &self,
         dept: &DeptCode,
@@ -114,20 +119,44 @@ impl Ledger {
     ) -> Result<CommandAccepted, ApiError> {
         let name = action.name();
         let span = self.span_for(name, dept, Some(ticket), traceparent).await;
-        let command = TicketCommand::Act {
-            idempotency_key: request_key,
-            actor: Actor::Department { code: dept.clone() },
-            ticket_no: ticket,
-            action,
+        let call = async {
+            match action {
+                Action::RequestExtension { reason, until } => {
+                    let request = ExtensionRequest {
+                        idempotency_key: request_key,
+                        ticket_no: ticket,
+                        department: dept.clone(),
+                        reason,
+                        until,
+                    };
+                    rpc::call(
+                        &self.bus,
+                        self.bus.subjects.sla_extension_request(),
+                        &request,
+                        // The SLA service calls the ledger in turn.
+                        DEFAULT_TIMEOUT * 2,
+                    )
+                    .await
+                }
+                action => {
+                    let command = TicketCommand::Act {
+                        idempotency_key: request_key,
+                        actor: Actor::Department { code: dept.clone() },
+                        ticket_no: ticket,
+                        action,
+                    };
+                    rpc::call(
+                        &self.bus,
+                        self.bus.subjects.ticket_commands(),
+                        &command,
+                        DEFAULT_TIMEOUT,
+                    )
+                    .await
+                }
+            }
         };
         async {
-            let result: Result<CommandAccepted, _> = rpc::call(
-                &self.bus,
-                self.bus.subjects.ticket_commands(),
-                &command,
-                DEFAULT_TIMEOUT,
-            )
-            .await;
+            let result: Result<CommandAccepted, _> = call.await;
             let result = result.map_err(ApiError::from);
             refused(dept, ticket, name, &result);
             result

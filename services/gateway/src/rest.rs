@@ -130,6 +130,9 @@ struct ActionBody {
     /// A street's code, for `redispatch`.
     #[serde(default)]
     to: String,
+    /// What the citizen is asked, for `information`.
+    #[serde(default)]
+    question: String,
 }
 
 fn parse_body(bytes: &Bytes) -> Result<ActionBody, ApiError> {
@@ -148,9 +151,8 @@ async fn act(
 ) -> Response {
     let started = Instant::now();
     let route = match verb.as_str() {
-        "accept" | "return" | "progress" | "reply" | "complete" | "extension" | "redispatch" => {
-            verb.as_str()
-        }
+        "accept" | "return" | "progress" | "reply" | "complete" | "extension" | "information"
+        | "redispatch" => verb.as_str(),
         _ => "unknown_action",
     };
     let result = async {
@@ -165,6 +167,7 @@ async fn act(
             "extension" => {
                 wire::extension_action(&body.reason, wire::rfc3339("until", &body.until)?)?
             }
+            "information" => wire::information_action(&body.question)?,
             "redispatch" => wire::redispatch_action(&body.to, &body.note)?,
             _ => {
                 return Err(ApiError::new(

@@ -87,6 +87,12 @@ pub fn extension_action(reason: &str, until: DateTime<Utc>) -> Result<Action, Ap
     })
 }
 
+pub fn information_action(question: &str) -> Result<Action, ApiError> {
+    Ok(Action::RequestInformation {
+        question: text("question", question, true)?,
+    })
+}
+
 pub fn redispatch_action(to: &str, note: &str) -> Result<Action, ApiError> {
     Ok(Action::Redispatch {
         to: dept_code("to", to)?,
@@ -269,6 +275,16 @@ mod tests {
             }
         );
         assert!(redispatch_action("gz th", "").is_err());
+        assert_eq!(
+            information_action(" ").expect_err("empty").fault,
+            Fault::Invalid
+        );
+        assert_eq!(
+            information_action(" which floor? ").expect("ok"),
+            Action::RequestInformation {
+                question: "which floor?".into()
+            }
+        );
         assert!(matches!(
             redispatch_action("GZ-TH-SP", " go "),
             Ok(Action::Redispatch { note, .. }) if note == "go"

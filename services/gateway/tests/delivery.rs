@@ -759,3 +759,135 @@ async fn shutdown_ends_subscriptions_and_gives_their_work_back() {
     drop(hp);
     gw.stop().await;
 }
+
+/// Extension requests go to the SLA service (here a stand-in answering on its subject), whose
+/// refusals come back as gRPC codes and HTTP statuses; information requests go to the ledger.
+#[tokio::test]
+async fn extensions_are_checked_by_the_sla_service_and_its_refusals_are_mapped() {
+    use hotline_bus::rpc::RemoteError;
+    use hotline_domain::contract::{CommandAccepted, ExtensionRequest};
+
+    let gw = start().await;
+    let mut client = gw.client().await;
+    let good = ticket_no(801);
+    let until = wire_time(Utc::now() + chrono::Duration::days(3));
+    let request = |id: &str, reason: &str| proto::RequestExtensionRequest {
+        ticket_no: good.to_string(),
+        request_id: id.into(),
+        reason: reason.into(),
+        until: Some(until),
+    };
+    // No SLA service in this namespace: UNAVAILABLE, never a hang.
+    let err = client
+        .request_extension(authed(request("e0", "parts")))
+        .await
+        .expect_err("no sla");
+    assert_eq!(err.code(), Code::Unavailable);
+
+    // The stand-in answers by the reason, and records who asked with which key.
+    let stop = CancellationToken::new();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<ExtensionRequest>();
+    let stub = tokio::spawn(hotline_bus::rpc::serve(
+        gw.bus.clone(),
+        gw.bus.subjects.sla_extension_request(),
+        "sla",
+        4,
+        move |req: ExtensionRequest| {
+            let seen_tx = seen_tx.clone();
+            async move {
+                let _ = seen_tx.send(req.clone());
+                match req.reason.as_str() {
+                    "late" => Err(RemoteError::conflict("the deadline has already passed")),
+                    "not ours" => Err(RemoteError::forbidden("another department's deadline")),
+                    "too early" => Err(RemoteError::invalid("must be after the deadline")),
+                    _ => Ok(CommandAccepted {
+                        ticket_no: req.ticket_no,
+                        status: hotline_domain::Status::InProgress,
+                        seq: 9,
+                        replayed: false,
+                    }),
+                }
+            }
+        },
+        stop.clone(),
+    ));
+    for (reason, code) in [
+        ("late", Code::FailedPrecondition),
+        ("not ours", Code::PermissionDenied),
+        ("too early", Code::InvalidArgument),
+    ] {
+        let err = client
+            .request_extension(authed(request("e1", reason)))
+            .await
+            .expect_err(reason);
+        assert_eq!(err.code(), code, "{reason}");
+    }
+    let reply = client
+        .request_extension(authed(request("e2", "parts on order")))
+        .await
+        .expect("accepted")
+        .into_inner();
+    assert_eq!((reply.seq, reply.status.as_str()), (9, "in_progress"));
+    let mut last = None;
+    while let Ok(r) = seen.try_recv() {
+        last = Some(r);
+    }
+    let last = last.expect("the stand-in saw the request");
+    assert_eq!(
+        last.department,
+        code("GZ-TH"),
+        "the authenticated department"
+    );
+    assert_eq!(last.idempotency_key, "gw:GZ-TH:e2");
+    assert_eq!(last.reason, "parts on order");
+
+    // REST goes the same way.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("http://{}/v1/tickets/{good}/extension", gw.rest))
+        .bearer_auth("demo-gz-th")
+        .json(&serde_json::json!({"reason": "late", "until": "2026-12-31T17:30:00+08:00"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 409);
+
+    // 补充材料: checked at the edge, then sent to the ledger (absent here).
+    let err = client
+        .request_information(authed(proto::RequestInformationRequest {
+            ticket_no: good.to_string(),
+            request_id: "i1".into(),
+            question: " ".into(),
+        }))
+        .await
+        .expect_err("empty question");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = client
+        .request_information(authed(proto::RequestInformationRequest {
+            ticket_no: good.to_string(),
+            request_id: "i2".into(),
+            question: "which floor?".into(),
+        }))
+        .await
+        .expect_err("no ledger");
+    assert_eq!(err.code(), Code::Unavailable);
+    let r = http
+        .post(format!("http://{}/v1/tickets/{good}/information", gw.rest))
+        .bearer_auth("demo-gz-th")
+        .json(&serde_json::json!({"question": ""}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 400);
+
+    stop.cancel();
+    stub.await.expect("joined").expect("stub ends");
+    gw.stop().await;
+}
+
+fn wire_time(t: chrono::DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    }
+}

@@ -167,7 +167,8 @@ pub fn request_update(
 /// FixMyStreet's update statuses.
 pub fn fixmystreet_status(status: Status) -> &'static str {
     match status {
-        Status::Received | Status::Reopened => "open",
+        // Waiting on the citizen's answer (补充材料): the ball is in the citizen's court.
+        Status::Received | Status::Reopened | Status::AwaitingCitizen => "open",
         Status::Dispatched | Status::Returned | Status::Accepted => "investigating",
         Status::InProgress | Status::Replied => "in_progress",
         Status::Completed | Status::Surveyed => "fixed",

@@ -1,24 +1,67 @@
-//! # hotline-sla: the foundation of the SLA service
+//! # hotline-sla: SLA supervision (时限监督)
 //!
-//! - [`calendar`]: China's working-day calendar. [`calendar::WorkCalendar`] carries the State
-//!   Council's statutory holidays and make-up working days (调休) for 2020–2026, each year from
-//!   its notice ([`calendar::STATUTORY`]), a city's own days and working hours from TOML,
-//!   Asia/Shanghai time, and the deadline arithmetic: working days, working hours, working time
-//!   between two instants.
-//! - [`policy`]: the deadline policy. [`policy::Policy`] holds a [`policy::Limit`] for every
-//!   request type × [`policy::Urgency`] × [`policy::Stage`], the extension cap and the warning
-//!   share; defaults in `defaults.toml`, city overrides in the same shape.
-//! - [`print_calendar`]: what `hotline calendar YEAR` prints.
+//! Departments are held to statutory time limits (限时办理) counted in working days on China's
+//! calendar (holidays and 调休 make-up workdays). This service keeps one durable clock per stage
+//! of each ticket, warns, marks overdue, orders supervision (督办), escalates, decides extensions
+//! with the centre, and reports timeliness.
 //!
-//! No I/O, no database, no async: the SLA service's later parts build on this.
+//! ```text
+//!  ledger ──tickets.events.>──▶ consumer (durable "sla") ──▶ sla.clock (Postgres, schema sla)
+//!                                                                 │ next_fire_at
+//!  firing loop (every replica, FOR UPDATE SKIP LOCKED) ◀──────────┘
+//!     ├─▶ sla.outbox ──relay──▶ <ns>.sla.events.<kind> (stream <NS>_SLA)
+//!     └─▶ sla.command ──sender──▶ ledger: Supervise (督办) ──▶ gateway ──▶ department
+//!  gateway ──<ns>.sla.extensions.request──▶ extension responder ──▶ ledger: RequestExtension
+//!  centre  ──POST /v1/extensions/{no}/decision──▶ ledger: DecideExtension ──event──▶ consumer
+//! ```
+//!
+//! - [`calendar`]: China's working-day calendar (shared crate `hotline-calendar`).
+//! - [`policy`]: the limits per request type × urgency × stage, extension cap, warning share and
+//!   the ladder's periods (`defaults.toml`, city overrides in the same shape).
+//! - [`ladder`]: the pure clock arithmetic: next step, pause/resume, extensions, escalation.
+//! - [`store`]: durable clocks: [`store::schedule_batch`], [`store::fire_due`], the firing loop.
+//! - [`consumer`]: ticket events → clocks (idempotent by history `seq`).
+//! - [`extension`]: the extension responder and the centre's decision.
+//! - [`commands`]: delivers supervision orders to the ledger from `sla.command`.
+//! - [`figures`]: on-time rates, overdue counts and ages, the periodic report (通报).
+//! - [`http`]: the JSON API (port 8086); [`metrics`]: Prometheus gauges and counters.
+//! - [`run`]: wires it all; [`print_calendar`]: what `hotline calendar YEAR` prints.
 #![forbid(unsafe_code)]
 
 /// The calendar lives in a shared crate: the knowledge service's 5-working-day rule uses it too.
 pub use hotline_calendar as calendar;
+pub mod commands;
+pub mod consumer;
+pub mod error;
+pub mod extension;
+pub mod figures;
+pub mod http;
+pub mod ladder;
+pub mod metrics;
 pub mod policy;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hotline_bus::Bus;
+use hotline_bus::consumer::ConsumerSpec;
+use hotline_bus::rpc::{self, RemoteError};
+use hotline_config::Settings;
+use hotline_domain::Directory;
+use hotline_domain::contract::{CommandAccepted, ExtensionRequest};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use calendar::{CalendarError, DayKind, WorkCalendar, WorkingHours};
+pub use error::SlaError;
 pub use policy::{Limit, Policy, PolicyError, Stage, Urgency};
+pub use store::{Engine, Fired, NewClock, SCHEMA, fire_due, run_firing_loop, schedule_batch};
+
+/// How often each replica recomputes the Prometheus gauges.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What `hotline calendar YEAR` prints: the year's national exceptions, one per line, the ISO
 /// date then `holiday` (a weekday off) or `workday` (a weekend day worked). Empty for a year
@@ -26,6 +69,168 @@ pub use policy::{Limit, Policy, PolicyError, Stage, Urgency};
 /// use [`WorkCalendar::format_exceptions`].
 pub fn print_calendar(year: i32) -> String {
     WorkCalendar::china().format_exceptions(year)
+}
+
+/// Creates the schema and runs the migrations (idempotent; safe with several replicas).
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    hotline_bus::db::migrate(pool, sqlx::migrate!("./migrations"), SCHEMA).await
+}
+
+/// The policy in force: the defaults with `settings.sla.policy_file` applied. A bad file is an
+/// error naming it; nothing of it is applied.
+pub fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
+    let policy = Policy::default();
+    match &settings.sla.policy_file {
+        None => Ok(policy),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the SLA policy file {path}"))?;
+            policy
+                .apply_toml(&text)
+                .with_context(|| format!("SLA policy file {path}"))
+        }
+    }
+}
+
+/// The calendar in force: China's with `settings.sla.calendar_file` applied (all or nothing).
+pub fn load_calendar(settings: &Settings) -> anyhow::Result<WorkCalendar> {
+    let mut calendar = WorkCalendar::china();
+    if let Some(path) = &settings.sla.calendar_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the SLA calendar file {path}"))?;
+        calendar
+            .apply_toml(&text)
+            .with_context(|| format!("SLA calendar file {path}"))?;
+    }
+    Ok(calendar)
+}
+
+/// Runs the SLA service on `listen.host:sla.port` until `shutdown`.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Configuration first: a bad policy or calendar stops the service before any port is bound.
+    let policy = load_policy(&settings)?;
+    let calendar = load_calendar(&settings)?;
+    let listener = hotline_telemetry::bind(&settings.listen.host, settings.sla.port).await?;
+    run_with_listener(settings, policy, calendar, listener, shutdown).await
+}
+
+/// [`run`] with the policy, calendar and HTTP listener given (tests bind port 0 and shorten the
+/// ladder).
+pub async fn run_with_listener(
+    settings: Settings,
+    policy: Policy,
+    calendar: WorkCalendar,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "sla").await?;
+    hotline_bus::streams::ensure(
+        &bus,
+        hotline_bus::streams::StreamOptions {
+            replicas: settings.nats.stream_replicas,
+        },
+    )
+    .await?;
+    let pool =
+        hotline_bus::db::connect(&settings.database.url, settings.database.max_connections).await?;
+    migrate(&pool).await?;
+    let engine = Arc::new(Engine::new(
+        policy,
+        calendar,
+        Directory::demo(),
+        bus.subjects.clone(),
+    ));
+    let readiness = hotline_telemetry::Readiness::default();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    {
+        let spec = ConsumerSpec::new(
+            bus.subjects.tickets_stream(),
+            consumer::CONSUMER,
+            vec![bus.subjects.ticket_events_all()],
+        );
+        let (engine, pool) = (engine.clone(), pool.clone());
+        tasks.spawn(hotline_bus::consumer::run(
+            bus.clone(),
+            spec,
+            |m| hotline_bus::envelope::ticket_key(&m.payload),
+            move |m| {
+                let (engine, pool) = (engine.clone(), pool.clone());
+                async move { consumer::handle(engine, pool, &m).await }
+            },
+            shutdown.clone(),
+        ));
+    }
+    tasks.spawn(store::run_firing_loop(
+        engine.clone(),
+        pool.clone(),
+        i64::from(settings.sla.fire_batch),
+        Duration::from_millis(settings.sla.poll_interval_ms.max(1)),
+        shutdown.clone(),
+    ));
+    tasks.spawn(commands::run(pool.clone(), bus.clone(), shutdown.clone()));
+    {
+        let relay = hotline_bus::outbox::Relay::new(pool.clone(), SCHEMA, bus.clone());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            relay.run(stop).await;
+            Ok(())
+        });
+    }
+    {
+        let (engine, pool, responder_bus) = (engine.clone(), pool.clone(), bus.clone());
+        tasks.spawn(rpc::serve(
+            bus.clone(),
+            bus.subjects.sla_extension_request(),
+            "sla",
+            64,
+            move |req: ExtensionRequest| {
+                let (engine, pool, bus) = (engine.clone(), pool.clone(), responder_bus.clone());
+                async move {
+                    extension::request(&engine, &pool, &bus, req)
+                        .await
+                        .map_err(RemoteError::from)
+                        as Result<CommandAccepted, RemoteError>
+                }
+            },
+            shutdown.clone(),
+        ));
+    }
+    {
+        let (pool, stop) = (pool.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            loop {
+                if let Err(e) = metrics::refresh(&pool).await {
+                    tracing::warn!(error = %format!("{e:#}"), "SLA gauges not refreshed");
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(GAUGE_INTERVAL) => {}
+                }
+            }
+        });
+    }
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let app = http::router(http::AppState {
+        engine,
+        pool,
+        bus: bus.clone(),
+    })
+    .merge(hotline_telemetry::ops_routes(readiness.clone()));
+    let http_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+            .context("SLA HTTP server")
+    });
+    readiness.set(true);
+    tracing::info!(port, "sla service ready");
+    shutdown.cancelled().await;
+    readiness.set(false);
+    hotline_telemetry::join_tasks("sla", &mut tasks).await;
+    bus.client.flush().await.ok();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //! ```toml
 //! extension_cap = 1          # optional
 //! warning_share = 0.8        # optional, 0 < share < 1
+//! supervise_after = "1 working day"    # optional: overdue this long -> supervision order (督办)
+//! escalate_after = "2 working days"    # optional: supervised this long -> escalation
+//! supervision_office = "市政府督查室"    # optional: who a department without a parent answers to
 //!
 //! [limits.complaint.normal]  # or [limits."投诉"."一般"]
 //! handling = "10 working days"
@@ -153,6 +156,29 @@ impl Limit {
         }
     }
 
+    /// The instant this limit's amount of time after `from`, read as a *period* (the ladder's
+    /// "overdue for 1 working day"): working days count whole days of working time (so
+    /// 17:30 + 1 working day = 17:30 of the next working day, not the end of the day after),
+    /// working hours count working time, calendar hours count wall-clock time.
+    pub fn after(self, from: DateTime<Utc>, cal: &WorkCalendar) -> DateTime<Utc> {
+        match self {
+            Limit::WorkingDays(n) => {
+                cal.add_working_time(from, cal.working_hours().per_day() * n as i32)
+            }
+            Limit::NextWorkingDay => cal.add_working_time(from, cal.working_hours().per_day()),
+            Limit::WorkingHours(n) => cal.add_working_hours(from, n),
+            Limit::CalendarHours(n) => from
+                .checked_add_signed(Duration::hours(i64::from(n)))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+
+    /// Calendar-hour limits run on the wall clock (nights and holidays included); the others
+    /// on working time. Pausing and resuming follow the same rule.
+    pub fn is_calendar(self) -> bool {
+        matches!(self, Limit::CalendarHours(_))
+    }
+
     /// Parses `"3 working days"`, `"1 working day"`, `"2 working hours"`, `"2 calendar hours"`,
     /// `"next working day"`; `"none"` gives `Ok(None)`. `cell` names the cell in errors.
     pub fn parse(raw: &str, cell: &str) -> Result<Option<Limit>, PolicyError> {
@@ -245,6 +271,12 @@ pub enum PolicyError {
     NegativeExtensionCap(i64),
     #[error("policy config: warning_share {0} must be above 0 and below 1")]
     WarningShare(f64),
+    #[error(
+        "policy config: {0} must be a period (\"1 working day\", \"4 working hours\", \"2 calendar hours\"), not \"none\""
+    )]
+    NoLadderPeriod(&'static str),
+    #[error("policy config: supervision_office must not be empty")]
+    EmptySupervisionOffice,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +284,9 @@ pub enum PolicyError {
 struct PolicyFile {
     extension_cap: Option<i64>,
     warning_share: Option<f64>,
+    supervise_after: Option<String>,
+    escalate_after: Option<String>,
+    supervision_office: Option<String>,
     #[serde(default)]
     limits: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>,
 }
@@ -268,6 +303,9 @@ pub struct Policy {
     cells: Cells,
     extension_cap: u32,
     warning_share: f64,
+    supervise_after: Limit,
+    escalate_after: Limit,
+    supervision_office: String,
 }
 
 impl Default for Policy {
@@ -277,6 +315,9 @@ impl Default for Policy {
             cells: [[[None; 5]; 3]; 6],
             extension_cap: 0,
             warning_share: 0.75,
+            supervise_after: Limit::WorkingDays(1),
+            escalate_after: Limit::WorkingDays(2),
+            supervision_office: String::new(),
         };
         empty
             .apply_toml(DEFAULTS_TOML)
@@ -304,6 +345,28 @@ impl Policy {
                 return Err(PolicyError::WarningShare(share));
             }
             next.warning_share = share;
+        }
+        for (key, raw, slot) in [
+            (
+                "supervise_after",
+                &file.supervise_after,
+                &mut next.supervise_after,
+            ),
+            (
+                "escalate_after",
+                &file.escalate_after,
+                &mut next.escalate_after,
+            ),
+        ] {
+            if let Some(raw) = raw {
+                *slot = Limit::parse(raw, key)?.ok_or(PolicyError::NoLadderPeriod(key))?;
+            }
+        }
+        if let Some(office) = file.supervision_office {
+            if office.trim().is_empty() {
+                return Err(PolicyError::EmptySupervisionOffice);
+            }
+            next.supervision_office = office.trim().to_owned();
         }
         for (type_key, by_urgency) in &file.limits {
             let rt = RequestType::parse(type_key)
@@ -341,6 +404,23 @@ impl Policy {
     /// Share of the limit after which a ticket turns yellow.
     pub fn warning_share(&self) -> f64 {
         self.warning_share
+    }
+
+    /// How long a department's stage may be overdue before a supervision order (督办) goes out.
+    pub fn supervise_after(&self) -> Limit {
+        self.supervise_after
+    }
+
+    /// How long after the supervision order the matter is escalated to the department's
+    /// supervising authority.
+    pub fn escalate_after(&self) -> Limit {
+        self.escalate_after
+    }
+
+    /// Who a department without a parent in the directory answers to (the city government's
+    /// supervision office).
+    pub fn supervision_office(&self) -> &str {
+        &self.supervision_office
     }
 
     /// The deadline of a stage whose clock started at `received_at`, or `None` if the cell has

@@ -299,6 +299,113 @@ pub struct ServiceAttribute {
     pub values: Vec<AttributeValue>,
 }
 
+/// A department's extension request (延期申请), sent by the gateway to the SLA service on
+/// `<ns>.sla.extensions.request`. The SLA service checks it against the department's deadline
+/// and forwards it to the ledger as the department; the reply is the ledger's
+/// [`CommandAccepted`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtensionRequest {
+    /// The ledger idempotency key (the gateway's `gw:<dept>:<request_id>`).
+    pub idempotency_key: String,
+    pub ticket_no: TicketNo,
+    /// The authenticated department asking.
+    pub department: DeptCode,
+    pub reason: String,
+    /// The deadline asked for.
+    pub until: DateTime<Utc>,
+}
+
+/// What happened to a deadline (`<ns>.sla.events.<kind>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaEventKind {
+    /// Yellow: the warning share of the time is used up.
+    Warning,
+    /// Red: the deadline passed.
+    Overdue,
+    /// 督办: a supervision order went to the department.
+    Supervised,
+    /// Escalated to the department's supervising authority.
+    Escalated,
+    ExtensionRequested,
+    ExtensionDecided,
+    /// The clock stopped while the ticket waits on the citizen (补充材料).
+    Paused,
+    Resumed,
+    /// The stage ended (on time or late: see `on_time`).
+    Met,
+}
+
+impl SlaEventKind {
+    pub const ALL: [SlaEventKind; 9] = [
+        SlaEventKind::Warning,
+        SlaEventKind::Overdue,
+        SlaEventKind::Supervised,
+        SlaEventKind::Escalated,
+        SlaEventKind::ExtensionRequested,
+        SlaEventKind::ExtensionDecided,
+        SlaEventKind::Paused,
+        SlaEventKind::Resumed,
+        SlaEventKind::Met,
+    ];
+
+    /// The subject token and the name stored in the SLA event log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaEventKind::Warning => "warning",
+            SlaEventKind::Overdue => "overdue",
+            SlaEventKind::Supervised => "supervised",
+            SlaEventKind::Escalated => "escalated",
+            SlaEventKind::ExtensionRequested => "extension_requested",
+            SlaEventKind::ExtensionDecided => "extension_decided",
+            SlaEventKind::Paused => "paused",
+            SlaEventKind::Resumed => "resumed",
+            SlaEventKind::Met => "met",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<SlaEventKind> {
+        SlaEventKind::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Who a late department answers to (escalation): its parent in the directory (a street's
+/// district), else the city government's supervision office.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SupervisingAuthority {
+    Department { code: DeptCode },
+    SupervisionOffice { name: String },
+}
+
+/// A fact from the SLA service about one deadline (stage clock) of a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaEvent {
+    pub event_id: Uuid,
+    pub kind: SlaEventKind,
+    pub ticket_no: TicketNo,
+    /// dispatch, sign_off, handling, return_review, callback.
+    pub stage: String,
+    /// The department the clock runs against; none for the centre's own stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<DeptCode>,
+    /// The deadline after this event.
+    pub due_at: DateTime<Utc>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// For `met`: whether the stage ended by its deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_time: Option<bool>,
+    /// For `escalated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<SupervisingAuthority>,
+    /// For `extension_requested` (the date asked for) and `extension_decided`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<bool>,
+}
+
 /// Error kinds any service may answer a request with. Mapped to HTTP/gRPC codes in one place
 /// per protocol (see `hotline_bus::rpc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

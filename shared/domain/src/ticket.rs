@@ -5,7 +5,8 @@
 //!           ├─> rejected | emergency | merged
 //!           └─> dispatched ─┬─> returned ─> (review) ─> dispatched
 //!                           └─> accepted ─> in_progress ─> replied ─> completed ─> surveyed
-//!                                                     surveyed(unsatisfied) ─> reopened ─> dispatched
+//!                                 │  ▲  │                 surveyed(unsatisfied) ─> reopened ─> dispatched
+//!                                 └──┼──┴─> awaiting_citizen (补充材料) ─> in_progress
 //! ```
 //! [`Ticket::decide`] is the single place that says whether an action is allowed, by whom, and
 //! what state follows; the tickets service applies it and writes the history.
@@ -122,6 +123,9 @@ pub enum Status {
     Accepted,
     /// 办理: the department is working on it.
     InProgress,
+    /// 补充材料: the department asked the citizen for more information and waits for the answer;
+    /// the department's deadline clock is paused meanwhile.
+    AwaitingCitizen,
     /// 答复: the department replied to the citizen.
     Replied,
     /// 办结: the department completed it.
@@ -135,7 +139,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 14] = [
+    pub const ALL: [Status; 15] = [
         Status::Received,
         Status::Answered,
         Status::Rejected,
@@ -145,6 +149,7 @@ impl Status {
         Status::Returned,
         Status::Accepted,
         Status::InProgress,
+        Status::AwaitingCitizen,
         Status::Replied,
         Status::Completed,
         Status::Surveyed,
@@ -163,6 +168,7 @@ impl Status {
             Status::Returned => "returned",
             Status::Accepted => "accepted",
             Status::InProgress => "in_progress",
+            Status::AwaitingCitizen => "awaiting_citizen",
             Status::Replied => "replied",
             Status::Completed => "completed",
             Status::Surveyed => "surveyed",
@@ -194,16 +200,21 @@ impl Status {
                 | Status::Returned
                 | Status::Accepted
                 | Status::InProgress
+                | Status::AwaitingCitizen
                 | Status::Replied
                 | Status::Reopened
         )
     }
 
-    /// A department holds the ticket and its clock runs.
+    /// A department holds the ticket (its clock runs, except while awaiting the citizen).
     pub fn is_with_department(self) -> bool {
         matches!(
             self,
-            Status::Dispatched | Status::Accepted | Status::InProgress | Status::Replied
+            Status::Dispatched
+                | Status::Accepted
+                | Status::InProgress
+                | Status::AwaitingCitizen
+                | Status::Replied
         )
     }
 }
@@ -321,6 +332,14 @@ pub enum Action {
     AddProgress {
         note: String,
     },
+    /// 补充材料: the lead department asks the citizen for more information; its clock pauses.
+    RequestInformation {
+        question: String,
+    },
+    /// The citizen's answer, recorded by the centre on the citizen's behalf; the clock resumes.
+    ProvideInformation {
+        note: String,
+    },
     RequestExtension {
         reason: String,
         until: DateTime<Utc>,
@@ -371,6 +390,8 @@ impl Action {
             Action::ReviewReturn { .. } => "review_return",
             Action::Accept => "accept",
             Action::AddProgress { .. } => "add_progress",
+            Action::RequestInformation { .. } => "request_information",
+            Action::ProvideInformation { .. } => "provide_information",
             Action::RequestExtension { .. } => "request_extension",
             Action::DecideExtension { .. } => "decide_extension",
             Action::Reply { .. } => "reply",
@@ -593,6 +614,26 @@ impl Ticket {
                     S::Accepted | S::InProgress => Ok(keep(S::InProgress)),
                     _ => Err(illegal()),
                 }
+            }
+            Action::RequestInformation { question } => {
+                lead_only()?;
+                non_empty(question)?;
+                if !matches!(self.status, S::Accepted | S::InProgress) {
+                    return Err(illegal());
+                }
+                // A pending extension is decided against a running clock: settle it first.
+                if self.extension_pending {
+                    return Err(TransitionError::ExtensionPending);
+                }
+                Ok(keep(S::AwaitingCitizen))
+            }
+            Action::ProvideInformation { note } => {
+                centre_only()?;
+                non_empty(note)?;
+                if self.status != S::AwaitingCitizen {
+                    return Err(illegal());
+                }
+                Ok(keep(S::InProgress))
             }
             Action::RequestExtension { reason, .. } => {
                 lead_only()?;

@@ -347,3 +347,31 @@ fn readme_holds_the_default_table() {
         "README's default table is stale; paste:\n{table}"
     );
 }
+
+#[test]
+fn the_ladder_periods_are_policy_too() {
+    let p = Policy::default();
+    assert_eq!(p.supervise_after(), Limit::WorkingDays(1));
+    assert_eq!(p.escalate_after(), Limit::WorkingDays(2));
+    assert_eq!(p.supervision_office(), "市政府督查室");
+    let p = Policy::from_toml(
+        "supervise_after = \"4 working hours\"\nescalate_after = \"2 calendar hours\"\n\
+         supervision_office = \"City inspection office\"\n",
+    )
+    .expect("valid");
+    assert_eq!(p.supervise_after(), Limit::WorkingHours(4));
+    assert_eq!(p.escalate_after(), Limit::CalendarHours(2));
+    assert_eq!(p.supervision_office(), "City inspection office");
+    assert_eq!(
+        Policy::from_toml("supervise_after = \"none\""),
+        Err(PolicyError::NoLadderPeriod("supervise_after"))
+    );
+    assert!(matches!(
+        Policy::from_toml("escalate_after = \"0 working days\""),
+        Err(PolicyError::ZeroLimit { .. })
+    ));
+    assert_eq!(
+        Policy::from_toml("supervision_office = \" \""),
+        Err(PolicyError::EmptySupervisionOffice)
+    );
+}

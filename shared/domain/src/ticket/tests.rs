@@ -270,6 +270,151 @@ fn terminal_branches_from_received() {
     );
 }
 
+/// A ticket dispatched to GZ-TH and accepted by it.
+fn accepted() -> Ticket {
+    let mut t = ticket();
+    step(
+        &mut t,
+        &agent(),
+        Action::Dispatch {
+            lead: dept("GZ-TH"),
+            co: vec![dept("GZ-HZ")],
+            note: String::new(),
+        },
+    )
+    .expect("dispatch");
+    step(&mut t, &as_dept("GZ-TH"), Action::Accept).expect("accept");
+    t
+}
+
+#[test]
+fn the_department_asks_the_citizen_and_the_centre_answers_for_them() {
+    let mut t = accepted();
+    let ask = Action::RequestInformation {
+        question: "which floor?".into(),
+    };
+    // Only the lead asks: not a co-handler, not the centre.
+    assert_eq!(
+        step(&mut t, &as_dept("GZ-HZ"), ask.clone()),
+        Err(TransitionError::NotHandler {
+            action: "request_information"
+        })
+    );
+    assert_eq!(
+        step(&mut t, &agent(), ask.clone()),
+        Err(TransitionError::NotHandler {
+            action: "request_information"
+        })
+    );
+    assert_eq!(
+        step(
+            &mut t,
+            &as_dept("GZ-TH"),
+            Action::RequestInformation {
+                question: "  ".into()
+            }
+        ),
+        Err(TransitionError::EmptyText)
+    );
+    step(&mut t, &as_dept("GZ-TH"), ask.clone()).expect("from accepted");
+    assert_eq!(t.status, Status::AwaitingCitizen);
+    assert_eq!(
+        t.lead,
+        Some(dept("GZ-TH")),
+        "the department keeps the ticket"
+    );
+    assert!(t.status.is_with_department() && t.status.is_open_for_citizen());
+    // Waiting: no second question, no reply, no extension; supervision is still possible.
+    assert!(matches!(
+        step(&mut t, &as_dept("GZ-TH"), ask.clone()),
+        Err(TransitionError::Illegal { .. })
+    ));
+    assert!(matches!(
+        step(
+            &mut t,
+            &as_dept("GZ-TH"),
+            Action::Reply { text: "x".into() }
+        ),
+        Err(TransitionError::Illegal { .. })
+    ));
+    assert!(matches!(
+        step(
+            &mut t,
+            &as_dept("GZ-TH"),
+            Action::RequestExtension {
+                reason: "r".into(),
+                until: Utc::now()
+            }
+        ),
+        Err(TransitionError::Illegal { .. })
+    ));
+    step(&mut t, &agent(), Action::Supervise { note: "s".into() }).expect("supervise");
+    assert_eq!(t.status, Status::AwaitingCitizen);
+    let answer = Action::ProvideInformation {
+        note: "3rd floor".into(),
+    };
+    // The department cannot answer for the citizen.
+    assert_eq!(
+        step(&mut t, &as_dept("GZ-TH"), answer.clone()),
+        Err(TransitionError::CentreOnly {
+            action: "provide_information"
+        })
+    );
+    step(&mut t, &agent(), answer.clone()).expect("answered");
+    assert_eq!(t.status, Status::InProgress);
+    // Not waiting any more: a second answer is illegal; asking again from in progress is fine.
+    assert!(matches!(
+        step(&mut t, &agent(), answer),
+        Err(TransitionError::Illegal { .. })
+    ));
+    step(&mut t, &as_dept("GZ-TH"), ask).expect("from in progress");
+    assert_eq!(t.status, Status::AwaitingCitizen);
+}
+
+#[test]
+fn information_cannot_be_asked_before_accepting_or_with_an_extension_pending() {
+    let mut t = ticket();
+    step(
+        &mut t,
+        &agent(),
+        Action::Dispatch {
+            lead: dept("GZ-TH"),
+            co: vec![],
+            note: String::new(),
+        },
+    )
+    .expect("dispatch");
+    let ask = Action::RequestInformation {
+        question: "q".into(),
+    };
+    assert!(matches!(
+        step(&mut t, &as_dept("GZ-TH"), ask.clone()),
+        Err(TransitionError::Illegal { .. })
+    ));
+    let mut t = accepted();
+    step(
+        &mut t,
+        &as_dept("GZ-TH"),
+        Action::RequestExtension {
+            reason: "parts".into(),
+            until: Utc::now(),
+        },
+    )
+    .expect("extension");
+    assert_eq!(
+        step(&mut t, &as_dept("GZ-TH"), ask),
+        Err(TransitionError::ExtensionPending)
+    );
+    assert_eq!(
+        Status::parse("awaiting_citizen"),
+        Some(Status::AwaitingCitizen)
+    );
+    assert_eq!(
+        serde_json::to_value(Action::ProvideInformation { note: "n".into() }).expect("json")["action"],
+        "provide_information"
+    );
+}
+
 fn arb_actor() -> impl Strategy<Value = Actor> {
     prop_oneof![
         Just(agent()),
@@ -320,6 +465,10 @@ fn arb_action() -> impl Strategy<Value = Action> {
         }),
         Just(Action::Accept),
         Just(Action::AddProgress { note: "p".into() }),
+        Just(Action::RequestInformation {
+            question: "q".into()
+        }),
+        Just(Action::ProvideInformation { note: "n".into() }),
         Just(Action::RequestExtension {
             reason: "r".into(),
             until: Utc::now()

@@ -1,0 +1,577 @@
+//! The ticket-event consumer (durable `sla` on the tickets stream): keeps each ticket's stage
+//! clocks in line with the ledger.
+//!
+//! The clock a ticket should have follows from its status after the step ([`desired`]):
+//!
+//! | status after the step | running clock |
+//! |---|---|
+//! | received, reopened | dispatch (centre) |
+//! | dispatched | sign_off (lead department) |
+//! | returned | return_review (centre) |
+//! | accepted, in_progress, replied | handling (lead department) |
+//! | awaiting_citizen | handling (lead), paused |
+//! | completed | callback (centre) |
+//! | anything else | none |
+//!
+//! Clocks that no longer fit are closed at the step's instant (met, or breached when late), a
+//! missing one is started at that instant, and a handling clock pauses/resumes with
+//! awaiting_citizen. Deriving from the state rather than from each step name makes a redispatch
+//! (new lead), a return upheld, a reopen or a first event after SLA downtime all come out right.
+//! Extension requests and decisions are recorded on top.
+//!
+//! Idempotent: one transaction per event; the ticket's row in `sla.ticket` is locked and holds
+//! the last history `seq` applied, so a redelivered (or stale) event changes nothing.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hotline_bus::Envelope;
+use hotline_bus::consumer::HandleError;
+use hotline_domain::contract::{SlaEvent, SlaEventKind, TicketEvent};
+use hotline_domain::{Action, Actor, DeptCode, Status, TicketNo};
+use sqlx::{PgPool, Postgres, Row as _, Transaction};
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use crate::error::SlaError;
+use crate::ladder;
+use crate::policy::{Stage, Urgency};
+use crate::store::{self, Clock, Emitted, Engine, NewClock, ticket_key};
+
+/// The consumer's durable name.
+pub const CONSUMER: &str = "sla";
+
+/// The urgency of a ticket: its `urgency` attribute (English or Chinese), else normal. An
+/// unknown value counts as normal: the ledger accepted the ticket, and a deadline is better
+/// than none.
+pub fn urgency(attributes: &std::collections::BTreeMap<String, Vec<String>>) -> Urgency {
+    attributes
+        .get("urgency")
+        .and_then(|v| v.first())
+        .and_then(|raw| {
+            let parsed = Urgency::parse(raw);
+            if parsed.is_none() {
+                tracing::warn!("unknown urgency attribute; counting the ticket as normal");
+            }
+            parsed
+        })
+        .unwrap_or(Urgency::Normal)
+}
+
+/// The clock a ticket in `status` should have running: stage, department, paused.
+pub fn desired(status: Status, lead: Option<&DeptCode>) -> Option<(Stage, Option<DeptCode>, bool)> {
+    let lead = || lead.cloned();
+    match status {
+        Status::Received | Status::Reopened => Some((Stage::Dispatch, None, false)),
+        Status::Dispatched => lead().map(|d| (Stage::SignOff, Some(d), false)),
+        Status::Returned => Some((Stage::ReturnReview, None, false)),
+        Status::Accepted | Status::InProgress | Status::Replied => {
+            lead().map(|d| (Stage::Handling, Some(d), false))
+        }
+        Status::AwaitingCitizen => lead().map(|d| (Stage::Handling, Some(d), true)),
+        Status::Completed => Some((Stage::Callback, None, false)),
+        Status::Answered
+        | Status::Rejected
+        | Status::Emergency
+        | Status::Merged
+        | Status::Surveyed
+        | Status::Closed => None,
+    }
+}
+
+/// What handling one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// Seen before (or older than what was applied): nothing changed.
+    Duplicate,
+}
+
+fn sla_event(kind: SlaEventKind, clock: &Clock, at: DateTime<Utc>) -> SlaEvent {
+    SlaEvent {
+        event_id: Uuid::now_v7(),
+        kind,
+        ticket_no: clock.ticket_no,
+        stage: clock.stage.clone(),
+        department: clock.department_code(),
+        due_at: clock.due_at,
+        at,
+        on_time: None,
+        authority: None,
+        until: None,
+        approved: None,
+    }
+}
+
+fn emitted(clock_id: i64, event: SlaEvent) -> Emitted {
+    Emitted {
+        clock_id,
+        event,
+        scheduled_at: None,
+        detail: serde_json::json!({}),
+    }
+}
+
+/// Applies one ticket event to the clocks, in one transaction.
+pub async fn apply(
+    engine: &Engine,
+    pool: &PgPool,
+    event: &TicketEvent,
+) -> Result<Applied, SlaError> {
+    let ticket = &event.ticket;
+    let no = ticket.ticket_no;
+    let seq = event.entry.seq;
+    let at = event.entry.at;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO sla.ticket (ticket_no, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(ticket_key(no))
+    .execute(&mut *tx)
+    .await?;
+    let last: i32 =
+        sqlx::query_scalar("SELECT last_seq FROM sla.ticket WHERE ticket_no = $1 FOR UPDATE")
+            .bind(ticket_key(no))
+            .fetch_one(&mut *tx)
+            .await?;
+    if seq <= last {
+        tx.commit().await?;
+        return Ok(Applied::Duplicate);
+    }
+    let mut events: Vec<Emitted> = Vec::new();
+    let running = store::running_clocks(&mut tx, no, true).await?;
+    let want = desired(ticket.status, ticket.lead.as_ref());
+    let mut kept: Option<Clock> = None;
+    for clock in running {
+        let fits = want.as_ref().is_some_and(|(stage, dept, _)| {
+            clock.stage == stage.as_str()
+                && clock.department.as_deref() == dept.as_ref().map(|d| d.as_str())
+        });
+        if fits && kept.is_none() {
+            kept = Some(clock);
+        } else {
+            events.push(close(&mut tx, &clock, at, seq).await?);
+        }
+    }
+    if let Some((stage, dept, paused)) = want {
+        let cal = &engine.calendar;
+        match kept {
+            Some(clock) if paused && !clock.is_paused() => {
+                events.push(pause(&mut tx, &clock, at, cal).await?);
+            }
+            Some(clock) if !paused && clock.is_paused() => {
+                events.push(resume(engine, &mut tx, &clock, at).await?);
+            }
+            Some(_) => {}
+            None => {
+                let new = NewClock::new(
+                    &engine.policy,
+                    cal,
+                    no,
+                    stage,
+                    dept,
+                    ticket.request_type,
+                    urgency(&ticket.attributes),
+                    at,
+                );
+                if let Some(mut new) = new {
+                    new.opened_seq = Some(seq);
+                    store::schedule_batch(&mut *tx, std::slice::from_ref(&new)).await?;
+                    if paused {
+                        // A ticket first seen while waiting on the citizen: start it paused.
+                        let running = store::running_clocks(&mut tx, no, true).await?;
+                        if let Some(clock) = running.iter().find(|c| c.stage == stage.as_str()) {
+                            events.push(pause(&mut tx, clock, at, cal).await?);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    match (&event.entry.action, &event.entry.actor) {
+        (Some(Action::RequestExtension { reason, until }), Actor::Department { code }) => {
+            if let Some(e) =
+                record_request(&mut tx, no, code, reason, *until, seq, at, None).await?
+            {
+                events.push(e);
+            }
+        }
+        (Some(Action::DecideExtension { approved, note }), actor) => {
+            let by = match actor {
+                Actor::Agent { id } => id.clone(),
+                Actor::System { service } => format!("system:{service}"),
+                _ => "unknown".to_owned(),
+            };
+            if let Some(e) = decide(engine, &mut tx, no, *approved, note, &by, seq, at).await? {
+                events.push(e);
+            }
+        }
+        _ => {}
+    }
+    sqlx::query("UPDATE sla.ticket SET last_seq = $2, updated_at = now() WHERE ticket_no = $1")
+        .bind(ticket_key(no))
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+    store::emit(&mut tx, &engine.subjects, Utc::now(), &events).await?;
+    tx.commit().await?;
+    Ok(Applied::Done)
+}
+
+async fn close(
+    tx: &mut Transaction<'_, Postgres>,
+    clock: &Clock,
+    at: DateTime<Utc>,
+    seq: i32,
+) -> Result<Emitted, SlaError> {
+    // A paused clock is on time while it had time left when it stopped.
+    let on_time = if clock.is_paused() {
+        clock.remaining_ms.unwrap_or(0) > 0
+    } else {
+        at <= clock.due_at
+    };
+    sqlx::query(
+        "UPDATE sla.clock SET state = $2, closed_at = $3, closed_seq = $4, next_step = NULL, \
+         next_fire_at = NULL WHERE id = $1",
+    )
+    .bind(clock.id)
+    .bind(if on_time { "met" } else { "breached" })
+    .bind(at)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    // A request nobody decided before the stage ended has nothing left to extend.
+    sqlx::query(
+        "UPDATE sla.extension SET status = 'lapsed' WHERE clock_id = $1 AND status = 'pending'",
+    )
+    .bind(clock.id)
+    .execute(&mut **tx)
+    .await?;
+    let mut event = sla_event(SlaEventKind::Met, clock, at);
+    event.on_time = Some(on_time);
+    Ok(emitted(clock.id, event))
+}
+
+async fn pause(
+    tx: &mut Transaction<'_, Postgres>,
+    clock: &Clock,
+    at: DateTime<Utc>,
+    cal: &crate::WorkCalendar,
+) -> Result<Emitted, SlaError> {
+    let p = ladder::pause(
+        at,
+        clock.due_at,
+        clock.warn_at,
+        clock.level_raw,
+        clock.calendar_hours,
+        cal,
+    );
+    sqlx::query(
+        "UPDATE sla.clock SET state = 'paused', paused_at = $2, remaining_ms = $3, \
+         warn_remaining_ms = $4, next_step = NULL, next_fire_at = NULL WHERE id = $1",
+    )
+    .bind(clock.id)
+    .bind(at)
+    .bind(store::millis(p.remaining))
+    .bind(p.warn_remaining.map(store::millis))
+    .execute(&mut **tx)
+    .await?;
+    Ok(emitted(
+        clock.id,
+        sla_event(SlaEventKind::Paused, clock, at),
+    ))
+}
+
+async fn resume(
+    engine: &Engine,
+    tx: &mut Transaction<'_, Postgres>,
+    clock: &Clock,
+    at: DateTime<Utc>,
+) -> Result<Emitted, SlaError> {
+    let paused = ladder::Paused {
+        remaining: chrono::Duration::milliseconds(clock.remaining_ms.unwrap_or(0)),
+        warn_remaining: clock.warn_remaining_ms.map(chrono::Duration::milliseconds),
+    };
+    let (due, warn) = ladder::resume(at, paused, clock.calendar_hours, &engine.calendar);
+    let warn = warn.unwrap_or(clock.warn_at.min(due)).max(clock.started_at);
+    let next = engine.ladder.next(
+        clock.level_raw,
+        warn,
+        due,
+        clock.department.is_some(),
+        &engine.calendar,
+    );
+    sqlx::query(
+        "UPDATE sla.clock SET state = 'open', due_at = $2, warn_at = $3, paused_at = NULL, \
+         remaining_ms = NULL, warn_remaining_ms = NULL, next_step = $4, next_fire_at = $5 \
+         WHERE id = $1",
+    )
+    .bind(clock.id)
+    .bind(due)
+    .bind(warn)
+    .bind(next.map(|(s, _)| s.as_str()))
+    .bind(next.map(|(_, t)| t))
+    .execute(&mut **tx)
+    .await?;
+    let mut event = sla_event(SlaEventKind::Resumed, clock, at);
+    event.due_at = due;
+    Ok(emitted(clock.id, event))
+}
+
+/// Records a pending extension request (from the responder right after the ledger accepted it,
+/// or from the consumer when the `request_extension` event arrives; whichever is first). Returns
+/// the `extension_requested` event when this call is the one that announces it.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_request(
+    tx: &mut Transaction<'_, Postgres>,
+    no: TicketNo,
+    department: &DeptCode,
+    reason: &str,
+    until: DateTime<Utc>,
+    request_seq: i32,
+    at: DateTime<Utc>,
+    idempotency_key: Option<&str>,
+) -> Result<Option<Emitted>, SlaError> {
+    let running = store::running_clocks(tx, no, false).await?;
+    let Some(clock) = running
+        .iter()
+        .find(|c| c.department.as_deref() == Some(department.as_str()))
+    else {
+        tracing::warn!(ticket = %no, "an extension request without a running clock of its department");
+        return Ok(None);
+    };
+    // The consumer announces (announced = true); the responder only records, with its key.
+    let announce = idempotency_key.is_none();
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO sla.extension (ticket_no, clock_id, department, reason, until, previous_due, \
+         idempotency_key, request_seq, announced, requested_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(ticket_key(no))
+    .bind(clock.id)
+    .bind(department.as_str())
+    .bind(reason)
+    .bind(until)
+    .bind(clock.due_at)
+    .bind(idempotency_key)
+    .bind(request_seq)
+    .bind(announce)
+    .bind(at)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let announce_now = match (inserted, idempotency_key) {
+        (Some(_), _) => announce,
+        // Recorded first by the other path: add what this one knows.
+        (None, Some(key)) => {
+            sqlx::query(
+                "UPDATE sla.extension SET idempotency_key = COALESCE(idempotency_key, $3) \
+                 WHERE ticket_no = $1 AND request_seq = $2",
+            )
+            .bind(ticket_key(no))
+            .bind(request_seq)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+            false
+        }
+        (None, None) => sqlx::query_scalar::<_, i64>(
+            "UPDATE sla.extension SET announced = true WHERE ticket_no = $1 AND request_seq = $2 \
+             AND NOT announced RETURNING id",
+        )
+        .bind(ticket_key(no))
+        .bind(request_seq)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some(),
+    };
+    if !announce_now {
+        return Ok(None);
+    }
+    let mut event = sla_event(SlaEventKind::ExtensionRequested, clock, at);
+    event.until = Some(until);
+    Ok(Some(emitted(clock.id, event)))
+}
+
+/// Applies the centre's decision: approved moves the clock's deadline to the requested date
+/// (and re-arms the ladder), denied keeps it.
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    engine: &Engine,
+    tx: &mut Transaction<'_, Postgres>,
+    no: TicketNo,
+    approved: bool,
+    note: &str,
+    by: &str,
+    seq: i32,
+    at: DateTime<Utc>,
+) -> Result<Option<Emitted>, SlaError> {
+    let row = sqlx::query(
+        "UPDATE sla.extension SET status = $2, decided_at = $3, decided_by = $4, note = $5, \
+         decision_seq = $6 WHERE ticket_no = $1 AND status = 'pending' RETURNING clock_id, until",
+    )
+    .bind(ticket_key(no))
+    .bind(if approved { "approved" } else { "denied" })
+    .bind(at)
+    .bind(by)
+    .bind(note)
+    .bind(seq)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        tracing::warn!(ticket = %no, "an extension decision without a recorded request");
+        return Ok(None);
+    };
+    let clock_id: i64 = row.try_get("clock_id")?;
+    let until: DateTime<Utc> = row.try_get("until")?;
+    let running = store::running_clocks(tx, no, true).await?;
+    let Some(clock) = running.into_iter().find(|c| c.id == clock_id) else {
+        return Ok(None);
+    };
+    let mut event = sla_event(SlaEventKind::ExtensionDecided, &clock, at);
+    event.approved = Some(approved);
+    event.until = Some(until);
+    if approved {
+        let (warn, level) = ladder::extend(
+            at,
+            clock.started_at,
+            until,
+            clock.level_raw,
+            engine.policy.warning_share(),
+            clock.calendar_hours,
+            &engine.calendar,
+        );
+        if clock.is_paused() {
+            // Not reachable through the ledger (no question while an extension is pending), but
+            // kept consistent: the time left is measured to the new deadline.
+            let paused_at = clock.paused_at.unwrap_or(at);
+            let p = ladder::pause(
+                paused_at,
+                until,
+                warn,
+                level,
+                clock.calendar_hours,
+                &engine.calendar,
+            );
+            sqlx::query(
+                "UPDATE sla.clock SET due_at = $2, warn_at = $3, level = $4, remaining_ms = $5, \
+                 warn_remaining_ms = $6, extensions = extensions + 1 WHERE id = $1",
+            )
+            .bind(clock.id)
+            .bind(until)
+            .bind(warn)
+            .bind(level)
+            .bind(store::millis(p.remaining))
+            .bind(p.warn_remaining.map(store::millis))
+            .execute(&mut **tx)
+            .await?;
+        } else {
+            let next = engine.ladder.next(
+                level,
+                warn,
+                until,
+                clock.department.is_some(),
+                &engine.calendar,
+            );
+            sqlx::query(
+                "UPDATE sla.clock SET due_at = $2, warn_at = $3, level = $4, next_step = $5, \
+                 next_fire_at = $6, extensions = extensions + 1 WHERE id = $1",
+            )
+            .bind(clock.id)
+            .bind(until)
+            .bind(warn)
+            .bind(level)
+            .bind(next.map(|(s, _)| s.as_str()))
+            .bind(next.map(|(_, t)| t))
+            .execute(&mut **tx)
+            .await?;
+        }
+        event.due_at = until;
+    }
+    Ok(Some(emitted(clock.id, event)))
+}
+
+/// The consumer's handler: decode, apply, and say whether to retry.
+pub async fn handle(
+    engine: Arc<Engine>,
+    pool: PgPool,
+    message: &async_nats::jetstream::Message,
+) -> Result<(), HandleError> {
+    let span = tracing::info_span!(
+        "sla.ticket_event",
+        otel.kind = "consumer",
+        ticket = tracing::field::Empty,
+        step = tracing::field::Empty
+    );
+    hotline_bus::trace::adopt(&span, message.headers.as_ref());
+    let envelope: Envelope<TicketEvent> = Envelope::from_slice(&message.payload)
+        .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
+    let event = envelope.data;
+    span.record("ticket", tracing::field::display(event.ticket.ticket_no));
+    span.record("step", event.entry.step.as_str());
+    apply(&engine, &pool, &event)
+        .instrument(span)
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            SlaError::Invalid(_) => HandleError::Reject(anyhow::anyhow!("{e}")),
+            other => HandleError::Retry(anyhow::anyhow!("{other:#}")),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(raw: &str) -> DeptCode {
+        DeptCode::parse(raw).expect("code")
+    }
+
+    #[test]
+    fn each_status_has_its_clock() {
+        let th = code("GZ-TH");
+        assert_eq!(
+            desired(Status::Received, None),
+            Some((Stage::Dispatch, None, false))
+        );
+        assert_eq!(
+            desired(Status::Dispatched, Some(&th)),
+            Some((Stage::SignOff, Some(th.clone()), false))
+        );
+        assert_eq!(
+            desired(Status::Returned, Some(&th)),
+            Some((Stage::ReturnReview, None, false))
+        );
+        assert_eq!(
+            desired(Status::Replied, Some(&th)),
+            Some((Stage::Handling, Some(th.clone()), false))
+        );
+        assert_eq!(
+            desired(Status::AwaitingCitizen, Some(&th)),
+            Some((Stage::Handling, Some(th.clone()), true))
+        );
+        assert_eq!(
+            desired(Status::Completed, None),
+            Some((Stage::Callback, None, false))
+        );
+        for s in [
+            Status::Surveyed,
+            Status::Closed,
+            Status::Answered,
+            Status::Merged,
+        ] {
+            assert_eq!(desired(s, None), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn urgency_comes_from_the_attribute() {
+        let mut attrs = std::collections::BTreeMap::new();
+        assert_eq!(urgency(&attrs), Urgency::Normal);
+        attrs.insert("urgency".to_owned(), vec!["特急".to_owned()]);
+        assert_eq!(urgency(&attrs), Urgency::Emergency);
+        attrs.insert("urgency".to_owned(), vec!["urgent".to_owned()]);
+        assert_eq!(urgency(&attrs), Urgency::Urgent);
+        attrs.insert("urgency".to_owned(), vec!["whenever".to_owned()]);
+        assert_eq!(urgency(&attrs), Urgency::Normal);
+    }
+}

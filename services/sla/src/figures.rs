@@ -1,0 +1,281 @@
+//! Timeliness figures (per department, stage and period) and the periodic report (通报) of
+//! overdue, supervised and escalated tickets.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Row as _};
+
+use crate::error::SlaError;
+use crate::policy::Stage;
+use crate::store::{CLOCK_COLUMNS, Clock};
+
+/// The longest period a figure or report covers.
+pub const MAX_PERIOD_DAYS: i64 = 366;
+/// The period when none is given: the last 30 days.
+pub const DEFAULT_PERIOD_DAYS: i64 = 30;
+/// Most tickets one report lists.
+pub const REPORT_LIMIT: i64 = 10_000;
+
+/// A half-open period `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// `raw` as RFC 3339, or as a local date (Asia/Shanghai): the start of that day, or for the end
+/// of a period the start of the next day (a `to` date is included).
+fn instant(field: &str, raw: &str, end: bool) -> Result<DateTime<Utc>, SlaError> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+        SlaError::invalid(format!(
+            "{field}: {raw:?} is neither an RFC 3339 time nor a date (YYYY-MM-DD)"
+        ))
+    })?;
+    let date = if end {
+        date.succ_opt()
+            .ok_or_else(|| SlaError::invalid(format!("{field}: date out of range")))?
+    } else {
+        date
+    };
+    Ok(crate::calendar::to_utc(
+        date.and_time(chrono::NaiveTime::MIN),
+    ))
+}
+
+impl Period {
+    /// From the query's `from` and `to` (either may be missing: to = now, from = to - 30 days).
+    pub fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Period, SlaError> {
+        let to = match to.filter(|s| !s.trim().is_empty()) {
+            Some(raw) => instant("to", raw, true)?,
+            None => now,
+        };
+        let from = match from.filter(|s| !s.trim().is_empty()) {
+            Some(raw) => instant("from", raw, false)?,
+            None => to - Duration::days(DEFAULT_PERIOD_DAYS),
+        };
+        if from >= to {
+            return Err(SlaError::invalid("from must be before to"));
+        }
+        if to - from > Duration::days(MAX_PERIOD_DAYS) {
+            return Err(SlaError::invalid(format!(
+                "a period may span at most {MAX_PERIOD_DAYS} days"
+            )));
+        }
+        Ok(Period { from, to })
+    }
+}
+
+/// One department × stage row of the figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Row {
+    pub department: String,
+    pub stage: String,
+    /// Stages that ended in the period, and how many by their deadline.
+    pub ended: i64,
+    pub on_time: i64,
+    pub on_time_rate: Option<f64>,
+    /// Running now and past the deadline (red or further).
+    pub overdue_now: i64,
+    pub oldest_overdue_hours: Option<f64>,
+    pub mean_overdue_hours: Option<f64>,
+    /// Ladder steps fired in the period.
+    pub warnings: i64,
+    pub overdue: i64,
+    pub supervised: i64,
+    pub escalated: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    pub period: Period,
+    /// On-time sign-off (签收) over all departments in the period.
+    pub sign_off_on_time_rate: Option<f64>,
+    /// On-time completion (办结) over all departments in the period.
+    pub completion_on_time_rate: Option<f64>,
+    pub overdue_now: i64,
+    pub rows: Vec<Row>,
+}
+
+fn rate(on_time: i64, ended: i64) -> Option<f64> {
+    (ended > 0).then(|| on_time as f64 / ended as f64)
+}
+
+/// The figures for `period`, optionally for one department (`centre` for the centre's stages)
+/// and one stage.
+pub async fn figures(
+    pool: &PgPool,
+    period: Period,
+    department: Option<&str>,
+    stage: Option<Stage>,
+    now: DateTime<Utc>,
+) -> Result<Figures, SlaError> {
+    let stage = stage.map(Stage::as_str);
+    let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
+    let ended = sqlx::query(
+        "SELECT COALESCE(department, 'centre') AS department, stage, count(*) AS ended, \
+         count(*) FILTER (WHERE state = 'met') AS on_time FROM sla.clock \
+         WHERE closed_at >= $1 AND closed_at < $2 \
+         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
+         AND ($4::text IS NULL OR stage = $4) GROUP BY 1, 2",
+    )
+    .bind(period.from)
+    .bind(period.to)
+    .bind(department)
+    .bind(stage)
+    .fetch_all(pool)
+    .await?;
+    for r in ended {
+        let key = (r.try_get("department")?, r.try_get("stage")?);
+        let e = entry(&mut rows, key);
+        e.ended = r.try_get("ended")?;
+        e.on_time = r.try_get("on_time")?;
+        e.on_time_rate = rate(e.on_time, e.ended);
+    }
+    let overdue = sqlx::query(
+        "SELECT COALESCE(department, 'centre') AS department, stage, count(*) AS n, \
+         EXTRACT(EPOCH FROM ($5 - min(due_at)))::float8 / 3600 AS oldest, \
+         EXTRACT(EPOCH FROM avg($5 - due_at))::float8 / 3600 AS mean \
+         FROM sla.clock WHERE state IN ('open', 'paused') AND level >= 2 \
+         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
+         AND ($4::text IS NULL OR stage = $4) AND $1::timestamptz IS NOT NULL \
+         AND $2::timestamptz IS NOT NULL GROUP BY 1, 2",
+    )
+    .bind(period.from)
+    .bind(period.to)
+    .bind(department)
+    .bind(stage)
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    for r in overdue {
+        let key = (r.try_get("department")?, r.try_get("stage")?);
+        let e = entry(&mut rows, key);
+        e.overdue_now = r.try_get("n")?;
+        e.oldest_overdue_hours = r.try_get("oldest")?;
+        e.mean_overdue_hours = r.try_get("mean")?;
+    }
+    let steps = sqlx::query(
+        "SELECT COALESCE(department, 'centre') AS department, stage, kind, count(*) AS n \
+         FROM sla.event_log WHERE fired_at >= $1 AND fired_at < $2 \
+         AND kind IN ('warning', 'overdue', 'supervised', 'escalated') \
+         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
+         AND ($4::text IS NULL OR stage = $4) GROUP BY 1, 2, 3",
+    )
+    .bind(period.from)
+    .bind(period.to)
+    .bind(department)
+    .bind(stage)
+    .fetch_all(pool)
+    .await?;
+    for r in steps {
+        let key = (r.try_get("department")?, r.try_get("stage")?);
+        let kind: String = r.try_get("kind")?;
+        let n: i64 = r.try_get("n")?;
+        let e = entry(&mut rows, key);
+        match kind.as_str() {
+            "warning" => e.warnings = n,
+            "overdue" => e.overdue = n,
+            "supervised" => e.supervised = n,
+            _ => e.escalated = n,
+        }
+    }
+    let rows: Vec<Row> = rows.into_values().collect();
+    let total = |stage: &str| {
+        let (on_time, ended) = rows
+            .iter()
+            .filter(|r| r.stage == stage)
+            .fold((0, 0), |(o, e), r| (o + r.on_time, e + r.ended));
+        rate(on_time, ended)
+    };
+    Ok(Figures {
+        period,
+        sign_off_on_time_rate: total(Stage::SignOff.as_str()),
+        completion_on_time_rate: total(Stage::Handling.as_str()),
+        overdue_now: rows.iter().map(|r| r.overdue_now).sum(),
+        rows,
+    })
+}
+
+fn entry(rows: &mut BTreeMap<(String, String), Row>, key: (String, String)) -> &mut Row {
+    rows.entry(key.clone()).or_insert_with(|| Row {
+        department: key.0,
+        stage: key.1,
+        ..Row::default()
+    })
+}
+
+/// The report (通报): every stage clock that went overdue, was supervised or escalated in the
+/// period, by department then deadline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub period: Period,
+    pub overdue: usize,
+    pub supervised: usize,
+    pub escalated: usize,
+    pub clocks: Vec<Clock>,
+}
+
+pub async fn report(pool: &PgPool, period: Period) -> Result<Report, SlaError> {
+    let sql = format!(
+        "SELECT {CLOCK_COLUMNS} FROM sla.clock WHERE id IN (SELECT clock_id FROM sla.event_log \
+         WHERE fired_at >= $1 AND fired_at < $2 AND kind IN ('overdue', 'supervised', 'escalated')) \
+         ORDER BY COALESCE(department, 'centre'), due_at, id LIMIT $3"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(period.from)
+        .bind(period.to)
+        .bind(REPORT_LIMIT)
+        .fetch_all(pool)
+        .await?;
+    let clocks = rows
+        .iter()
+        .map(Clock::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let within = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t >= period.from && t < period.to);
+    Ok(Report {
+        period,
+        overdue: clocks.iter().filter(|c| within(c.overdue_at)).count(),
+        supervised: clocks.iter().filter(|c| within(c.supervised_at)).count(),
+        escalated: clocks.iter().filter(|c| within(c.escalated_at)).count(),
+        clocks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-15T04:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn periods_parse_dates_and_times_and_refuse_nonsense() {
+        let p = Period::parse(Some("2026-12-01"), Some("2026-12-01"), now()).expect("one day");
+        assert_eq!(p.from.to_rfc3339(), "2026-11-30T16:00:00+00:00");
+        assert_eq!(p.to.to_rfc3339(), "2026-12-01T16:00:00+00:00");
+        let p = Period::parse(None, None, now()).expect("default");
+        assert_eq!(p.to, now());
+        assert_eq!(p.to - p.from, Duration::days(30));
+        let p = Period::parse(Some("2026-12-01T00:00:00+08:00"), None, now()).expect("rfc3339");
+        assert_eq!(p.from.to_rfc3339(), "2026-11-30T16:00:00+00:00");
+        assert!(matches!(
+            Period::parse(Some("2026-02-30"), None, now()),
+            Err(SlaError::Invalid(_))
+        ));
+        assert!(Period::parse(Some("2026-12-10"), Some("2026-12-01"), now()).is_err());
+        assert!(Period::parse(Some("2024-01-01"), Some("2026-12-01"), now()).is_err());
+    }
+}
