@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 mod knowledge;
+mod sla;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Suite {
@@ -28,6 +29,8 @@ pub enum Suite {
     /// Knowledge search and suggestions over 100,000 leaves, against a Postgres ILIKE scan;
     /// publish-to-visible time across two replicas.
     Knowledge,
+    /// One million open deadlines: schedule rate and firing lateness, against plain SQL.
+    Sla,
 }
 
 #[derive(clap::Args, Clone)]
@@ -41,6 +44,15 @@ pub struct Args {
     /// Knowledge suite: seconds each search/suggest run lasts.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// SLA suite: open deadlines.
+    #[arg(long, default_value_t = 1_000_000)]
+    deadlines: usize,
+    /// SLA suite: how many of them come due during the run.
+    #[arg(long, default_value_t = 20_000)]
+    due: usize,
+    /// SLA suite: the window (seconds) over which they come due.
+    #[arg(long, default_value_t = 20)]
+    due_seconds: u64,
     /// Tickets in the throughput run.
     #[arg(long, default_value_t = 20_000)]
     tickets: usize,
@@ -183,6 +195,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
     match args.suite {
         Suite::Tickets => tickets(settings, args).await,
         Suite::Knowledge => knowledge::run(settings, args).await,
+        Suite::Sla => sla::run(settings, args).await,
     }
 }
 
