@@ -10,7 +10,7 @@ use common::{Platform, authed};
 use futures::StreamExt as _;
 use hotline_gateway::proto::{
     AcceptRequest, AddProgressRequest, CompleteRequest, GetTicketRequest, ReplyRequest,
-    SubscribeRequest, subscribe_request,
+    RequestExtensionRequest, RequestInformationRequest, SubscribeRequest, subscribe_request,
 };
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -189,6 +189,85 @@ async fn open311_to_department_and_back() {
         .expect("accept")
         .into_inner();
     assert_eq!(accepted.status, "accepted");
+
+    // The department needs material from the citizen (补充材料): the SLA clock pauses; the
+    // centre passes the citizen's answer on and the clock runs again.
+    let asked = th
+        .request_information(authed(
+            RequestInformationRequest {
+                ticket_no: no.clone(),
+                request_id: "i1".into(),
+                question: "请提供路灯编号或照片".into(),
+            },
+            "demo-gz-th",
+            tp,
+        ))
+        .await
+        .expect("request information")
+        .into_inner();
+    assert_eq!(asked.status, "awaiting_citizen");
+    let sla = format!("http://127.0.0.1:{}", p.settings.sla.port);
+    let paused = wait_json(&p.http, &format!("{sla}/v1/tickets/{no}/deadlines"), |d| {
+        d.to_string().contains("\"paused\"")
+    })
+    .await;
+    assert!(paused.to_string().contains("handling"), "{paused}");
+    let r = p
+        .http
+        .post(format!("{}/v1/tickets/{no}/actions", p.tickets()))
+        .header("x-agent-id", "agent-1")
+        .json(&serde_json::json!({"action": "provide_information", "note": "市民补充：灯杆编号 TH-0208"}))
+        .send()
+        .await
+        .expect("provide information");
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    wait_json(&p.http, &format!("{sla}/v1/tickets/{no}/deadlines"), |d| {
+        !d.to_string().contains("\"paused\"")
+    })
+    .await;
+
+    // An extension asked before the deadline goes through SLA to the ledger; a date before the
+    // current deadline is refused with a clear status.
+    let ask = |until: chrono::DateTime<chrono::Utc>, id: &str| {
+        authed(
+            RequestExtensionRequest {
+                ticket_no: no.clone(),
+                request_id: id.into(),
+                reason: "需协调供电部门".into(),
+                until: Some(prost_types::Timestamp {
+                    seconds: until.timestamp(),
+                    nanos: 0,
+                }),
+            },
+            "demo-gz-th",
+            tp,
+        )
+    };
+    let early = th
+        .request_extension(ask(chrono::Utc::now() + chrono::Duration::minutes(1), "x0"))
+        .await
+        .expect_err("an earlier date is refused");
+    assert_eq!(early.code(), tonic::Code::InvalidArgument, "{early:?}");
+    th.request_extension(ask(chrono::Utc::now() + chrono::Duration::days(30), "x1"))
+        .await
+        .expect("extension requested");
+    let pending = wait_json(
+        &p.http,
+        &format!("{sla}/v1/extensions?status=pending"),
+        |d| d.to_string().contains(&no),
+    )
+    .await;
+    assert!(pending.to_string().contains("需协调供电部门"), "{pending}");
+    let r = p
+        .http
+        .post(format!("{sla}/v1/extensions/{no}/decision"))
+        .header("x-agent-id", "supervisor-1")
+        .json(&serde_json::json!({"approved": true, "note": "同意"}))
+        .send()
+        .await
+        .expect("decision");
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+
     th.add_progress(authed(
         AddProgressRequest {
             ticket_no: no.clone(),
@@ -249,6 +328,21 @@ async fn open311_to_department_and_back() {
         .expect("json");
     let text = updates.to_string();
     assert!(text.contains(&no) && text.contains("已派人查看"), "{text}");
+
+    // The demo knowledge base answers agents: the medical-insurance tree is searchable.
+    let knowledge = format!("http://127.0.0.1:{}", p.settings.knowledge.port);
+    let found = wait_json(
+        &p.http,
+        &format!("{knowledge}/v1/search?q=%E6%96%B0%E7%94%9F%E5%84%BF%E5%8F%82%E4%BF%9D"),
+        |d| d["hits"].as_array().is_some_and(|h| !h.is_empty()),
+    )
+    .await;
+    assert!(
+        found["hits"][0]["code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("YB-")),
+        "{found}"
+    );
 
     // HZ's own stream has nothing of TH's.
     let (_hz_acks, hz_rx) = tokio::sync::mpsc::channel(4);
@@ -352,4 +446,27 @@ async fn ledger_killed_mid_flight_loses_nothing_acknowledged() {
         again[0]["service_request_id"].as_str(),
         numbers.get("crash-7").map(String::as_str)
     );
+}
+
+/// GETs `url` until `done` holds for the JSON body (or 30 s pass).
+async fn wait_json(
+    http: &reqwest::Client,
+    url: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let body = match http.get(url).send().await {
+            Ok(r) => r.json::<serde_json::Value>().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{url} never got there: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -107,6 +107,8 @@ impl Platform {
             self.settings.tickets.port,
             self.settings.dispatch.port,
             self.settings.gateway.port,
+            self.settings.knowledge.port,
+            self.settings.sla.port,
         ]
     }
 
