@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 async fn open311_to_department_and_back() {
     let mut p = Platform::new(vec![]).await;
     p.spawn(&["all", "--demo"]);
-    p.wait_ready(&p.all_ports()).await;
+    p.wait_ready(&p.every_port()).await;
     let code = p.district_service().await;
     let form = [
         ("api_key", "demo-open311-key"),

@@ -107,9 +107,14 @@ impl Platform {
             self.settings.tickets.port,
             self.settings.dispatch.port,
             self.settings.gateway.port,
-            self.settings.knowledge.port,
-            self.settings.sla.port,
         ]
+    }
+
+    /// The four ports above and the knowledge and SLA ports: what `hotline all` serves.
+    pub fn every_port(&self) -> Vec<u16> {
+        let mut ports = self.all_ports();
+        ports.extend([self.settings.knowledge.port, self.settings.sla.port]);
+        ports
     }
 
     pub async fn department(&self) -> DepartmentGatewayClient<Channel> {
