@@ -165,8 +165,16 @@ fn leaf(rng: &mut Rng, code_: String, topic: &str) -> Leaf {
         fees: String::new(),
         time_limit: "15个工作日".into(),
         contact: "12345".into(),
-        effective_from: None,
-        expires_on: None,
+        effective_from: match rng.next(100) {
+            0..10 => chrono::NaiveDate::from_ymd_opt(2024, 1, 1),
+            10 => chrono::NaiveDate::from_ymd_opt(2027, 1, 1),
+            _ => None,
+        },
+        expires_on: match rng.next(100) {
+            0..2 => chrono::NaiveDate::from_ymd_opt(2025, 1, 1),
+            2..5 => chrono::NaiveDate::from_ymd_opt(2028, 1, 1),
+            _ => None,
+        },
         keywords: vec![topic.to_owned(), verb.to_owned()],
         synonyms: vec![],
     }
@@ -378,12 +386,14 @@ fn main() {
     // Edit visibility through the background committer (the default 200 ms interval).
     let mut lat = Vec::new();
     for v in 2..12 {
-        let (mut item, _) = data[v as usize * 37].clone();
-        let marker = format!("特殊标记{v}号");
+        let (mut item, _) = data[(v as usize * 37) % data.len()].clone();
+        let marker = format!("特殊标记{}号", 1000 + v);
         if let Node::Situation { children, .. } = &mut item.nodes[0]
             && let Some(Node::Answer(l)) = children.first_mut()
         {
             l.title = marker.clone();
+            l.effective_from = None;
+            l.expires_on = None;
         }
         let s = Instant::now();
         assert!(index.upsert(&item, v).expect("upsert"));
@@ -391,6 +401,10 @@ fn main() {
             let r = index.search(&query(&marker)).expect("search");
             if r.hits.first().is_some_and(|h| h.title == marker) {
                 break;
+            }
+            if s.elapsed() > Duration::from_secs(5) {
+                let titles: Vec<&str> = r.hits.iter().map(|h| h.title.as_str()).collect();
+                panic!("{marker} not found after 5 s: {titles:?}");
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -400,7 +414,7 @@ fn main() {
     println!("edit visible after: {}", percentiles(lat));
     let s = Instant::now();
     for v in 20..220 {
-        let (item, _) = &data[v as usize];
+        let (item, _) = &data[v as usize % data.len()];
         index.upsert(item, v).expect("upsert");
     }
     let staged = s.elapsed();

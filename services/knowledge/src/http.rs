@@ -150,18 +150,18 @@ async fn search(State(k): State<Knowledge>, Query(p): Query<SearchParams>) -> Ap
         limit: p.limit,
         offset: p.offset,
     };
-    Ok(Json(k.search(request)?).into_response())
+    Ok(Json(k.search_blocking(request).await?).into_response())
 }
 
 /// The same search with the request as a JSON body ([`SearchRequest`]).
 async fn search_post(State(k): State<Knowledge>, body: Bytes) -> ApiResult<Response> {
     let request: SearchRequest = json_body(&body)?;
-    Ok(Json(k.search(request)?).into_response())
+    Ok(Json(k.search_blocking(request).await?).into_response())
 }
 
 async fn suggest(State(k): State<Knowledge>, body: Bytes) -> ApiResult<Response> {
     let request: SuggestRequest = json_body(&body)?;
-    Ok(Json(k.suggest(request)?).into_response())
+    Ok(Json(k.suggest_blocking(request).await?).into_response())
 }
 
 #[derive(Deserialize)]

@@ -146,7 +146,10 @@ impl Knowledge {
                 item: request.item,
             },
             limit: request.limit.unwrap_or(10).clamp(1, MAX_LIMIT),
-            offset: request.offset.unwrap_or(0).min(10_000),
+            offset: request
+                .offset
+                .unwrap_or(0)
+                .min(crate::search::MAX_WINDOW.saturating_sub(MAX_LIMIT)),
             highlight: true,
         };
         let timer = QUERIES.with_label_values(&["search"]).start_timer();
@@ -183,6 +186,29 @@ impl Knowledge {
             hits: hits?,
             took_us: started.elapsed().as_micros() as u64,
         })
+    }
+
+    /// [`Knowledge::search`] on the blocking pool: a search is 1-10 ms of CPU, which must not
+    /// stall the async threads that serve everything else.
+    pub async fn search_blocking(
+        &self,
+        request: SearchRequest,
+    ) -> Result<SearchResults, RemoteError> {
+        let k = self.clone();
+        tokio::task::spawn_blocking(move || k.search(request))
+            .await
+            .map_err(|e| RemoteError::internal(&anyhow::anyhow!(e)))?
+    }
+
+    /// [`Knowledge::suggest`] on the blocking pool.
+    pub async fn suggest_blocking(
+        &self,
+        request: SuggestRequest,
+    ) -> Result<Suggestions, RemoteError> {
+        let k = self.clone();
+        tokio::task::spawn_blocking(move || k.suggest(request))
+            .await
+            .map_err(|e| RemoteError::internal(&anyhow::anyhow!(e)))?
     }
 
     /// The matter codes the dispatch catalogue knows.
@@ -473,7 +499,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             64,
             move |request: SearchRequest| {
                 let knowledge = knowledge.clone();
-                async move { knowledge.search(request) }
+                async move { knowledge.search_blocking(request).await }
             },
             shutdown.clone(),
         ));
@@ -487,7 +513,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             64,
             move |request: SuggestRequest| {
                 let knowledge = knowledge.clone();
-                async move { knowledge.suggest(request) }
+                async move { knowledge.suggest_blocking(request).await }
             },
             shutdown.clone(),
         ));

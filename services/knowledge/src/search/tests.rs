@@ -169,6 +169,11 @@ fn chinese_queries_find_the_right_leaf() {
         vec!["婴幼儿", "本市户籍", "未参加城乡居民（含大病）医保"]
     );
     assert!(top.score > 0.0);
+    assert_eq!(
+        top.departments,
+        vec![dept("GZ-RS")],
+        "the owner when the leaf names none"
+    );
     assert!(full.total >= 2);
 }
 
@@ -262,6 +267,13 @@ fn filters_exclude_at_query_level() {
         vec!["CG-JD-3"]
     );
     assert_eq!(find(&idx, "占道经营").len(), 2);
+    let mut counted = SearchQuery::new("占道经营");
+    counted.filters = on(day(2023, 12, 31));
+    assert_eq!(
+        idx.search(&counted).map(|r| r.total),
+        Ok(1),
+        "total obeys the date too"
+    );
 
     let only_gjj = Filters {
         item: Some(code("GJJ")),
@@ -598,6 +610,28 @@ fn a_few_thousand_generated_leaves_build_and_search_quickly() {
     assert_eq!(idx.upsert_many(&items).expect("bulk"), 400);
     let build = started.elapsed();
     assert_eq!(idx.len(), leaves);
+    // A query matching every leaf: counted exactly or estimated, never far off.
+    let broad = idx
+        .search(&SearchQuery::new("咨询 办理 申请 政务服务"))
+        .expect("search");
+    let off = broad.total.abs_diff(leaves);
+    assert!(off * 10 <= leaves, "{} of {leaves}", broad.total);
+    if broad.total_exact {
+        assert_eq!(broad.total, leaves);
+    }
+    // The estimate beyond the exact budget.
+    let words = text::query_words(&text::normalize("咨询"));
+    let analyzed = idx.analyze_query("咨询", &words);
+    let query = idx.build_query(&analyzed, &Filters::default(), Dates::InQuery);
+    let searcher = read(&idx.inner.view).searcher.clone();
+    let (exact, is_exact) = count_matches(&searcher, &query, usize::MAX).expect("count");
+    assert_eq!((exact, is_exact), (leaves, true));
+    let (estimate, is_exact) = count_matches(&searcher, &query, 100).expect("count");
+    assert!(!is_exact);
+    assert!(
+        estimate.abs_diff(leaves) * 10 <= leaves,
+        "{estimate} of {leaves}"
+    );
     let queries = [
         "公积金提取",
         "社保卡补办",
