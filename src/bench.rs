@@ -71,7 +71,7 @@ pub struct Args {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-struct Run {
+pub(crate) struct Run {
     name: String,
     count: usize,
     seconds: f64,
@@ -79,6 +79,18 @@ struct Run {
     p50_ms: f64,
     p99_ms: f64,
     cpu_ms_per_item: f64,
+}
+
+/// This process's resident memory in MiB, from /proc.
+pub(crate) fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// CPU seconds (user + system) of this process, nats-server and postgres, from /proc.
@@ -138,7 +150,7 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn summarize(name: &str, mut latencies: Vec<f64>, seconds: f64, cpu: f64) -> Run {
+pub(crate) fn summarize(name: &str, mut latencies: Vec<f64>, seconds: f64, cpu: f64) -> Run {
     latencies.sort_by(f64::total_cmp);
     let count = latencies.len();
     Run {

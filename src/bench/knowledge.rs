@@ -21,7 +21,7 @@ use hotline_knowledge::search::{Filters, SearchIndex, SearchQuery};
 use hotline_knowledge::store::Store;
 use tokio_util::sync::CancellationToken;
 
-use super::{Args, Fresh, cpu_seconds, free_port, percentile};
+use super::{Args, Fresh, cpu_seconds, free_port, percentile, rss_mib, summarize};
 
 const REPLIES: &str = include_str!("../../deploy/seed/messages/replies.jsonl");
 const MESSAGES: &str = include_str!("../../deploy/seed/messages/messages-labeled.jsonl");
@@ -157,27 +157,6 @@ fn generate(corpus: &Corpus, leaves: usize) -> anyhow::Result<Vec<Item>> {
     Ok(out)
 }
 
-struct Measured {
-    name: String,
-    count: usize,
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    cpu_ms: f64,
-}
-
-fn measured(name: &str, mut lat: Vec<f64>, secs: f64, cpu: f64) -> Measured {
-    lat.sort_by(f64::total_cmp);
-    Measured {
-        name: name.to_owned(),
-        count: lat.len(),
-        per_second: lat.len() as f64 / secs.max(1e-9),
-        p50_ms: percentile(&lat, 0.5) * 1000.0,
-        p99_ms: percentile(&lat, 0.99) * 1000.0,
-        cpu_ms: cpu * 1000.0 / lat.len().max(1) as f64,
-    }
-}
-
 /// Runs `work` on `threads` OS threads for `seconds`, each call timed.
 fn hammer<F>(threads: usize, seconds: f64, work: F) -> (Vec<f64>, f64)
 where
@@ -207,17 +186,6 @@ where
         all.extend(h.join().unwrap_or_default());
     }
     (all, t0.elapsed().as_secs_f64())
-}
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
@@ -319,7 +287,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
         })
         .await?
     };
-    runs.push(measured(
+    runs.push(summarize(
         "search (index, 2 threads, top 10 + highlights)",
         lat,
         secs,
@@ -340,7 +308,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
         })
         .await?
     };
-    runs.push(measured(
+    runs.push(summarize(
         "suggest (index, 300-character ticket text, top 5)",
         lat,
         secs,
@@ -365,7 +333,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
         .await?;
         lat.push(begin.elapsed().as_secs_f64());
     }
-    runs.push(measured(
+    runs.push(summarize(
         "baseline: Postgres ILIKE scan, same queries (1 connection)",
         lat,
         t0.elapsed().as_secs_f64(),
@@ -438,7 +406,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
             .flatten()
             .collect()
     };
-    runs.push(measured(
+    runs.push(summarize(
         "search over HTTP (2 replicas, 4 clients, same process)",
         lat,
         t0.elapsed().as_secs_f64(),
@@ -501,7 +469,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
     for r in &runs {
         println!(
             "{:<62} {:>8} {:>10.0} {:>9.3} {:>9.3} {:>11.3}",
-            r.name, r.count, r.per_second, r.p50_ms, r.p99_ms, r.cpu_ms
+            r.name, r.count, r.per_second, r.p50_ms, r.p99_ms, r.cpu_ms_per_item
         );
     }
     println!();

@@ -20,20 +20,9 @@ use hotline_sla::store::{self, Engine, NewClock};
 use hotline_sla::{Stage, Urgency};
 use tokio_util::sync::CancellationToken;
 
-use super::{Args, Fresh, percentile};
+use super::{Args, Fresh, percentile, rss_mib};
 
 const BATCH: usize = 5_000;
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let fresh = Fresh::new(&mut settings).await?;

@@ -74,7 +74,7 @@ impl From<CatalogueError> for ApiError {
 
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
-        ApiError(RemoteError::new(e.kind(), e.public_message()))
+        ApiError(e.into())
     }
 }
 

@@ -26,9 +26,38 @@ pub fn items() -> anyhow::Result<Vec<crate::model::Item>> {
     Ok(items)
 }
 
-/// Loads what is missing and publishes it; returns how many items were published. Waits (up to
-/// a minute) for the dispatch catalogue, which publishing checks every matter code against.
+/// Session advisory lock taken while loading, so that replicas starting together load once.
+const DEMO_LOCK: i64 = 0x6b6e_6f77_6465_6d6f; // "knowdemo"
+
+/// Loads what is missing and publishes it; returns how many items were published (0 when
+/// another replica is loading them). Waits (up to a minute) for the dispatch catalogue, which
+/// publishing checks every matter code against.
 pub async fn load(k: &Knowledge) -> anyhow::Result<usize> {
+    let mut conn = k
+        .store
+        .pool
+        .acquire()
+        .await
+        .context("demo lock connection")?;
+    let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(DEMO_LOCK)
+        .fetch_one(&mut *conn)
+        .await
+        .context("demo lock")?;
+    if !mine {
+        return Ok(0);
+    }
+    let result = load_missing(k).await;
+    // A session lock outlives the checkout: release it before the connection goes back.
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(DEMO_LOCK)
+        .execute(&mut *conn)
+        .await
+        .context("demo unlock")?;
+    result
+}
+
+async fn load_missing(k: &Knowledge) -> anyhow::Result<usize> {
     let centre = Editor::Centre(k.centre.clone());
     let mut missing = Vec::new();
     for item in items()? {

@@ -1,7 +1,7 @@
 //! The one place the knowledge base's errors become what a caller sees: a kind (HTTP status /
 //! NATS error kind) and a message that never carries internals.
 
-use hotline_bus::rpc::{CallError, RemoteError};
+use hotline_bus::rpc::RemoteError;
 use hotline_domain::contract::ErrorKind;
 
 use crate::formats::ImportError;
@@ -63,13 +63,5 @@ impl From<SearchError> for RemoteError {
 impl From<ImportError> for RemoteError {
     fn from(e: ImportError) -> Self {
         RemoteError::invalid(format!("import refused, nothing was stored: {e}"))
-    }
-}
-
-/// A failed call to another service: its own refusals pass through, outages are 503.
-pub fn from_call(e: CallError) -> RemoteError {
-    match e {
-        CallError::Remote(remote) => remote,
-        other => RemoteError::new(ErrorKind::Unavailable, other.public_message()),
     }
 }

@@ -558,7 +558,7 @@ async fn answer(
         rpc::DEFAULT_TIMEOUT,
     )
     .await
-    .map_err(crate::error::from_call)?;
+    .map_err(RemoteError::from)?;
     Ok(Json(
         json!({ "ticket": accepted, "leaf": leaf_code, "item": item_code, "version": version }),
     )

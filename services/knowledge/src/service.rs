@@ -220,7 +220,7 @@ impl Knowledge {
             rpc::DEFAULT_TIMEOUT,
         )
         .await
-        .map_err(crate::error::from_call)?;
+        .map_err(RemoteError::from)?;
         Ok(services.into_iter().map(|s| s.code).collect())
     }
 

@@ -198,8 +198,8 @@ impl Store {
         }))
     }
 
-    /// Where the item stands now (no lock: for checks before a slower step; the step itself
-    /// decides again under the lock).
+    /// Where the item stands now, for a check before a slower step (the row lock is released
+    /// at once; the step itself decides again under the lock).
     pub async fn state(&self, code: &ItemCode) -> Result<Option<ItemState>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let state = Self::lock_state(&mut tx, code).await?;

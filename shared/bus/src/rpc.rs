@@ -102,6 +102,14 @@ impl CallError {
     }
 }
 
+/// A failed call, as the caller's own edge reports it: the remote service's refusal passes
+/// through; an outage is `unavailable`; an unreadable reply is `internal` and says nothing more.
+impl From<CallError> for RemoteError {
+    fn from(e: CallError) -> RemoteError {
+        RemoteError::new(e.kind(), e.public_message())
+    }
+}
+
 /// Sends `request` and waits for the typed reply.
 pub async fn call<Req, Resp>(
     bus: &Bus,
@@ -198,4 +206,21 @@ where
     let _ = permits.acquire_many(concurrency as u32).await;
     let _ = bus.client.flush().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod call_error_tests {
+    use super::*;
+
+    #[test]
+    fn call_errors_keep_the_remote_refusal_and_hide_the_rest() {
+        let refused = RemoteError::from(CallError::Remote(RemoteError::forbidden("not yours")));
+        assert_eq!(refused, RemoteError::forbidden("not yours"));
+        let down = RemoteError::from(CallError::Unavailable("tickets.cmd: no responders".into()));
+        assert_eq!(down.kind, ErrorKind::Unavailable);
+        assert!(!down.message.contains("tickets.cmd"));
+        let garbled = RemoteError::from(CallError::Decode("expected `,` at line 1".into()));
+        assert_eq!(garbled.kind, ErrorKind::Internal);
+        assert!(!garbled.message.contains("line 1"));
+    }
 }
