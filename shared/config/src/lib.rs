@@ -354,6 +354,10 @@ mod tests {
             ("HOTLINE__NAMESPACE", "a.b"),
             ("DATABASE_URL", "mysql://x"),
             ("HOTLINE__TELEMETRY__LOG_FORMAT", "xml"),
+            ("HOTLINE__KNOWLEDGE__PORT", "8081"),
+            ("HOTLINE__SLA__PORT", "8085"),
+            ("HOTLINE__SLA__POLL_INTERVAL_MS", "0"),
+            ("HOTLINE__KNOWLEDGE__MAX_QUERY_BYTES", "0"),
         ] {
             let r = Settings::load_from(None, env(&[bad]));
             assert!(
