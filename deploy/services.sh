@@ -306,7 +306,7 @@ hotline_services_status() {
 
 hotline_services_stop() {   # only what this script starts
     local f pid ver
-    for f in nats redis; do
+    for f in nats nats-auth redis; do   # nats-auth: the NATS with users of deploy/run-local.sh
         pid="$(cat "$HOTLINE_STATE/$f.pid" 2>/dev/null)" || continue
         if [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; then _hs_log "stopped $f (pid $pid)"; fi
         rm -f "$HOTLINE_STATE/$f.pid"

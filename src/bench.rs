@@ -229,7 +229,7 @@ async fn tickets(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         settings.namespace, args.tickets, args.concurrency
     );
 
-    let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "bench").await?;
+    let bus = hotline_bus::Bus::connect_with(&settings.nats, &settings.namespace, "setup").await?;
     hotline_bus::streams::ensure(
         &bus,
         hotline_bus::streams::StreamOptions {

@@ -3,10 +3,12 @@
 //! `hotline all` runs the whole platform in one process (the "monolithic" mode); `hotline
 //! tickets`, `hotline intake`, ... run one service each (one Deployment per service on
 //! Kubernetes, same image). `hotline setup` prepares streams, schemas and demo data;
-//! `hotline bench` measures the platform against raw baselines.
+//! `hotline bench` measures the platform against raw baselines; `hotline nats-config` writes a
+//! nats-server configuration with one NATS user per service.
 #![forbid(unsafe_code)]
 
 mod bench;
+mod nats_config;
 
 use std::path::PathBuf;
 
@@ -50,12 +52,21 @@ enum Command {
     Knowledge,
     /// SLA supervision: deadlines on the working-day calendar, warnings, 督办, extensions.
     Sla,
+    /// Sign-in: the platform's own small OpenID Connect issuer (accounts, tokens, JWKS).
+    Identity,
+    /// Accounts and signing keys of the identity service: add, list, disable, enable, unlock,
+    /// set-password, rotate-key.
+    #[command(subcommand)]
+    Users(hotline_identity::UsersCommand),
     /// Print a year's exceptions to the working week (China's statutory holidays and make-up
     /// working days): `YYYY-MM-DD holiday|workday`, one per line.
     Calendar { year: i32 },
     /// Benchmarks against raw baselines in the same run: tickets (Open311 POST to the department
     /// stream) or knowledge (search over 100,000 leaves).
     Bench(bench::Args),
+    /// Write a nats-server configuration with one NATS user (nkey) per service and its
+    /// permissions, plus each service's credentials (docs/operations.md, "NATS users").
+    NatsConfig(nats_config::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +85,10 @@ fn main() -> anyhow::Result<()> {
     if cli.demo {
         settings.demo = true;
     }
+    // Writes files only: no servers, no runtime.
+    if let Command::NatsConfig(args) = &cli.command {
+        return nats_config::run(&settings, args);
+    }
     let service = match &cli.command {
         Command::Setup => "hotline-setup",
         Command::All => "hotline",
@@ -83,8 +98,11 @@ fn main() -> anyhow::Result<()> {
         Command::Gateway => "hotline-gateway",
         Command::Knowledge => "hotline-knowledge",
         Command::Sla => "hotline-sla",
+        Command::Identity => "hotline-identity",
+        Command::Users(_) => "hotline-users",
         Command::Bench(_) => "hotline-bench",
         Command::Calendar { .. } => "hotline-calendar",
+        Command::NatsConfig(_) => "hotline-nats-config",
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,8 +126,10 @@ fn main() -> anyhow::Result<()> {
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
             Command::Sla => hotline_sla::run(settings, shutdown).await,
+            Command::Identity => hotline_identity::run(settings, shutdown).await,
+            Command::Users(command) => hotline_identity::cli::run(&settings, command).await,
             Command::Bench(args) => bench::run(settings, args).await,
-            Command::Calendar { .. } => Ok(()),
+            Command::Calendar { .. } | Command::NatsConfig(_) => Ok(()),
         };
         telemetry.shutdown();
         result
@@ -143,8 +163,9 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 
 /// Streams, schemas and (with --demo) the demo catalogue. Idempotent.
 async fn setup(settings: &Settings) -> anyhow::Result<()> {
-    let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "setup").await?;
-    hotline_bus::streams::ensure(
+    // The NATS setup user: the only one that may create and update streams.
+    let bus = hotline_bus::Bus::connect_with(&settings.nats, &settings.namespace, "setup").await?;
+    hotline_bus::streams::apply(
         &bus,
         hotline_bus::streams::StreamOptions {
             replicas: settings.nats.stream_replicas,
@@ -158,6 +179,8 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
         .migrate()
         .await?;
     hotline_sla::migrate(&pool).await?;
+    // Schema, first signing key, and with --demo the demo accounts.
+    hotline_identity::prepare(&pool, settings).await?;
     if settings.demo {
         let added = hotline_dispatch::seed_demo(&pool).await?;
         tracing::info!(added, "demo catalogue loaded");
@@ -169,66 +192,21 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
 /// Every service in one process, sharing one shutdown.
 async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     setup(&settings).await?;
-    let mut services = tokio::task::JoinSet::new();
-    services.spawn(named(
-        "tickets",
-        hotline_tickets::run(settings.clone(), shutdown.clone()),
-    ));
-    services.spawn(named(
-        "dispatch",
-        hotline_dispatch::run(settings.clone(), shutdown.clone()),
-    ));
-    services.spawn(named(
-        "gateway",
-        hotline_gateway::run(settings.clone(), shutdown.clone()),
-    ));
-    services.spawn(named(
-        "knowledge",
-        hotline_knowledge::run(settings.clone(), shutdown.clone()),
-    ));
-    services.spawn(named(
-        "sla",
-        hotline_sla::run(settings.clone(), shutdown.clone()),
-    ));
-    services.spawn(named(
-        "intake",
-        hotline_intake::run(settings.clone(), shutdown.clone()),
-    ));
+    // The services live and die together: the first to fail or stop stops the rest, and the
+    // process exits non-zero with its error.
+    let mut services = hotline_runtime::Supervisor::new("all", &shutdown);
+    let stop = services.stop_token();
+    // Each service lingers unready on its own failure; the whole need not wait again.
+    services.linger_on_failure(std::time::Duration::ZERO);
+    services.spawn("tickets", hotline_tickets::run(settings.clone(), stop.clone()));
+    services.spawn("dispatch", hotline_dispatch::run(settings.clone(), stop.clone()));
+    services.spawn("gateway", hotline_gateway::run(settings.clone(), stop.clone()));
+    services.spawn("knowledge", hotline_knowledge::run(settings.clone(), stop.clone()));
+    services.spawn("sla", hotline_sla::run(settings.clone(), stop.clone()));
+    services.spawn("intake", hotline_intake::run(settings.clone(), stop.clone()));
+    services.spawn("identity", hotline_identity::run(settings.clone(), stop.clone()));
     print_urls(&settings);
-    let mut failed = None;
-    while let Some(done) = services.join_next().await {
-        match done {
-            Ok((name, Err(e))) => {
-                tracing::error!(service = name, error = %format!("{e:#}"), "service stopped with an error; stopping the rest");
-                failed.get_or_insert(e.context(format!("{name} failed")));
-                shutdown.cancel();
-            }
-            Ok((name, Ok(()))) => {
-                if !shutdown.is_cancelled() {
-                    tracing::error!(
-                        service = name,
-                        "service stopped unexpectedly; stopping the rest"
-                    );
-                    shutdown.cancel();
-                }
-            }
-            Err(e) => {
-                failed.get_or_insert(anyhow::anyhow!("a service panicked: {e}"));
-                shutdown.cancel();
-            }
-        }
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-async fn named(
-    name: &'static str,
-    f: impl Future<Output = anyhow::Result<()>>,
-) -> (&'static str, anyhow::Result<()>) {
-    (name, f.await)
+    services.run().await
 }
 
 fn print_urls(s: &Settings) {
@@ -238,7 +216,7 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    println!("12345 hotline is up ({} services in one process)", 6);
+    println!("12345 hotline is up ({} services in one process)", 7);
     println!(
         "  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json",
         s.intake.port
@@ -267,11 +245,18 @@ fn print_urls(s: &Settings) {
         "  SLA supervision        http://{h}:{}/v1/figures   report: /v1/report   deadlines: /v1/tickets/{{no}}/deadlines",
         s.sla.port
     );
+    println!(
+        "  sign-in (OIDC issuer)  {}/.well-known/openid-configuration",
+        s.identity.issuer
+    );
     println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
     if s.demo {
         println!("  demo Open311 api_key   demo-open311-key");
         println!(
             "  demo department token  demo-<code in lower case>, e.g. demo-gz-th for Tianhe (GZ-TH)"
+        );
+        println!(
+            "  demo sign-in           agent1 dispatcher1 supervisor1 admin1 th-staff1 hz-staff1, password demo-<name>"
         );
     }
     println!();

@@ -19,6 +19,10 @@ async fn open311_to_department_and_back() {
     let mut p = Platform::new(vec![]).await;
     p.spawn(&["all", "--demo"]);
     p.wait_ready(&p.every_port()).await;
+    // The centre's people sign in at the identity service (docs/roles.md).
+    let admin = p.staff_client("admin1").await;
+    let agent = p.staff_client("agent1").await;
+    let supervisor = p.staff_client("supervisor1").await;
     let code = p.district_service().await;
     let form = [
         ("api_key", "demo-open311-key"),
@@ -41,9 +45,11 @@ async fn open311_to_department_and_back() {
     let (status, again) = p.post(&form, Some("retry-key-1")).await;
     assert!(status == 200 || status == 201, "{status}");
     assert_eq!(again[0]["service_request_id"].as_str(), Some(no.as_str()));
-    let list: Vec<serde_json::Value> = p
-        .http
-        .get(format!("{}/v1/tickets?phone=13800138000", p.tickets()))
+    let list: Vec<serde_json::Value> = agent
+        .get(format!(
+            "{}/v1/tickets?phone=13800138000&reason=e2e",
+            p.tickets()
+        ))
         .send()
         .await
         .expect("list")
@@ -207,21 +213,19 @@ async fn open311_to_department_and_back() {
         .into_inner();
     assert_eq!(asked.status, "awaiting_citizen");
     let sla = format!("http://127.0.0.1:{}", p.settings.sla.port);
-    let paused = wait_json(&p.http, &format!("{sla}/v1/tickets/{no}/deadlines"), |d| {
+    let paused = wait_json(&admin, &format!("{sla}/v1/tickets/{no}/deadlines"), |d| {
         d.to_string().contains("\"paused\"")
     })
     .await;
     assert!(paused.to_string().contains("handling"), "{paused}");
-    let r = p
-        .http
+    let r = agent
         .post(format!("{}/v1/tickets/{no}/actions", p.tickets()))
-        .header("x-agent-id", "agent-1")
         .json(&serde_json::json!({"action": "provide_information", "note": "市民补充：灯杆编号 TH-0208"}))
         .send()
         .await
         .expect("provide information");
     assert!(r.status().is_success(), "{:?}", r.text().await);
-    wait_json(&p.http, &format!("{sla}/v1/tickets/{no}/deadlines"), |d| {
+    wait_json(&admin, &format!("{sla}/v1/tickets/{no}/deadlines"), |d| {
         !d.to_string().contains("\"paused\"")
     })
     .await;
@@ -252,16 +256,14 @@ async fn open311_to_department_and_back() {
         .await
         .expect("extension requested");
     let pending = wait_json(
-        &p.http,
+        &admin,
         &format!("{sla}/v1/extensions?status=pending"),
         |d| d.to_string().contains(&no),
     )
     .await;
     assert!(pending.to_string().contains("需协调供电部门"), "{pending}");
-    let r = p
-        .http
+    let r = supervisor
         .post(format!("{sla}/v1/extensions/{no}/decision"))
-        .header("x-agent-id", "supervisor-1")
         .json(&serde_json::json!({"approved": true, "note": "同意"}))
         .send()
         .await

@@ -6,10 +6,13 @@
 # Installs the pinned Python packages (deploy/peers/requirements.txt) into a virtualenv under
 # $HOTLINE_STATE (default <repo>/.hotline), then runs department.py, a department's system that
 # subscribes to the gateway over gRPC, acks, accepts, replies and completes (EXPECT tickets,
-# default 1, within WAIT_SECS, default 60). Exits non-zero on any failure.
+# default 1, within WAIT_SECS, default 60), after reflection.py has listed the gateway's services
+# with grpcio's own reflection client (v1alpha). Exits non-zero on any failure.
 #
 # Without GATEWAY_ADDR it starts a platform of its own and runs the Open311 client peer
-# (open311_client.py, PyPI georeport) against it as well.
+# (open311_client.py, PyPI georeport) and the OpenID Connect client peer (identity_client.py,
+# PyPI PyJWT: password grant, code + PKCE, refresh, all verified against the JWKS) against it
+# as well.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -29,6 +32,7 @@ fi
 if [[ -n "${GATEWAY_ADDR:-}" ]]; then
     # A platform is already running: act as that department only.
     export GATEWAY_ADDR TOKEN="${TOKEN:-demo-gz-th}"
+    "$venv/bin/python" deploy/peers/reflection.py
     exec "$venv/bin/python" deploy/peers/department.py
 fi
 
@@ -46,6 +50,8 @@ psql "$DATABASE_URL" -qc "CREATE DATABASE $id" >/dev/null
 export DATABASE_URL="$db" HOTLINE__NAMESPACE="$id"
 export HOTLINE__INTAKE__PORT="$(free_port)" HOTLINE__TICKETS__PORT="$(free_port)" HOTLINE__DISPATCH__PORT="$(free_port)"
 export HOTLINE__GATEWAY__PORT="$(free_port)" HOTLINE__GATEWAY__GRPC_PORT="$(free_port)"
+export HOTLINE__IDENTITY__PORT="$(free_port)"
+export HOTLINE__IDENTITY__ISSUER="http://127.0.0.1:$HOTLINE__IDENTITY__PORT"
 log="$state/peers-platform.log"
 RUST_LOG=warn "$bin" all --demo >"$log" 2>&1 &
 platform=$!
@@ -53,17 +59,20 @@ cleanup() { kill "$platform" 2>/dev/null || true; wait "$platform" 2>/dev/null |
 trap cleanup EXIT
 for _ in $(seq 1 300); do
     if curl -fs "http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2/services.json" >/dev/null 2>&1 \
-        && curl -fs "http://127.0.0.1:$HOTLINE__GATEWAY__PORT/readyz" >/dev/null 2>&1; then
+        && curl -fs "http://127.0.0.1:$HOTLINE__GATEWAY__PORT/readyz" >/dev/null 2>&1 \
+        && curl -fs "$HOTLINE__IDENTITY__ISSUER/readyz" >/dev/null 2>&1; then
         break
     fi
     kill -0 "$platform" 2>/dev/null || { cat "$log"; echo "peers: the platform exited"; exit 1; }
     sleep 0.2
 done
 
+IDENTITY_BASE="$HOTLINE__IDENTITY__ISSUER" "$venv/bin/python" deploy/peers/identity_client.py
+GATEWAY_ADDR="127.0.0.1:$HOTLINE__GATEWAY__GRPC_PORT" "$venv/bin/python" deploy/peers/reflection.py
 GATEWAY_ADDR="127.0.0.1:$HOTLINE__GATEWAY__GRPC_PORT" TOKEN=demo-gz-th EXPECT=1 WAIT_SECS=60 \
     "$venv/bin/python" deploy/peers/department.py &
 department=$!
 OPEN311_BASE="http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2" API_KEY=demo-open311-key WAIT_SECS=60 \
     "$venv/bin/python" deploy/peers/open311_client.py
 wait "$department"
-echo "peers: ok (Python georeport Open311 client and Python grpcio department system)"
+echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client)"

@@ -204,7 +204,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
         items.len(),
         args.leaves
     );
-    let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "bench").await?;
+    let bus = hotline_bus::Bus::connect_with(&settings.nats, &settings.namespace, "setup").await?;
     hotline_bus::streams::ensure(&bus, Default::default()).await?;
     let pool = hotline_bus::db::connect(&settings.database.url, 8).await?;
     let store = Store::new(pool.clone(), bus.subjects.clone());
@@ -217,7 +217,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
         store
             .write_drafts(&centre, chunk, true)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(anyhow::Error::from)?;
     }
     let publish = futures::stream::iter(items.iter().map(|item| {
         let store = store.clone();
@@ -226,7 +226,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
             store
                 .publish(&centre, &item.code, None, |_| true)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
+                .map_err(anyhow::Error::from)
         }
     }));
     use futures::StreamExt as _;
@@ -243,11 +243,11 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
     // One index in this process, loaded the way a replica loads at start.
     let rss0 = rss_mib();
     let t0 = Instant::now();
-    let index = Arc::new(SearchIndex::new().map_err(|e| anyhow::anyhow!("{e}"))?);
+    let index = Arc::new(SearchIndex::new().map_err(anyhow::Error::from)?);
     let rows: Vec<(Item, i64)> = store
         .published()
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map_err(anyhow::Error::from)?
         .into_iter()
         .map(|(i, v)| (i, i64::from(v)))
         .collect();
@@ -282,7 +282,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
                 index
                     .search(&q)
                     .map(|_| ())
-                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .map_err(anyhow::Error::from)
             })
         })
         .await?
@@ -303,7 +303,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
                 index
                     .suggest(&texts[i % texts.len()], 5, &Filters::default())
                     .map(|_| ())
-                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .map_err(anyhow::Error::from)
             })
         })
         .await?
@@ -426,12 +426,12 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
         store
             .write_drafts(&centre, std::slice::from_ref(&item), true)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(anyhow::Error::from)?;
         let begin = Instant::now();
         store
             .publish(&centre, &item.code, None, |_| true)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(anyhow::Error::from)?;
         for port in &ports {
             loop {
                 let found = client

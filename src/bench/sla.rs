@@ -81,7 +81,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
             .collect();
         scheduled += store::schedule_batch(&pool, &clocks)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(anyhow::Error::from)?;
     }
     let schedule_secs = t0.elapsed().as_secs_f64();
     let rss_after = rss_mib();

@@ -117,6 +117,42 @@ impl Platform {
         ports
     }
 
+    /// An HTTP client that sends a person's access token (password grant of a demo account at
+    /// the identity service, `hotline all` runs it) with every request.
+    pub async fn staff_client(&self, username: &str) -> reqwest::Client {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let token = loop {
+            let r = self
+                .http
+                .post(format!("{}/token", self.settings.identity.issuer))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", &format!("demo-{username}")),
+                    ("client_id", "hotline-console"),
+                ])
+                .send()
+                .await;
+            if let Ok(r) = r
+                && r.status().is_success()
+            {
+                let body: serde_json::Value = r.json().await.expect("token json");
+                break body["access_token"].as_str().expect("token").to_owned();
+            }
+            assert!(Instant::now() < deadline, "no token for {username}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("ascii"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client")
+    }
+
     pub async fn department(&self) -> DepartmentGatewayClient<Channel> {
         let url = format!("http://127.0.0.1:{}", self.settings.gateway.grpc_port);
         let deadline = Instant::now() + Duration::from_secs(30);

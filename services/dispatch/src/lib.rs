@@ -27,8 +27,10 @@ use hotline_domain::contract::{
     CatalogueService, CommandAccepted, ErrorKind, TicketCommand, TicketEvent, TicketView,
 };
 use hotline_domain::{Action, Actor, DeptCode, Directory};
+use hotline_runtime::Service;
 use hotline_telemetry::prometheus;
 use sqlx::PgPool;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
@@ -36,7 +38,7 @@ use crate::gazetteer::Gazetteer;
 use crate::router::Decision;
 
 pub const SCHEMA: &str = "dispatch";
-pub const CONSUMER: &str = "dispatch";
+pub const CONSUMER: &str = hotline_bus::subjects::durable::DISPATCH;
 
 static DECISIONS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
     hotline_telemetry::counter_vec(
@@ -152,7 +154,9 @@ impl Dispatcher {
                 };
                 let result: Result<CommandAccepted, CallError> = rpc::call(
                     &self.bus,
-                    self.bus.subjects.ticket_commands(),
+                    self.bus
+                        .subjects
+                        .ticket_commands_from(hotline_bus::Service::Dispatch),
                     &command,
                     rpc::DEFAULT_TIMEOUT,
                 )
@@ -237,24 +241,37 @@ impl Dispatcher {
 
 /// Runs the dispatch service until `shutdown`.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "dispatch").await?;
-    hotline_bus::streams::ensure(
-        &bus,
-        hotline_bus::streams::StreamOptions {
-            replicas: settings.nats.stream_replicas,
-        },
-    )
-    .await?;
-    let pool =
-        hotline_bus::db::connect(&settings.database.url, settings.database.max_connections).await?;
-    migrate(&pool).await?;
+    let listener = hotline_telemetry::bind(&settings.listen.host, settings.dispatch.port).await?;
+    run_with_listener(settings, listener, shutdown).await
+}
+
+/// [`run`] on a listener the caller bound (tests bind port 0).
+pub async fn run_with_listener(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut service = Service::start("dispatch", &settings, shutdown).await?;
+    // Every task stops on the service's token: at shutdown, or when another task fails.
+    let shutdown = service.stop_token();
+    let bus = service.bus().clone();
+    let pool = service
+        .postgres(&settings, sqlx::migrate!("./migrations"), SCHEMA)
+        .await?;
     if settings.demo {
         seed_demo(&pool).await?;
     }
     let directory = Arc::new(Directory::demo());
     let catalogue = Catalogue::load(pool.clone(), directory.clone()).await?;
     let (decisions, decision_rx) = tokio::sync::mpsc::channel(4096);
-    let decision_writer = tokio::spawn(write_decisions(pool.clone(), decision_rx));
+    {
+        // Ends once every dispatcher handle is gone, i.e. after the other tasks stopped.
+        let pool = pool.clone();
+        service.spawn("decision-log", async move {
+            write_decisions(pool, decision_rx).await;
+            Ok(())
+        });
+    }
     let dispatcher = Dispatcher {
         decisions,
         bus: bus.clone(),
@@ -263,8 +280,6 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         gazetteer: Arc::new(Gazetteer::demo(&directory)),
         directory,
     };
-    let readiness = hotline_telemetry::Readiness::default();
-    let mut tasks = tokio::task::JoinSet::new();
 
     let spec = ConsumerSpec::new(
         bus.subjects.tickets_stream(),
@@ -276,40 +291,46 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     );
     {
         let dispatcher = dispatcher.clone();
-        tasks.spawn(consumer::run(
-            bus.clone(),
-            spec,
-            |m| hotline_bus::envelope::ticket_key(&m.payload),
-            move |m| {
-                let dispatcher = dispatcher.clone();
-                async move { dispatcher.handle(&m).await }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "consumer",
+            consumer::run(
+                bus.clone(),
+                spec,
+                |m| hotline_bus::envelope::ticket_key(&m.payload),
+                move |m| {
+                    let dispatcher = dispatcher.clone();
+                    async move { dispatcher.handle(&m).await }
+                },
+                shutdown.clone(),
+            ),
+        );
     }
     {
         let catalogue = catalogue.clone();
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.catalogue_services(),
-            "dispatch",
-            64,
-            move |_: ()| {
-                let catalogue = catalogue.clone();
-                async move {
-                    Ok::<Vec<CatalogueService>, RemoteError>(
-                        catalogue.all().await.iter().map(|e| e.service()).collect(),
-                    )
-                }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "catalogue-responder",
+            rpc::serve(
+                bus.clone(),
+                bus.subjects.catalogue_services(),
+                "dispatch",
+                64,
+                move |_: ()| {
+                    let catalogue = catalogue.clone();
+                    async move {
+                        Ok::<Vec<CatalogueService>, RemoteError>(
+                            catalogue.all().await.iter().map(|e| e.service()).collect(),
+                        )
+                    }
+                },
+                shutdown.clone(),
+            ),
+        );
     }
     {
         // Other replicas change the catalogue too.
         let catalogue = catalogue.clone();
         let stop = shutdown.clone();
-        tasks.spawn(async move {
+        service.spawn("catalogue-reload", async move {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return Ok(()),
@@ -322,23 +343,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
             }
         });
     }
-    let listener = hotline_telemetry::bind(&settings.listen.host, settings.dispatch.port).await?;
-    let app =
-        http::router(dispatcher.clone()).merge(hotline_telemetry::ops_routes(readiness.clone()));
-    let http_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
-            .context("dispatch HTTP server")
-    });
-    readiness.set(true);
-    tracing::info!(port = settings.dispatch.port, "dispatch service ready");
-    shutdown.cancelled().await;
-    readiness.set(false);
-    hotline_telemetry::join_tasks("dispatch", &mut tasks).await;
-    // The last handle goes with the dispatcher: the writer then drains and stops.
-    drop(dispatcher);
-    let _ = decision_writer.await;
-    Ok(())
+    // The router holds the last dispatcher handle: when it stops, the decision log drains.
+    let app = http::router(
+        dispatcher,
+        hotline_auth::Verifier::from_settings(&settings)?,
+    );
+    service.serve_http("http", listener, app);
+    service.run().await
 }

@@ -32,7 +32,10 @@ pub const MAX_DELIVER: i64 = GIVE_UP_AFTER + 5;
 
 /// The durable consumer of a department: `dept-<CODE>`.
 pub fn consumer_name(dept: &DeptCode) -> String {
-    format!("dept-{dept}")
+    format!(
+        "{}{dept}",
+        hotline_bus::subjects::durable::DEPARTMENT_PREFIX
+    )
 }
 
 /// Department consumers, created on first use and then cached (one lookup per process, not

@@ -23,7 +23,7 @@ use crate::metrics;
 use crate::trace_store::TraceStore;
 
 /// The durable consumer's name.
-pub const CONSUMER: &str = "gateway-delivery";
+pub const CONSUMER: &str = hotline_bus::subjects::durable::GATEWAY_DELIVERY;
 
 pub fn spec(bus: &Bus) -> ConsumerSpec {
     let s = &bus.subjects;

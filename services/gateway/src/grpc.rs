@@ -557,10 +557,16 @@ pub async fn serve(
     tls: Option<ServerTlsConfig>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Both reflection versions: grpcurl and newer clients speak v1, grpcio's own reflection
+    // client (Python) still speaks only v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .context("building gRPC reflection")?;
+        .context("building gRPC reflection (v1)")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building gRPC reflection (v1alpha)")?;
     let mut builder = Server::builder()
         // Finds departments whose connection died without a FIN, so their stream ends and its
         // assignments are given back promptly.
@@ -572,6 +578,7 @@ pub async fn serve(
     builder
         .add_service(DepartmentGatewayServer::new(service))
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
         .await
         .context("gRPC server")

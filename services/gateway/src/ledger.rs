@@ -16,7 +16,7 @@ use hotline_domain::contract::{
 use hotline_domain::{Action, Actor, DeptCode, Status, TicketNo};
 use tracing::Instrument as _;
 
-use crate::error::{ApiError, Fault};
+use crate::error::{ApiError, ErrorKind};
 use crate::metrics;
 use crate::trace_store::TraceStore;
 
@@ -41,12 +41,12 @@ pub fn observe<T>(protocol: Protocol, rpc: &str, started: Instant, result: &Resu
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) => {
-            if e.fault.is_refusal() {
+            if e.kind.is_refusal() {
                 metrics::REFUSALS
-                    .with_label_values(&[e.fault.as_str()])
+                    .with_label_values(&[e.kind.as_str()])
                     .inc();
             }
-            e.fault.as_str()
+            e.kind.as_str()
         }
     };
     metrics::RPC_SECONDS
@@ -147,7 +147,9 @@ impl Ledger {
                     };
                     rpc::call(
                         &self.bus,
-                        self.bus.subjects.ticket_commands(),
+                        self.bus
+                            .subjects
+                            .ticket_commands_from(hotline_bus::Service::Gateway),
                         &command,
                         DEFAULT_TIMEOUT,
                     )
@@ -235,7 +237,7 @@ impl Ledger {
 /// the number only). Counting happens in [`observe`].
 fn refused<T>(dept: &DeptCode, ticket: TicketNo, what: &str, result: &Result<T, ApiError>) {
     if let Err(e) = result
-        && e.fault == Fault::Forbidden
+        && e.kind == ErrorKind::Forbidden
     {
         tracing::warn!(
             department = %dept,
@@ -265,7 +267,7 @@ mod tests {
     fn refusals_are_counted_by_reason_and_failures_are_not() {
         let before = metrics::REFUSALS.with_label_values(&["forbidden"]).get();
         let unavailable_before = metrics::REFUSALS.with_label_values(&["unavailable"]).get();
-        let refused: Result<(), ApiError> = Err(ApiError::new(Fault::Forbidden, "no"));
+        let refused: Result<(), ApiError> = Err(ApiError::new(ErrorKind::Forbidden, "no"));
         observe(Protocol::Grpc, "accept", Instant::now(), &refused);
         let failed: Result<(), ApiError> = Err(ApiError::unavailable("later"));
         observe(Protocol::Rest, "accept", Instant::now(), &failed);

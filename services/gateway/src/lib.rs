@@ -44,14 +44,9 @@ pub mod trace_store;
 pub mod wire;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context as _;
-use hotline_bus::Bus;
-use hotline_bus::streams::{self, StreamOptions};
-use hotline_telemetry::Readiness;
+use hotline_runtime::Service;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
@@ -94,92 +89,31 @@ pub async fn run_with_listeners(
         .as_ref()
         .map(grpc::tls_config)
         .transpose()?;
-    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "gateway").await?;
-    streams::ensure(
-        &bus,
-        StreamOptions {
-            replicas: settings.nats.stream_replicas,
-        },
-    )
-    .await
-    .context("creating the streams")?;
+    let mut service = Service::start("gateway", &settings, shutdown).await?;
+    let bus = service.bus().clone();
+    let stop = service.stop_token();
     let traces = TraceStore::new(&settings.redis.url, &settings.namespace);
     let ledger = Ledger::new(bus.clone(), traces.clone());
     let deliveries = Deliveries::new(bus.clone());
-    let readiness = Readiness::default();
-    let stop = shutdown.child_token();
 
     let rest_addr = rest_listener.local_addr().ok();
     let grpc_addr = grpc_listener.local_addr().ok();
-    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
-    {
-        let (bus, traces, stop) = (bus.clone(), traces.clone(), stop.clone());
-        tasks.spawn(async move { ("forwarder", forwarder::run(bus, traces, stop).await) });
-    }
-    {
-        let service = grpc::GatewayService::new(
-            ledger.clone(),
-            deliveries.clone(),
-            auth.clone(),
-            stop.clone(),
-        );
-        let stop = stop.clone();
-        tasks.spawn(async move { ("grpc", grpc::serve(service, grpc_listener, tls, stop).await) });
-    }
-    {
-        let state = rest::RestState::new(ledger, deliveries, auth, stop.clone());
-        let (readiness, stop) = (readiness.clone(), stop.clone());
-        tasks.spawn(async move {
-            (
-                "rest",
-                rest::serve(state, readiness, rest_listener, stop).await,
-            )
-        });
-    }
-    {
-        // Ready while connected to NATS: without it no department can be served.
-        let (client, readiness, stop) = (bus.client.clone(), readiness.clone(), stop.clone());
-        tasks.spawn(async move {
-            loop {
-                let connected =
-                    client.connection_state() == async_nats::connection::State::Connected;
-                readiness.set(connected && !stop.is_cancelled());
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                }
-            }
-            readiness.set(false);
-            ("readiness", Ok(()))
-        });
-    }
-    readiness.set(true);
+    service.spawn("forwarder", forwarder::run(bus, traces, stop.clone()));
+    let grpc_service = grpc::GatewayService::new(
+        ledger.clone(),
+        deliveries.clone(),
+        auth.clone(),
+        stop.clone(),
+    );
+    service.spawn(
+        "grpc",
+        grpc::serve(grpc_service, grpc_listener, tls, stop.clone()),
+    );
+    let state = rest::RestState::new(ledger, deliveries, auth, stop.clone());
+    let readiness = service.readiness();
+    service.spawn("rest", rest::serve(state, readiness, rest_listener, stop));
     tracing::info!(rest = ?rest_addr, grpc = ?grpc_addr, "gateway listening");
-
-    let mut failure: Option<anyhow::Error> = None;
-    while let Some(joined) = tasks.join_next().await {
-        let (name, result) = match joined {
-            Ok(done) => done,
-            Err(e) => ("task", Err(anyhow::anyhow!("a gateway task panicked: {e}"))),
-        };
-        match result {
-            Ok(()) if stop.is_cancelled() => {}
-            Ok(()) => {
-                failure.get_or_insert_with(|| anyhow::anyhow!("{name} stopped unexpectedly"));
-            }
-            Err(e) => {
-                tracing::error!(task = name, error = %format!("{e:#}"), "gateway task failed");
-                failure.get_or_insert(e.context(name));
-            }
-        }
-        // One part down means the gateway is down: stop the rest and let the orchestrator
-        // restart the process.
-        readiness.set(false);
-        stop.cancel();
-    }
-    let _ = bus.client.flush().await;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    // One part down means the gateway is down: the runtime stops the rest, and the
+    // orchestrator restarts the process.
+    service.run().await
 }

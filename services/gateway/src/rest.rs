@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::consumer::pull::Batch;
@@ -29,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::assignment::Assignment;
 use crate::auth::Authenticator;
 use crate::delivery::{self, Deliveries};
-use crate::error::{ApiError, Fault};
+use crate::error::{ApiError, ErrorKind};
 use crate::ledger::{Ledger, Protocol, client_traceparent, observe};
 use crate::{metrics, wire};
 
@@ -75,16 +76,17 @@ impl RestState {
 }
 
 pub fn router(state: RestState, readiness: Readiness) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/v1/tickets", get(list_tickets))
         .route("/v1/tickets/{no}", get(get_ticket))
         .route("/v1/tickets/{no}/{action}", post(act))
         .route("/v1/assignments", get(pull))
         .route("/v1/assignments/{delivery_id}/{verb}", post(settle))
-        .fallback(|| async { ApiError::new(Fault::NotFound, "no such endpoint") })
+        .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
-        .merge(hotline_telemetry::ops_routes(readiness))
+        .merge(hotline_runtime::http::ops_routes(readiness));
+    hotline_runtime::http::traced(app)
 }
 
 /// Serves until `shutdown`, then gives back every pulled-but-unacked assignment.
@@ -95,12 +97,9 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let inbox = state.inbox.clone();
-    let app = router(state, readiness);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
+    let result = hotline_runtime::http::serve(listener, router(state, readiness), shutdown).await;
     inbox.give_back_all().await;
-    result.map_err(|e| anyhow::anyhow!("REST server: {e}"))
+    result.context("REST server")
 }
 
 fn finish<T: Serialize>(route: &str, started: Instant, result: Result<T, ApiError>) -> Response {
@@ -142,6 +141,26 @@ fn parse_body(bytes: &Bytes) -> Result<ActionBody, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("body: {e}")))
 }
 
+/// The action `verb` names, built from its body through the edge parsers of `wire`.
+fn action_of(verb: &str, body: &ActionBody) -> Result<hotline_domain::Action, ApiError> {
+    Ok(match verb {
+        "accept" => hotline_domain::Action::Accept,
+        "return" => wire::return_action(&body.reason)?,
+        "progress" => wire::progress_action(&body.note)?,
+        "reply" => wire::reply_action(&body.text)?,
+        "complete" => wire::complete_action(&body.note)?,
+        "extension" => wire::extension_action(&body.reason, wire::rfc3339("until", &body.until)?)?,
+        "information" => wire::information_action(&body.question)?,
+        "redispatch" => wire::redispatch_action(&body.to, &body.note)?,
+        _ => {
+            return Err(ApiError::new(
+                ErrorKind::NotFound,
+                format!("no action {verb:?}"),
+            ));
+        }
+    })
+}
+
 /// `POST /v1/tickets/{no}/{action}`.
 async fn act(
     State(state): State<RestState>,
@@ -158,24 +177,7 @@ async fn act(
     let result = async {
         let dept = state.department(route, &headers)?;
         let body = parse_body(&body)?;
-        let action = match verb.as_str() {
-            "accept" => hotline_domain::Action::Accept,
-            "return" => wire::return_action(&body.reason)?,
-            "progress" => wire::progress_action(&body.note)?,
-            "reply" => wire::reply_action(&body.text)?,
-            "complete" => wire::complete_action(&body.note)?,
-            "extension" => {
-                wire::extension_action(&body.reason, wire::rfc3339("until", &body.until)?)?
-            }
-            "information" => wire::information_action(&body.question)?,
-            "redispatch" => wire::redispatch_action(&body.to, &body.note)?,
-            _ => {
-                return Err(ApiError::new(
-                    Fault::NotFound,
-                    format!("no action {verb:?}"),
-                ));
-            }
-        };
+        let action = action_of(&verb, &body)?;
         let ticket = wire::ticket_no(&no)?;
         let request_id = if body.request_id.is_empty() {
             headers
@@ -404,7 +406,7 @@ async fn settle(
     let result = async {
         let dept = state.department(route, &headers)?;
         if route == "unknown_settle" {
-            return Err(ApiError::new(Fault::NotFound, "use /ack or /nak"));
+            return Err(ApiError::new(ErrorKind::NotFound, "use /ack or /nak"));
         }
         let delay = if route == "nak" && !body.iter().all(u8::is_ascii_whitespace) {
             let b: NakBody = serde_json::from_slice(&body)
@@ -416,7 +418,7 @@ async fn settle(
         let Some(message) = state.inbox.take(&dept, &delivery_id) else {
             metrics::ACKS.with_label_values(&["rest", "unknown"]).inc();
             return Err(ApiError::new(
-                Fault::NotFound,
+                ErrorKind::NotFound,
                 "unknown or expired delivery id (pulled from another replica, or the ack wait \
                  passed); the assignment will be delivered again",
             ));
@@ -513,14 +515,87 @@ mod tests {
             ("r-1", "not ours")
         );
         let typo = parse_body(&Bytes::from_static(br#"{"reasn":"x"}"#)).expect_err("typo");
-        assert_eq!(typo.fault, Fault::Invalid);
+        assert_eq!(typo.kind, ErrorKind::Invalid);
         assert!(parse_body(&Bytes::from_static(b"{")).is_err());
         assert!(parse_body(&Bytes::from_static(br#"{"note": 5}"#)).is_err());
     }
 
+    const VERBS: [&str; 9] = [
+        "accept",
+        "return",
+        "progress",
+        "reply",
+        "complete",
+        "extension",
+        "information",
+        "redispatch",
+        "nope",
+    ];
+
+    fn body_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            any::<String>(),
+            Just("2026-12-01T08:00:00+08:00".to_owned()),
+            Just("GZ-TH-SP".to_owned()),
+            Just("ok\0".to_owned()),
+        ];
+        let value = prop_oneof![
+            4 => text.prop_map(serde_json::Value::String),
+            1 => any::<i64>().prop_map(|n| serde_json::json!(n)),
+            1 => Just(serde_json::Value::Null),
+            1 => Just(serde_json::json!([])),
+        ];
+        let key = prop::sample::select(vec![
+            "request_id",
+            "reason",
+            "note",
+            "text",
+            "until",
+            "to",
+            "question",
+            "reasn",
+        ]);
+        prop::collection::btree_map(key, value, 0..5).prop_map(|m| {
+            serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2000, ..Default::default() })]
+
+        /// Any bytes for any verb: a typed error or an action whose texts passed the edge.
+        #[test]
+        fn any_body_bytes_give_an_action_or_a_typed_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            verb in proptest::sample::select(VERBS.to_vec()),
+        ) {
+            if let Ok(body) = parse_body(&Bytes::from(bytes))
+                && let Ok(action) = action_of(verb, &body)
+            {
+                proptest::prop_assert!(action.check_text().is_ok());
+            }
+        }
+
+        #[test]
+        fn any_json_body_gives_an_action_or_a_typed_error(
+            value in body_json(),
+            verb in proptest::sample::select(VERBS.to_vec()),
+        ) {
+            let bytes = serde_json::to_vec(&value).expect("serializes");
+            match parse_body(&Bytes::from(bytes)).and_then(|b| action_of(verb, &b)) {
+                Ok(action) => proptest::prop_assert!(action.check_text().is_ok()),
+                Err(e) => proptest::prop_assert!(
+                    matches!(e.kind, ErrorKind::Invalid | ErrorKind::NotFound),
+                    "{e:?}"
+                ),
+            }
+        }
+    }
+
     #[test]
     fn errors_render_as_json_with_the_mapped_status() {
-        let response = ApiError::new(Fault::Forbidden, "not your ticket").into_response();
+        let response = ApiError::new(ErrorKind::Forbidden, "not your ticket").into_response();
         assert_eq!(response.status(), axum::http::StatusCode::FORBIDDEN);
         let response = ApiError::unauthenticated().into_response();
         assert_eq!(response.status(), axum::http::StatusCode::UNAUTHORIZED);

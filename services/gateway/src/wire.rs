@@ -42,9 +42,11 @@ pub fn request_key(dept: &DeptCode, raw: &str) -> Result<String, ApiError> {
     Ok(format!("gw:{dept}:{raw}"))
 }
 
-/// A free text field: trimmed, bounded, and non-empty when `required`.
+/// A free text field: trimmed, bounded, non-empty when `required`, and free of NUL and other
+/// control characters (the domain's one rule, `hotline_domain::text`).
 pub fn text(field: &str, raw: &str, required: bool) -> Result<String, ApiError> {
     let value = raw.trim();
+    hotline_domain::text::check(field, value).map_err(|e| ApiError::invalid(e.to_string()))?;
     if required && value.is_empty() {
         return Err(ApiError::invalid(format!("{field} must not be empty")));
     }
@@ -253,20 +255,24 @@ mod tests {
     use super::*;
     use crate::assignment::tests::{code, event};
     use crate::assignment::{assignment_for, route};
-    use crate::error::Fault;
+    use crate::error::ErrorKind;
 
     #[test]
     fn bad_ids_and_texts_are_invalid_arguments() {
         let e = ticket_no("12345").expect_err("short");
-        assert_eq!(e.fault, Fault::Invalid);
+        assert_eq!(e.kind, ErrorKind::Invalid);
         assert_eq!(e.to_status().code(), tonic::Code::InvalidArgument);
         let good = TicketNo::compose(261129, 7).expect("no");
         assert_eq!(ticket_no(&format!(" {good} ")).expect("parses"), good);
         assert_eq!(
-            return_action("  ").expect_err("empty").fault,
-            Fault::Invalid
+            return_action("  ").expect_err("empty").kind,
+            ErrorKind::Invalid
         );
         assert!(reply_action(&"字".repeat(MAX_TEXT_CHARS + 1)).is_err());
+        let nul = reply_action("done\0").expect_err("NUL");
+        assert_eq!(nul.kind, ErrorKind::Invalid);
+        assert!(return_action("wrong\u{1b}[2J department").is_err());
+        assert!(progress_action("line 1\r\n\tline 2").is_ok());
         assert!(reply_action(&"字".repeat(MAX_TEXT_CHARS)).is_ok());
         assert_eq!(
             complete_action("").expect("optional note"),
@@ -276,8 +282,8 @@ mod tests {
         );
         assert!(redispatch_action("gz th", "").is_err());
         assert_eq!(
-            information_action(" ").expect_err("empty").fault,
-            Fault::Invalid
+            information_action(" ").expect_err("empty").kind,
+            ErrorKind::Invalid
         );
         assert_eq!(
             information_action(" which floor? ").expect("ok"),

@@ -891,3 +891,62 @@ fn wire_time(t: chrono::DateTime<Utc>) -> prost_types::Timestamp {
         nanos: 0,
     }
 }
+
+/// Reflection answers in both versions: v1 (grpcurl) and v1alpha (grpcio's own client).
+#[tokio::test]
+async fn reflection_lists_the_gateway_in_v1_and_v1alpha() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let gw = start().await;
+    let service = "hotline.gateway.v1.DepartmentGateway";
+    let channel = GrpcChannel::from_shared(format!("http://{}", gw.grpc))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("grpc connect");
+
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("v1 reflection")
+        .into_inner();
+    let reply = replies.message().await.expect("v1 reply").expect("one");
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        reply.message_response
+    else {
+        panic!("v1: not a service list: {:?}", reply.message_response);
+    };
+    assert!(list.service.iter().any(|s| s.name == service), "{list:?}");
+
+    let mut client =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("v1alpha reflection")
+        .into_inner();
+    let reply = replies
+        .message()
+        .await
+        .expect("v1alpha reply")
+        .expect("one");
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        reply.message_response
+    else {
+        panic!("v1alpha: not a service list: {:?}", reply.message_response);
+    };
+    assert!(list.service.iter().any(|s| s.name == service), "{list:?}");
+    gw.stop().await;
+}

@@ -21,6 +21,9 @@ pub enum Rejection {
     NotUtf8,
     #[error("the request is malformed: {0}")]
     Malformed(String),
+    /// NUL and other control characters (tab, LF and CR are kept); see `hotline_domain::text`.
+    #[error("{field} contains a control character (U+{code:04X}), which is not allowed")]
+    ControlCharacter { field: String, code: u32 },
     #[error("{0} was given more than once")]
     Repeated(String),
     #[error("service_code is required")]
@@ -143,17 +146,8 @@ impl Open311Error {
     }
 }
 
-/// The shared error kinds as HTTP statuses (the same table every HTTP edge uses).
-pub fn http_status(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-        ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
+/// The shared error kinds as HTTP statuses: the runtime's table, which every HTTP edge uses.
+pub use hotline_runtime::http_status;
 
 #[cfg(test)]
 mod tests {

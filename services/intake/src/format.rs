@@ -128,7 +128,35 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
 }
 
 pub fn xml<T: Serialize>(root: &str, value: &T) -> anyhow::Result<String> {
-    Ok(quick_xml::se::to_string_with_root(root, value)?)
+    Ok(well_formed(quick_xml::se::to_string_with_root(
+        root, value,
+    )?))
+}
+
+/// Whether XML 1.0 can carry `c` at all (its `Char` production).
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// Makes the serializer's output well-formed XML 1.0 whatever text it holds. quick-xml escapes
+/// markup (`<`, `&`, ...) but writes other characters as they are, and stored text may hold
+/// what the edge refuses today (written before the check, or by a department). A character XML
+/// 1.0 cannot carry, not even as a reference, becomes U+FFFD (so a reader sees something was
+/// there); a carriage return is written as `&#13;` because a parser would otherwise turn it into
+/// a line feed. Element names are our struct fields, so only text is affected.
+fn well_formed(xml: String) -> String {
+    if xml.chars().all(|c| xml_char(c) && c != '\r') {
+        return xml;
+    }
+    let mut out = String::with_capacity(xml.len() + 16);
+    for c in xml.chars() {
+        match c {
+            '\r' => out.push_str("&#13;"),
+            c if xml_char(c) => out.push(c),
+            _ => out.push(char::REPLACEMENT_CHARACTER),
+        }
+    }
+    out
 }
 
 /// A list that is a JSON array and `<root><item>...` in XML.
@@ -222,6 +250,108 @@ mod tests {
             errors.to_xml().expect("xml"),
             "<errors><error><code>400</code><description>a &lt;b&gt; &amp; c</description></error></errors>"
         );
+    }
+
+    /// The text of every `<description>` in `xml`, read back with quick-xml's parser; fails on
+    /// anything that is not well-formed or holds a character XML 1.0 forbids.
+    fn descriptions(xml: &str) -> Result<Vec<String>, String> {
+        use quick_xml::events::Event;
+        if let Some(c) = xml.chars().find(|c| !xml_char(*c)) {
+            return Err(format!(
+                "U+{:04X} is not an XML 1.0 character",
+                u32::from(c)
+            ));
+        }
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let mut found = Vec::new();
+        let mut current: Option<String> = None;
+        let mut depth = 0usize;
+        loop {
+            match reader.read_event().map_err(|e| e.to_string())? {
+                Event::Start(e) => {
+                    depth += 1;
+                    if e.name().as_ref() == "description" {
+                        current = Some(String::new());
+                    }
+                }
+                Event::End(e) => {
+                    depth = depth.checked_sub(1).ok_or("unbalanced")?;
+                    if e.name().as_ref() == "description" {
+                        found.push(current.take().ok_or("end without start")?);
+                    }
+                }
+                Event::Empty(e) if e.name().as_ref() == "description" => found.push(String::new()),
+                Event::Text(t) => {
+                    if let Some(text) = current.as_mut() {
+                        text.push_str(&t.xml10_content());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    let resolved = match r.resolve_char_ref().map_err(|e| e.to_string())? {
+                        Some(c) => c.to_string(),
+                        None => quick_xml::escape::resolve_predefined_entity(&r)
+                            .ok_or_else(|| format!("unknown entity {}", &*r))?
+                            .to_owned(),
+                    };
+                    if !resolved.chars().all(xml_char) {
+                        return Err("a reference to a forbidden character".into());
+                    }
+                    if let Some(text) = current.as_mut() {
+                        text.push_str(&resolved);
+                    }
+                }
+                Event::CData(_) => return Err("unexpected CDATA".into()),
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        if depth != 0 {
+            return Err("unclosed element".into());
+        }
+        Ok(found)
+    }
+
+    #[test]
+    fn stored_text_with_control_characters_stays_well_formed() {
+        let errors = Errors(vec![ErrorOut {
+            code: 400,
+            description: "a\0b\u{1b}c\r\n\td\u{fffe}e <&> ]]>".into(),
+        }]);
+        let xml = errors.to_xml().expect("xml");
+        assert!(!xml.contains('\0') && !xml.contains('\u{1b}'), "{xml:?}");
+        assert_eq!(
+            descriptions(&xml),
+            Ok(vec![
+                "a\u{fffd}b\u{fffd}c\r\n\td\u{fffd}e <&> ]]>".to_owned()
+            ])
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 3000, ..Default::default() })]
+
+        /// Any stored text: the XML writer's output parses back, and the text round-trips with
+        /// exactly the characters XML 1.0 cannot carry replaced.
+        #[test]
+        fn any_text_gives_well_formed_xml_that_round_trips(
+            texts in proptest::collection::vec(proptest::prelude::any::<String>(), 1..4),
+            mixed in "[a-z\\x00-\\x1f\\x7f-\\x9f<>&\"' \\r\\n\\t\\u{fffe}\\u{ffff}\\u{d7ff}\\u{e000}]{0,40}",
+        ) {
+            let mut texts = texts;
+            texts.push(mixed);
+            let errors = Errors(
+                texts
+                    .iter()
+                    .map(|t| ErrorOut { code: 400, description: t.clone() })
+                    .collect(),
+            );
+            let xml = errors.to_xml().expect("xml");
+            let expected: Vec<String> = texts
+                .iter()
+                .map(|t| t.chars().map(|c| if xml_char(c) { c } else { '\u{fffd}' }).collect())
+                .collect();
+            proptest::prop_assert_eq!(descriptions(&xml), Ok(expected));
+        }
     }
 
     #[test]

@@ -41,7 +41,8 @@ use hotline_bus::Bus;
 use hotline_bus::streams::{self, StreamOptions};
 use hotline_bus::ticket_numbers::TicketNumbers;
 use hotline_config::Settings;
-use hotline_telemetry::Readiness;
+use hotline_runtime::{Readiness, Service};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::IntakeConfig;
@@ -51,10 +52,10 @@ use catalogue::Catalogue;
 use idempotency::RedisCache;
 use upstream::BusUpstream;
 
-/// Connects to NATS and Redis and starts the catalogue refresher (stopped by `shutdown`).
-/// The state is not ready until the caller serves it.
+/// Connects to NATS and Redis and starts the catalogue refresher (stopped by `shutdown`), for
+/// tests that drive the router directly. The state is not ready: nothing serves it.
 pub async fn connect(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<AppState> {
-    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "intake").await?;
+    let bus = Bus::connect_with(&settings.nats, &settings.namespace, "intake").await?;
     streams::ensure(
         &bus,
         StreamOptions {
@@ -63,59 +64,53 @@ pub async fn connect(settings: &Settings, shutdown: CancellationToken) -> anyhow
     )
     .await
     .context("ensuring the JetStream streams")?;
+    let (state, catalogue) = state(settings, bus, Readiness::default()).await?;
+    catalogue.spawn_refresher(catalogue::REFRESH_EVERY, shutdown);
+    Ok(state)
+}
+
+/// The state over `bus`, and the catalogue whose refresher the caller starts.
+async fn state(
+    settings: &Settings,
+    bus: Bus,
+    readiness: Readiness,
+) -> anyhow::Result<(AppState, Arc<Catalogue>)> {
     let numbers = TicketNumbers::new(&bus, settings.utc_offset())
         .await
         .context("opening the ticket-number bucket")?;
     let upstream = Arc::new(BusUpstream::new(bus));
     let catalogue = Arc::new(Catalogue::new(upstream.clone()));
-    catalogue
-        .clone()
-        .spawn_refresher(catalogue::REFRESH_EVERY, shutdown);
     let idempotency = RedisCache::new(&settings.redis.url)?;
-    Ok(AppState::new(Parts {
+    let state = AppState::new(Parts {
         config: IntakeConfig::from_settings(settings),
         ledger: upstream,
-        catalogue,
+        catalogue: catalogue.clone(),
         numbers: Arc::new(numbers),
         idempotency: Some(Arc::new(idempotency)),
-        readiness: Readiness::default(),
-    }))
-}
-
-/// Serves `state` on `listener` until `shutdown`, then lets requests in flight finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let readiness = state.readiness().clone();
-    let app = router(state);
-    readiness.set(true);
-    let stopping = shutdown.clone();
-    let unready = async move {
-        stopping.cancelled().await;
-        // Out of the load balancer first, then drain.
-        readiness.set(false);
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(unready)
-        .await
-        .context("serving HTTP")
+        readiness,
+    });
+    Ok((state, catalogue))
 }
 
 /// Runs the web channel on `listen.host:intake.port` until `shutdown`.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    // Background tasks stop with the server, also when it fails.
-    let background = shutdown.child_token();
-    let state = connect(&settings, background.clone()).await?;
     let listener = hotline_telemetry::bind(&settings.listen.host, settings.intake.port).await?;
-    tracing::info!(
-        host = %settings.listen.host,
-        port = settings.intake.port,
-        "intake (Open311) listening"
-    );
-    let result = serve(listener, state, shutdown).await;
-    background.cancel();
-    tracing::info!("intake stopped");
-    result
+    run_with_listener(settings, listener, shutdown).await
+}
+
+/// [`run`] on a listener the caller bound (tests bind port 0).
+pub async fn run_with_listener(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut service = Service::start("intake", &settings, shutdown).await?;
+    let (state, catalogue) = state(&settings, service.bus().clone(), service.readiness()).await?;
+    let refresher = catalogue.spawn_refresher(catalogue::REFRESH_EVERY, service.stop_token());
+    service.spawn("catalogue-refresher", async move {
+        refresher.await.context("the catalogue refresher")
+    });
+    // The router mounts the ops routes itself, on the runtime's readiness.
+    service.serve_http_as_is("http", listener, router(state));
+    service.run().await
 }

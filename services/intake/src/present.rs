@@ -1,7 +1,8 @@
 //! Tickets and catalogue entries as Open311 shows them to the public.
 //!
 //! The public sees no contact details ever, and for a confidential ticket (保密) not what the
-//! citizen wrote or the department's notes either: GET `requests` needs no api key.
+//! citizen wrote, where (address, coordinates) or the department's notes (replies, progress,
+//! completion) either: GET `requests` needs no api key.
 //! Internal steps (supervision orders, extension requests, the reason a department returned a
 //! ticket) are never shown.
 
@@ -104,11 +105,14 @@ pub fn service_request(
         requested_datetime: render_datetime(view.created_at, offset),
         updated_datetime: render_datetime(view.updated_at, offset),
         expected_datetime: None,
-        address: view.location.address.clone(),
-        address_id: view.location.address_id.clone(),
+        // Where a confidential request is would often say who made it.
+        address: open_text.then(|| view.location.address.clone()).flatten(),
+        address_id: open_text
+            .then(|| view.location.address_id.clone())
+            .flatten(),
         zipcode: None,
-        lat: view.location.lat,
-        long: view.location.long,
+        lat: open_text.then_some(view.location.lat).flatten(),
+        long: open_text.then_some(view.location.long).flatten(),
         media_url: if open_text {
             view.media_url.clone()
         } else {
@@ -147,7 +151,10 @@ pub fn request_update(
     }
     let description = match action {
         // The citizen's own request was confidential: say what happened, not what was written.
-        Action::Answer { .. } | Action::Reply { .. } | Action::AddProgress { .. }
+        Action::Answer { .. }
+        | Action::Reply { .. }
+        | Action::AddProgress { .. }
+        | Action::Complete { .. }
             if view_confidential =>
         {
             generic(action)
@@ -278,6 +285,30 @@ mod tests {
         assert_eq!(out.status_notes, None);
         assert_eq!(out.media_url, None);
         assert_eq!(out.status, "open");
+        assert_eq!((out.address, out.address_id), (None, None));
+        assert_eq!((out.lat, out.long), (None, None));
+    }
+
+    #[test]
+    fn confidential_updates_hide_completion_notes() {
+        let complete = TicketUpdate {
+            ticket_no: hotline_domain::TicketNo::compose(261202, 7).expect("no"),
+            status_after: Status::Completed,
+            entry: entry(
+                4,
+                Actor::Department {
+                    code: DeptCode::parse("GZ-TH").expect("code"),
+                },
+                Action::Complete {
+                    note: "Fixed the leak at Room 1203, Building 5".into(),
+                },
+                Status::Completed,
+            ),
+        };
+        let open = request_update(&complete, false, cst()).expect("shown");
+        assert!(open.description.contains("Room 1203"));
+        let hidden = request_update(&complete, true, cst()).expect("shown");
+        assert_eq!(hidden.description, "Completed");
     }
 
     #[test]

@@ -394,6 +394,41 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2000, ..Default::default() })]
+
+        /// Any set of fields (known names, arbitrary text) over a valid base: a checked request
+        /// whose ticket holds nothing the domain's text rule refuses, or a typed rejection.
+        #[test]
+        fn any_fields_give_a_clean_ticket_or_a_rejection(
+            fields in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "description", "first_name", "last_name", "phone", "email",
+                        "address_string", "address_id", "account_id", "device_id",
+                        "media_url", "request_type", "confidential", "lat", "long",
+                        "attribute[when]", "attribute[floor]", "attribute[since]",
+                    ]),
+                    proptest::prelude::any::<String>(),
+                ),
+                0..5,
+            ),
+        ) {
+            let mut body = OK.to_owned();
+            for (name, value) in &fields {
+                body.push('&');
+                body.push_str(&serde_urlencoded::to_string([(name, value)]).expect("encodes"));
+            }
+            let posted = PostedServiceRequest::from_form(body.as_bytes());
+            if let Ok(posted) = posted
+                && let Ok(request) = NewServiceRequest::parse(posted, &service_with_attributes("S1"), 200)
+            {
+                let create = request.into_create(TicketNo::compose(261129, 1).expect("no"));
+                proptest::prop_assert_eq!(create.check_text(), Ok(()));
+            }
+        }
+    }
+
     #[test]
     fn attributes_follow_the_definition() {
         assert_eq!(

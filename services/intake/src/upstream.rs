@@ -50,7 +50,9 @@ impl Ledger for BusUpstream {
         Box::pin(async move {
             rpc::call(
                 &self.bus,
-                self.bus.subjects.ticket_commands(),
+                self.bus
+                    .subjects
+                    .ticket_commands_from(hotline_bus::Service::Intake),
                 &command,
                 rpc::DEFAULT_TIMEOUT,
             )

@@ -96,6 +96,9 @@ impl PostedServiceRequest {
                             .collect(),
                         other => scalar(&code, other)?.into_iter().collect(),
                     };
+                    for value in &values {
+                        clean(&format!("attribute[{code}]"), value)?;
+                    }
                     posted.attributes.entry(code).or_default().extend(values);
                 }
                 continue;
@@ -126,6 +129,7 @@ impl PostedServiceRequest {
                 .or_else(|| rest.strip_suffix(']'))
                 .ok_or_else(|| Rejection::Malformed(format!("{name} is not attribute[code]")))?;
             let code = attribute_code(code)?;
+            clean(&format!("attribute[{code}]"), &value)?;
             self.attributes.entry(code).or_default().push(value);
             return Ok(());
         }
@@ -150,6 +154,9 @@ impl PostedServiceRequest {
             // Unknown fields are extensions we do not implement; the spec lets them pass.
             _ => return Ok(()),
         };
+        // Every field the request keeps passes the one text rule, names, addresses and
+        // phone numbers alike: a NUL stored nothing and failed batch-mates before issue 8.
+        clean(name, &value)?;
         if slot.is_some() {
             // Two values for one field: which one the citizen meant is not ours to guess.
             return Err(Rejection::Repeated(name.to_owned()));
@@ -170,7 +177,21 @@ fn attribute_code(code: &str) -> Result<String, Rejection> {
             "attribute codes must be 1-{MAX_ATTRIBUTE_CODE} characters"
         )));
     }
+    if hotline_domain::text::check("attribute", code).is_err() {
+        return Err(Rejection::Malformed(
+            "attribute codes must not contain control characters".into(),
+        ));
+    }
     Ok(code.to_owned())
+}
+
+/// The domain's text rule (`hotline_domain::text`): no NUL or other control characters.
+fn clean(field: &str, value: &str) -> Result<(), Rejection> {
+    hotline_domain::text::check(field, value).map_err(|e| match e {
+        hotline_domain::TextError::Control { field, code } => {
+            Rejection::ControlCharacter { field, code }
+        }
+    })
 }
 
 /// A JSON scalar as the text a form would have carried; `null` is absent.
@@ -488,6 +509,177 @@ mod tests {
             PostedServiceRequest::from_json(b"{\"description\":\"\xff\"}"),
             Err(Rejection::NotUtf8)
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_field_and_form() {
+        assert_eq!(
+            PostedServiceRequest::from_form(b"description=loud%00music"),
+            Err(Rejection::ControlCharacter {
+                field: "description".into(),
+                code: 0
+            })
+        );
+        for body in [
+            &b"first_name=%E4%B8%89%01"[..],
+            b"address_string=x%1B%5B2J",
+            b"phone=138%7F",
+            b"attribute[when]=night%C2%85",
+            b"api_key=k%00",
+        ] {
+            assert!(
+                matches!(
+                    PostedServiceRequest::from_form(body),
+                    Err(Rejection::ControlCharacter { .. })
+                ),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(matches!(
+            PostedServiceRequest::from_form(b"attribute[wh%00en]=night"),
+            Err(Rejection::Malformed(_))
+        ));
+        assert!(matches!(
+            PostedServiceRequest::from_json(br#"{"description":"a\u0000b"}"#),
+            Err(Rejection::ControlCharacter { .. })
+        ));
+        assert!(matches!(
+            PostedServiceRequest::from_json(br#"{"attribute":{"when":["a\u0007"]}}"#),
+            Err(Rejection::ControlCharacter { .. })
+        ));
+        // Multi-line text keeps its tabs and line breaks; a field we ignore is not looked at.
+        let ok =
+            PostedServiceRequest::from_form(b"description=a%0D%0A%09b&unknown=%00").expect("valid");
+        assert_eq!(ok.description.as_deref(), Some("a\r\n\tb"));
+        assert_eq!(
+            Rejection::ControlCharacter {
+                field: "description".into(),
+                code: 0
+            }
+            .kind(),
+            hotline_domain::contract::ErrorKind::Invalid,
+            "a 400"
+        );
+    }
+
+    /// Every text a parsed request holds, for the property tests.
+    fn texts(p: &PostedServiceRequest) -> Vec<&str> {
+        let fields = [
+            &p.api_key,
+            &p.jurisdiction_id,
+            &p.service_code,
+            &p.lat,
+            &p.long,
+            &p.address_string,
+            &p.address_id,
+            &p.email,
+            &p.device_id,
+            &p.account_id,
+            &p.first_name,
+            &p.last_name,
+            &p.phone,
+            &p.description,
+            &p.media_url,
+            &p.request_type,
+            &p.confidential,
+        ];
+        fields
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .chain(p.attributes.keys().map(String::as_str))
+            .chain(p.attributes.values().flatten().map(String::as_str))
+            .collect()
+    }
+
+    fn field_name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            prop::sample::select(vec![
+                "api_key",
+                "service_code",
+                "lat",
+                "long",
+                "address_string",
+                "address_id",
+                "email",
+                "first_name",
+                "last_name",
+                "phone",
+                "description",
+                "media_url",
+                "request_type",
+                "confidential",
+                "attribute[when]",
+                "attribute[when][]",
+                "attribute[",
+                "attribute[]",
+            ])
+            .prop_map(str::to_owned),
+            "attribute\\[[^\\]]{0,8}\\](\\[\\])?",
+            any::<String>(),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 3000, ..Default::default() })]
+
+        /// Arbitrary bytes as a form or JSON body: a request or a typed rejection, no panic.
+        #[test]
+        fn any_body_bytes_parse_or_are_rejected(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)
+        ) {
+            let parsed = [
+                PostedServiceRequest::from_form(&body),
+                PostedServiceRequest::from_json(&body),
+            ];
+            for p in parsed.iter().flatten() {
+                for t in texts(p) {
+                    proptest::prop_assert!(hotline_domain::text::check("f", t).is_ok());
+                }
+            }
+        }
+
+        /// Arbitrary name/value sets, urlencoded as a client would: whatever is accepted holds
+        /// exactly the values sent (trimmed) and nothing the text rule refuses.
+        #[test]
+        fn any_key_value_set_parses_or_is_rejected(
+            pairs in proptest::collection::vec((field_name(), proptest::prelude::any::<String>()), 0..8)
+        ) {
+            let body = serde_urlencoded::to_string(&pairs).expect("encodes");
+            let form = PostedServiceRequest::from_form(body.as_bytes());
+            let object: serde_json::Map<String, serde_json::Value> = pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            let json = PostedServiceRequest::from_json(
+                &serde_json::to_vec(&object).expect("json"),
+            );
+            if let Ok(p) = &form {
+                for t in texts(p) {
+                    proptest::prop_assert!(hotline_domain::text::check("f", t).is_ok());
+                }
+                if let Some(d) = &p.description {
+                    proptest::prop_assert!(
+                        pairs.iter().any(|(k, v)| k == "description" && v.trim() == d)
+                    );
+                }
+            }
+            if let Ok(p) = &json {
+                for t in texts(p) {
+                    proptest::prop_assert!(hotline_domain::text::check("f", t).is_ok());
+                }
+            }
+            // A refused character anywhere in a known field's value refuses the whole form.
+            let poisoned = pairs.iter().any(|(k, v)| {
+                matches!(k.as_str(), "description" | "phone" | "first_name" | "address_string")
+                    && !v.chars().all(hotline_domain::text::is_allowed)
+            });
+            if poisoned {
+                proptest::prop_assert!(form.is_err());
+            }
+        }
     }
 
     #[test]

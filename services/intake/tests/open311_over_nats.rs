@@ -87,7 +87,8 @@ impl StandIn {
         let me = self.clone();
         tokio::spawn(rpc::serve(
             bus.clone(),
-            bus.subjects.ticket_commands(),
+            bus.subjects
+                .ticket_commands_from(hotline_bus::Service::Intake),
             "tickets",
             8,
             move |command: TicketCommand| {
@@ -504,13 +505,17 @@ async fn http_get(port: u16, path: &str) -> std::io::Result<String> {
 #[tokio::test]
 async fn run_serves_on_its_port_and_stops_on_shutdown() {
     let env = hotline_testkit::env().await.expect("test servers");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        probe.local_addr().expect("addr").port()
-    };
-    let settings = settings(&env, &[("HOTLINE__INTAKE__PORT", port.to_string())]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let settings = settings(&env, &[]);
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(hotline_intake::run(settings, shutdown.clone()));
+    let server = tokio::spawn(hotline_intake::run_with_listener(
+        settings,
+        listener,
+        shutdown.clone(),
+    ));
     let mut healthz = None;
     for _ in 0..100 {
         if let Ok(r) = http_get(port, "/healthz").await {

@@ -64,7 +64,7 @@ async fn load_missing(k: &Knowledge) -> anyhow::Result<usize> {
         if k.store
             .version(&item.code, None)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .context("reading the knowledge store")?
             .is_none()
         {
             missing.push(item);
@@ -87,7 +87,7 @@ async fn load_missing(k: &Knowledge) -> anyhow::Result<usize> {
     k.store
         .write_drafts(&centre, &missing, true)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .context("writing the demo drafts")?;
     let mut published = 0;
     for item in &missing {
         match k

@@ -3,6 +3,7 @@
 
 use hotline_bus::rpc::RemoteError;
 use hotline_domain::contract::ErrorKind;
+use hotline_runtime::ApiError;
 
 use crate::formats::ImportError;
 use crate::governance::GovernanceError;
@@ -65,3 +66,23 @@ impl From<ImportError> for RemoteError {
         RemoteError::invalid(format!("import refused, nothing was stored: {e}"))
     }
 }
+
+/// The HTTP edge answers each of these with the kind chosen above (and the runtime maps kinds
+/// to statuses).
+macro_rules! api_error_via_remote {
+    ($($error:ty),* $(,)?) => {
+        $(impl From<$error> for ApiError {
+            fn from(e: $error) -> ApiError {
+                ApiError::from(RemoteError::from(e))
+            }
+        })*
+    };
+}
+
+api_error_via_remote!(
+    GovernanceError,
+    TaskError,
+    StoreError,
+    SearchError,
+    ImportError
+);

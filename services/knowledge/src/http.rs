@@ -1,24 +1,31 @@
 //! The knowledge API (port 8085).
 //!
-//! Reading (search, suggestions, items, trees, versions, diffs, figures) is open to the centre's
-//! agents. Writing needs a department credential (`Authorization: Bearer <token>`, the same
-//! credentials as the gateway): a department writes and submits its own items; the centre's
-//! credential reviews, publishes and retires. Agents identify themselves with `X-Agent-Id` to
-//! flag an answer or answer a ticket with a leaf.
+//! Who may call what (docs/roles.md):
+//! - Public: search, suggestions, the published tree and the export. They show published answers
+//!   only (what the city tells citizens anyway) and store nothing of the query.
+//! - Signed in (a person's JWT with any hotline role, or a department's system token): items,
+//!   versions, diffs and tasks, which include drafts and internal notes.
+//! - Editing: a department's system token (as the gateway's), or a person with the
+//!   `knowledge_editor` role of a department: a department writes and submits its own items;
+//!   the centre's (its token, its editors, the administrator) reviews, publishes and retires.
+//! - Flagging an answer and answering a ticket with a leaf: the centre's people, recorded as the
+//!   token's subject.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
+use hotline_auth::{AuthError, Principal, Role, Verifier};
 use hotline_bus::rpc::{self, RemoteError};
 use hotline_domain::contract::{CommandAccepted, TicketCommand};
 use hotline_domain::{Action, Actor, DeptCode, ItemCode, TicketNo};
+use hotline_runtime::ApiError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -29,8 +36,139 @@ use crate::model::{Item, ItemClass, Node};
 use crate::service::{Knowledge, SearchRequest, SuggestRequest};
 use crate::store::TaskKind;
 
-pub fn router(state: Knowledge) -> Router {
+/// The body limit of every route but the import: an item, a note or a query is small.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Body limits per route: `knowledge.max_import_bytes` (32 MiB by default) for `/v1/import`
+/// only, [`MAX_BODY_BYTES`] for everything else. `RequestBodyLimitLayer` answers 413 on a
+/// Content-Length over the limit before anything is read (and cuts off a chunked body at it),
+/// and the import handler checks its credential before it reads the body at all.
+/// The router's state: the service, and the verifier of people's tokens.
+#[derive(Clone)]
+pub struct HttpState {
+    pub knowledge: Knowledge,
+    pub verifier: Verifier,
+}
+
+impl FromRef<HttpState> for Knowledge {
+    fn from_ref(s: &HttpState) -> Knowledge {
+        s.knowledge.clone()
+    }
+}
+
+impl FromRef<HttpState> for Verifier {
+    fn from_ref(s: &HttpState) -> Verifier {
+        s.verifier.clone()
+    }
+}
+
+/// Who calls: a department's system (its token, as at the gateway) or a person (a JWT). A
+/// parts extractor: refused callers never get their body read.
+pub enum Caller {
+    System(DeptCode),
+    Person(Principal),
+}
+
+impl FromRequestParts<HttpState> for Caller {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = hotline_auth::extract::bearer_of(parts).ok_or(AuthError::Missing)?;
+        if let Some(code) = state.knowledge.auth.department_for_token(token) {
+            return Ok(Caller::System(code));
+        }
+        let person = state.verifier.verify(token).await?;
+        if person.roles.is_empty() {
+            return Err(AuthError::forbidden("your account has no hotline role"));
+        }
+        Ok(Caller::Person(person))
+    }
+}
+
+/// An editor: a department's token, or a person who edits knowledge for a department (the
+/// centre's editors and the administrator edit as the centre).
+pub struct Edit(pub Editor);
+
+impl FromRequestParts<HttpState> for Edit {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        let centre = &state.knowledge.centre;
+        let as_editor = |code: DeptCode| {
+            if &code == centre {
+                Editor::Centre(code)
+            } else {
+                Editor::Department(code)
+            }
+        };
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::System(code) => Ok(Edit(as_editor(code))),
+            Caller::Person(p) if p.has(Role::KnowledgeEditor) => match p.department {
+                Some(code) => Ok(Edit(as_editor(code))),
+                None => Err(AuthError::forbidden(
+                    "a knowledge editor needs a department",
+                )),
+            },
+            Caller::Person(p) if p.has(Role::Admin) => Ok(Edit(Editor::Centre(centre.clone()))),
+            Caller::Person(_) => Err(AuthError::forbidden(
+                "editing knowledge needs the knowledge_editor role or a department credential",
+            )),
+        }
+    }
+}
+
+/// One of the centre's people who answer calls (flag an answer, answer a ticket with a leaf).
+pub struct CentrePerson(pub Principal);
+
+impl FromRequestParts<HttpState> for CentrePerson {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Person(p) if p.has_any(&[Role::Agent, Role::Supervisor, Role::Admin]) => {
+                Ok(CentrePerson(p))
+            }
+            _ => Err(AuthError::forbidden(
+                "flagging and answering with the knowledge base is for the centre's agents",
+            )),
+        }
+    }
+}
+
+/// Anyone signed in: a person with a hotline role, or a department's system.
+pub struct SignedIn;
+
+impl FromRequestParts<HttpState> for SignedIn {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(|_| SignedIn)
+    }
+}
+
+pub fn router(state: Knowledge, verifier: Verifier) -> Router {
     let import_limit = state.limits.max_import_bytes;
+    let state = HttpState {
+        knowledge: state,
+        verifier,
+    };
+    let import_routes = Router::new()
+        .route("/v1/import", post(import))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(import_limit));
     Router::new()
         .route("/v1/search", get(search).post(search_post))
         .route("/v1/suggest", post(suggest))
@@ -50,10 +188,12 @@ pub fn router(state: Knowledge) -> Router {
         .route("/v1/leaves/{code}/answer", post(answer))
         .route("/v1/tasks", get(tasks))
         .route("/v1/tasks/{id}/close", post(close_task))
-        .route("/v1/import", post(import))
         .route("/v1/export", get(export))
         .route("/v1/figures/first-contact", get(first_contact))
-        .layer(axum::extract::DefaultBodyLimit::max(import_limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
+        .merge(import_routes)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
@@ -61,56 +201,16 @@ pub fn router(state: Knowledge) -> Router {
         .with_state(state)
 }
 
-/// The one place errors become HTTP responses.
-pub struct ApiError(RemoteError);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, body) = self.0.to_http();
-        (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            Json(body),
-        )
-            .into_response()
-    }
-}
-
-impl<E: Into<RemoteError>> From<E> for ApiError {
-    fn from(e: E) -> Self {
-        ApiError(e.into())
-    }
-}
-
+/// Errors become HTTP responses in one place: the runtime's `ApiError` (kinds from
+/// [`crate::error`]).
 type ApiResult<T> = Result<T, ApiError>;
 
 fn bad(message: impl Into<String>) -> ApiError {
-    ApiError(RemoteError::invalid(message))
+    ApiError::invalid(message)
 }
 
 fn parse_code(raw: &str) -> ApiResult<ItemCode> {
     ItemCode::parse(raw).map_err(|e| bad(e.to_string()))
-}
-
-fn editor(k: &Knowledge, headers: &HeaderMap) -> ApiResult<Editor> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    k.editor(header).ok_or_else(|| {
-        ApiError(RemoteError::new(
-            hotline_domain::contract::ErrorKind::Forbidden,
-            "a department credential is required (Authorization: Bearer <token>)",
-        ))
-    })
-}
-
-fn agent(headers: &HeaderMap) -> ApiResult<String> {
-    headers
-        .get("x-agent-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 64)
-        .map(str::to_owned)
-        .ok_or_else(|| bad("X-Agent-Id (1-64 characters) is required"))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
@@ -173,6 +273,7 @@ struct ListParams {
 }
 
 async fn list_items(
+    _who: SignedIn,
     State(k): State<Knowledge>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Response> {
@@ -196,13 +297,17 @@ async fn list_items(
     Ok(Json(json!({ "items": items })).into_response())
 }
 
-async fn get_item(State(k): State<Knowledge>, Path(code): Path<String>) -> ApiResult<Response> {
+async fn get_item(
+    _who: SignedIn,
+    State(k): State<Knowledge>,
+    Path(code): Path<String>,
+) -> ApiResult<Response> {
     let code = parse_code(&code)?;
     let (item, info) = k
         .store
         .version(&code, None)
         .await?
-        .ok_or_else(|| ApiError(RemoteError::not_found("no such item")))?;
+        .ok_or_else(|| ApiError::not_found("no such item"))?;
     Ok(Json(json!({ "version": info, "item": item })).into_response())
 }
 
@@ -213,13 +318,12 @@ struct DraftParams {
 }
 
 async fn write_draft(
+    Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
     Query(p): Query<DraftParams>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let editor = editor(&k, &headers)?;
     let code = parse_code(&code)?;
     let item: Item = json_body(&body)?;
     if item.code != code {
@@ -249,23 +353,21 @@ fn note_body(body: &Bytes) -> ApiResult<NoteBody> {
 }
 
 async fn submit(
+    Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let editor = editor(&k, &headers)?;
     let code = parse_code(&code)?;
     let version = k.store.submit(&editor, &code).await?;
     Ok(Json(json!({ "code": code, "version": version, "status": "review" })).into_response())
 }
 
 async fn publish(
+    Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let editor = editor(&k, &headers)?;
     let code = parse_code(&code)?;
     let note = note_body(&body)?;
     // Refuse what the rules refuse before asking the catalogue (another service).
@@ -287,12 +389,11 @@ async fn publish(
 }
 
 async fn reject(
+    Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let editor = editor(&k, &headers)?;
     let code = parse_code(&code)?;
     let note = note_body(&body)?;
     if note.note.trim().is_empty() {
@@ -303,12 +404,11 @@ async fn reject(
 }
 
 async fn retire(
+    Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let editor = editor(&k, &headers)?;
     let code = parse_code(&code)?;
     let note = note_body(&body)?;
     if note.note.trim().is_empty() {
@@ -318,16 +418,21 @@ async fn retire(
     Ok(Json(json!({ "code": code, "version": version, "status": "retired" })).into_response())
 }
 
-async fn versions(State(k): State<Knowledge>, Path(code): Path<String>) -> ApiResult<Response> {
+async fn versions(
+    _who: SignedIn,
+    State(k): State<Knowledge>,
+    Path(code): Path<String>,
+) -> ApiResult<Response> {
     let code = parse_code(&code)?;
     let versions = k.store.versions(&code).await?;
     if versions.is_empty() {
-        return Err(ApiError(RemoteError::not_found("no such item")));
+        return Err(ApiError::not_found("no such item"));
     }
     Ok(Json(json!({ "versions": versions })).into_response())
 }
 
 async fn get_version(
+    _who: SignedIn,
     State(k): State<Knowledge>,
     Path((code, version)): Path<(String, i32)>,
 ) -> ApiResult<Response> {
@@ -336,7 +441,7 @@ async fn get_version(
         .store
         .version(&code, Some(version))
         .await?
-        .ok_or_else(|| ApiError(RemoteError::not_found("no such version")))?;
+        .ok_or_else(|| ApiError::not_found("no such version"))?;
     Ok(Json(json!({ "version": info, "item": item })).into_response())
 }
 
@@ -347,6 +452,7 @@ struct DiffParams {
 }
 
 async fn get_diff(
+    _who: SignedIn,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
     Query(p): Query<DiffParams>,
@@ -359,7 +465,7 @@ async fn get_diff(
             k.store
                 .version(&code, Some(v))
                 .await?
-                .ok_or_else(|| ApiError(RemoteError::not_found(format!("no version {v}"))))
+                .ok_or_else(|| ApiError::not_found(format!("no version {v}")))
         }
     };
     let (old, _) = load(p.from).await?;
@@ -401,7 +507,7 @@ async fn tree(
         .version(&code, None)
         .await?
         .filter(|(_, info)| info.status == VersionStatus::Published)
-        .ok_or_else(|| ApiError(RemoteError::not_found("no published item with this code")))?;
+        .ok_or_else(|| ApiError::not_found("no published item with this code"))?;
     let head = json!({ "code": item.code, "title": item.title, "class": item.class,
         "matter_code": item.matter_code, "owner": item.owner, "version": info.version });
     let Some(node) = p.node.filter(|n| !n.is_empty()) else {
@@ -411,7 +517,7 @@ async fn tree(
     let node = parse_code(&node)?;
     let (path, found) = item
         .find(&node)
-        .ok_or_else(|| ApiError(RemoteError::not_found("no such node in this item")))?;
+        .ok_or_else(|| ApiError::not_found("no such node in this item"))?;
     let body = match found {
         Node::Situation { children, .. } => json!({
             "item": head, "path": path, "node": node_summary(found),
@@ -439,12 +545,11 @@ fn due_in_working_days(k: &Knowledge) -> DateTime<Utc> {
 
 /// A policy change (政策变化): the centre asks the owner to update the item.
 async fn policy_change(
+    Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let editor = editor(&k, &headers)?;
     if !editor.is_centre() {
         return Err(
             crate::governance::GovernanceError::CentreOnly("open a policy-change task").into(),
@@ -469,12 +574,12 @@ async fn policy_change(
 
 /// An agent flags an answer as wrong or outdated: a task for the owner.
 async fn flag(
+    CentrePerson(person): CentrePerson,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let agent = agent(&headers)?;
+    let agent = person.subject;
     let leaf = parse_code(&code)?;
     let b: ReasonBody = json_body(&body)?;
     if !matches!(b.reason.as_str(), "wrong" | "outdated" | "unclear") {
@@ -509,12 +614,13 @@ struct AnswerBody {
 /// Answers a ticket on the spot with a published leaf: the ledger records the answer with the
 /// leaf's code, which is how first-contact answers are counted per leaf.
 async fn answer(
+    CentrePerson(person): CentrePerson,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let agent = agent(&headers)?;
+    let agent = person.subject;
     let leaf_code = parse_code(&code)?;
     let b: AnswerBody = json_body(&body)?;
     let ticket_no = TicketNo::parse(&b.ticket_no).map_err(|e| bad(e.to_string()))?;
@@ -528,14 +634,12 @@ async fn answer(
         .store
         .version(&item_code, Some(version))
         .await?
-        .ok_or_else(|| ApiError(RemoteError::not_found("no such leaf")))?;
+        .ok_or_else(|| ApiError::not_found("no such leaf"))?;
     let Some((_, Node::Answer(leaf))) = item.find(&leaf_code) else {
-        return Err(ApiError(RemoteError::not_found("no such leaf")));
+        return Err(ApiError::not_found("no such leaf"));
     };
     if !leaf.in_force_on(k.today()) {
-        return Err(ApiError(RemoteError::conflict(
-            "this answer is not in force today",
-        )));
+        return Err(ApiError::conflict("this answer is not in force today"));
     }
     let idempotency_key = headers
         .get("idempotency-key")
@@ -553,7 +657,9 @@ async fn answer(
     };
     let accepted: CommandAccepted = rpc::call(
         &k.bus,
-        k.bus.subjects.ticket_commands(),
+        k.bus
+            .subjects
+            .ticket_commands_from(hotline_bus::Service::Knowledge),
         &command,
         rpc::DEFAULT_TIMEOUT,
     )
@@ -574,7 +680,11 @@ struct TaskParams {
     overdue: bool,
 }
 
-async fn tasks(State(k): State<Knowledge>, Query(p): Query<TaskParams>) -> ApiResult<Response> {
+async fn tasks(
+    _who: SignedIn,
+    State(k): State<Knowledge>,
+    Query(p): Query<TaskParams>,
+) -> ApiResult<Response> {
     let department = dept_param(p.department.as_deref())?;
     let tasks = k
         .store
@@ -584,12 +694,11 @@ async fn tasks(State(k): State<Knowledge>, Query(p): Query<TaskParams>) -> ApiRe
 }
 
 async fn close_task(
+    Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let editor = editor(&k, &headers)?;
     let note = note_body(&body)?;
     if note.note.trim().is_empty() {
         return Err(bad("closing a task without a new version needs a note"));
@@ -620,23 +729,30 @@ fn format_of(name: Option<&str>, headers: &HeaderMap) -> ApiResult<Format> {
 }
 
 /// Imports a file as drafts (or straight to review with `submit=true`): all or nothing.
+///
+/// The body is taken unread (`Body`, the last extractor) and read only after the credential and
+/// the format were checked: an anonymous caller cannot make us buffer 32 MiB.
 async fn import(
+    Edit(editor): Edit,
     State(k): State<Knowledge>,
     Query(p): Query<ImportParams>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
-    let editor = editor(&k, &headers)?;
     let format = format_of(p.format.as_deref(), &headers)?;
-    if body.len() > k.limits.max_import_bytes {
-        return Err(bad(format!(
-            "the file is larger than {} bytes",
-            k.limits.max_import_bytes
-        )));
-    }
+    let limit = k.limits.max_import_bytes;
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        // Over the limit (a chunked body; a Content-Length over it never got here) or cut off.
+        let message = format!("the file is larger than {limit} bytes");
+        return Ok((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({ "error": { "kind": "invalid", "message": message } })),
+        )
+            .into_response());
+    };
     let items = tokio::task::spawn_blocking(move || formats::import(format, &body))
         .await
-        .map_err(|e| ApiError(RemoteError::internal(&anyhow::anyhow!(e))))??;
+        .map_err(|e| ApiError::internal(&anyhow::anyhow!(e)))??;
     let written = k.store.write_drafts(&editor, &items, p.submit).await?;
     let written: BTreeMap<String, i32> = written
         .into_iter()
@@ -673,7 +789,7 @@ async fn export(
         .collect::<ApiResult<Vec<_>>>()?;
     let items = k.store.published_items(&codes).await?;
     let bytes = formats::export(format, &items)
-        .map_err(|e| ApiError(RemoteError::internal(&anyhow::anyhow!(e.to_string()))))?;
+        .map_err(|e| ApiError::internal(&anyhow::Error::new(e).context("exporting")))?;
     Ok(([(header::CONTENT_TYPE, format.content_type())], bytes).into_response())
 }
 
@@ -685,6 +801,7 @@ struct PeriodParams {
 
 /// 一次性解答率 per item, and how often each leaf answered, in a period (default: 30 days).
 async fn first_contact(
+    _who: SignedIn,
     State(k): State<Knowledge>,
     Query(p): Query<PeriodParams>,
 ) -> ApiResult<Response> {

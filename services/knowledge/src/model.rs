@@ -183,6 +183,13 @@ pub enum ModelError {
     DatesOutOfOrder(ItemCode),
     #[error("the tree is deeper than {max} levels")]
     TooDeep { max: usize },
+    /// NUL and other control characters (tab, LF and CR are kept): `hotline_domain::text`.
+    #[error("{code}: {field} contains a control character (U+{char:04X}), which is not allowed")]
+    ControlCharacter {
+        code: ItemCode,
+        field: &'static str,
+        char: u32,
+    },
     #[error("{code}: {field} is longer than {max} characters")]
     TooLong {
         code: ItemCode,
@@ -209,6 +216,7 @@ impl Item {
             });
         }
         too_long(&self.code, "title", &self.title, MAX_TITLE_CHARS)?;
+        clean(&self.code, "title", &self.title)?;
         if self.nodes.is_empty() {
             return Err(ModelError::EmptyItem);
         }
@@ -317,6 +325,19 @@ fn too_long(
     Ok(())
 }
 
+/// The domain's one text rule, so that no edge (import, draft) stores what Postgres or an XML
+/// export cannot carry.
+fn clean(code: &ItemCode, field: &'static str, text: &str) -> Result<(), ModelError> {
+    match text.chars().find(|c| !hotline_domain::text::is_allowed(*c)) {
+        None => Ok(()),
+        Some(c) => Err(ModelError::ControlCharacter {
+            code: code.clone(),
+            field,
+            char: u32::from(c),
+        }),
+    }
+}
+
 fn check_node(node: &Node, depth: usize, seen: &mut BTreeSet<ItemCode>) -> Result<(), ModelError> {
     if depth > MAX_DEPTH {
         return Err(ModelError::TooDeep { max: MAX_DEPTH });
@@ -337,6 +358,7 @@ fn check_node(node: &Node, depth: usize, seen: &mut BTreeSet<ItemCode>) -> Resul
                 });
             }
             too_long(code, "label", label, MAX_TITLE_CHARS)?;
+            clean(code, "label", label)?;
             if children.is_empty() {
                 return Err(ModelError::EmptySituation(code.clone()));
             }
@@ -355,6 +377,28 @@ fn check_node(node: &Node, depth: usize, seen: &mut BTreeSet<ItemCode>) -> Resul
             }
             too_long(&leaf.code, "title", &leaf.title, MAX_TITLE_CHARS)?;
             too_long(&leaf.code, "answer", &leaf.answer, MAX_ANSWER_CHARS)?;
+            let texts = [
+                ("title", &leaf.title),
+                ("answer", &leaf.answer),
+                ("legal_basis", &leaf.legal_basis),
+                ("procedure", &leaf.procedure),
+                ("fees", &leaf.fees),
+                ("time_limit", &leaf.time_limit),
+                ("contact", &leaf.contact),
+            ];
+            let lists = [
+                ("materials", &leaf.materials),
+                ("keywords", &leaf.keywords),
+                ("synonyms", &leaf.synonyms),
+            ];
+            for (field, text) in texts {
+                clean(&leaf.code, field, text)?;
+            }
+            for (field, list) in lists {
+                for text in list {
+                    clean(&leaf.code, field, text)?;
+                }
+            }
             if let (Some(from), Some(until)) = (leaf.effective_from, leaf.expires_on)
                 && until <= from
             {
@@ -474,6 +518,25 @@ pub(crate) mod tests {
                 field: "answer",
                 ..
             })
+        ));
+
+        let mut nul = sample();
+        let mut l = leaf("YB-JD-3", "t", "第一行\n第二行\t");
+        l.materials = vec!["户口簿\0".into()];
+        nul.nodes.push(Node::Answer(l));
+        assert_eq!(
+            nul.check(),
+            Err(ModelError::ControlCharacter {
+                code: code("YB-JD-3"),
+                field: "materials",
+                char: 0
+            })
+        );
+        let mut escape = sample();
+        escape.title = "标题\u{1b}[2J".into();
+        assert!(matches!(
+            escape.check(),
+            Err(ModelError::ControlCharacter { field: "title", .. })
         ));
 
         let mut dates = sample();

@@ -75,6 +75,7 @@ mod synonyms;
 #[cfg(test)]
 mod tests;
 mod text;
+mod vocabulary;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;

@@ -14,11 +14,10 @@ use anyhow::Context as _;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt as _;
 use hotline_auth::Authenticator;
-use hotline_bus::consumer::{self, ConsumerSpec, HandleError};
+use hotline_bus::consumer::HandleError;
 use hotline_bus::rpc::{self, RemoteError};
 use hotline_bus::{Bus, Envelope};
 use hotline_calendar::WorkCalendar;
-use hotline_config::Settings;
 use hotline_domain::contract::{CatalogueService, TicketEvent};
 use hotline_domain::{Action, DeptCode, ServiceCode};
 use hotline_telemetry::prometheus;
@@ -30,7 +29,7 @@ use crate::governance::Editor;
 use crate::search::{Filters, Hit, SearchIndex, SearchQuery, SearchResults};
 use crate::store::Store;
 
-pub const CONSUMER: &str = "knowledge";
+pub const CONSUMER: &str = hotline_bus::subjects::durable::KNOWLEDGE;
 
 static INDEX_APPLIED: std::sync::LazyLock<prometheus::IntCounterVec> =
     std::sync::LazyLock::new(|| {
@@ -246,7 +245,7 @@ impl Knowledge {
                     .store
                     .version(&event.item_code, Some(event.version))
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .context("reading the published version")?
                 else {
                     anyhow::bail!(
                         "published version {} of {} is not stored",
@@ -284,7 +283,7 @@ impl Knowledge {
 
     /// Counts a contact from the ticket stream: a new ticket on a matter, or a direct answer
     /// from a leaf (一次性解答).
-    async fn count_contact(
+    pub(crate) async fn count_contact(
         &self,
         message: &async_nats::jetstream::Message,
     ) -> Result<(), HandleError> {
@@ -323,12 +322,12 @@ impl Knowledge {
             }
             _ => Ok(()),
         };
-        result.map_err(|e| HandleError::Retry(anyhow::anyhow!("{e}")))
+        result.map_err(|e| HandleError::Retry(anyhow::Error::new(e).context("recording a contact")))
     }
 }
 
 /// Loads the index from Postgres and follows the publish events until `shutdown`.
-async fn follow_publications(
+pub(crate) async fn follow_publications(
     knowledge: Knowledge,
     ready: hotline_telemetry::Readiness,
     shutdown: CancellationToken,
@@ -351,7 +350,7 @@ async fn follow_publications(
         .store
         .published()
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .context("reading the published items")?;
     let items: Vec<_> = published
         .into_iter()
         .map(|(item, v)| (item, i64::from(v)))
@@ -423,128 +422,4 @@ async fn follow_publications(
         }
         ready.set(true);
     }
-}
-
-/// Runs the knowledge service until `shutdown`.
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let centre = DeptCode::parse(&settings.city.centre).context("city.centre")?;
-    let auth = Arc::new(Authenticator::from_settings(&settings)?);
-    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "knowledge").await?;
-    hotline_bus::streams::ensure(
-        &bus,
-        hotline_bus::streams::StreamOptions {
-            replicas: settings.nats.stream_replicas,
-        },
-    )
-    .await?;
-    let pool =
-        hotline_bus::db::connect(&settings.database.url, settings.database.max_connections).await?;
-    let store = Store::new(pool.clone(), bus.subjects.clone());
-    store.migrate().await?;
-    let index = Arc::new(SearchIndex::new().map_err(|e| anyhow::anyhow!("{e}"))?);
-    let knowledge = Knowledge {
-        store,
-        index,
-        bus: bus.clone(),
-        auth,
-        centre,
-        calendar: Arc::new(WorkCalendar::china()),
-        utc_offset: settings.utc_offset(),
-        limits: Arc::new(Limits {
-            max_query_bytes: settings.knowledge.max_query_bytes,
-            max_text_bytes: settings.knowledge.max_text_bytes,
-            max_import_bytes: settings.knowledge.max_import_bytes,
-            update_task_working_days: settings.knowledge.update_task_working_days,
-        }),
-    };
-    if settings.demo {
-        // In the background: publishing waits for the dispatch catalogue, which may start later.
-        let knowledge = knowledge.clone();
-        tokio::spawn(async move {
-            match crate::demo::load(&knowledge).await {
-                Ok(n) => tracing::info!(items = n, "demo knowledge published"),
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "demo knowledge not loaded"),
-            }
-        });
-    }
-    let readiness = hotline_telemetry::Readiness::default();
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(follow_publications(
-        knowledge.clone(),
-        readiness.clone(),
-        shutdown.clone(),
-    ));
-    tasks.spawn({
-        let relay =
-            hotline_bus::outbox::Relay::new(pool.clone(), crate::store::SCHEMA, bus.clone());
-        let stop = shutdown.clone();
-        async move {
-            relay.run(stop).await;
-            Ok(())
-        }
-    });
-    {
-        let spec = ConsumerSpec::new(
-            bus.subjects.tickets_stream(),
-            CONSUMER,
-            vec![
-                bus.subjects.ticket_event("created"),
-                bus.subjects.ticket_event("answer"),
-            ],
-        );
-        let knowledge = knowledge.clone();
-        tasks.spawn(consumer::run(
-            bus.clone(),
-            spec,
-            |m| hotline_bus::envelope::ticket_key(&m.payload),
-            move |m| {
-                let knowledge = knowledge.clone();
-                async move { knowledge.count_contact(&m).await }
-            },
-            shutdown.clone(),
-        ));
-    }
-    {
-        let knowledge = knowledge.clone();
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.knowledge_search(),
-            "knowledge",
-            64,
-            move |request: SearchRequest| {
-                let knowledge = knowledge.clone();
-                async move { knowledge.search_blocking(request).await }
-            },
-            shutdown.clone(),
-        ));
-    }
-    {
-        let knowledge = knowledge.clone();
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.knowledge_suggest(),
-            "knowledge",
-            64,
-            move |request: SuggestRequest| {
-                let knowledge = knowledge.clone();
-                async move { knowledge.suggest_blocking(request).await }
-            },
-            shutdown.clone(),
-        ));
-    }
-    let listener = hotline_telemetry::bind(&settings.listen.host, settings.knowledge.port).await?;
-    let app = crate::http::router(knowledge.clone())
-        .merge(hotline_telemetry::ops_routes(readiness.clone()));
-    let http_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
-            .context("knowledge HTTP server")
-    });
-    tracing::info!(port = settings.knowledge.port, "knowledge service started");
-    shutdown.cancelled().await;
-    readiness.set(false);
-    hotline_telemetry::join_tasks("knowledge", &mut tasks).await;
-    Ok(())
 }

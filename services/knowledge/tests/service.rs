@@ -24,35 +24,56 @@ struct Platform {
     replicas: [String; 2],
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The issuer of people's tokens; `agent` is an agent's token.
+    _issuer: hotline_auth::testing::TestIssuer,
+    agent: String,
 }
 
 impl Platform {
     async fn start() -> Platform {
         let env = hotline_testkit::env().await.expect("test servers");
-        let settings = env.settings().expect("settings");
+        let mut settings = env.settings().expect("settings");
+        let issuer = hotline_auth::testing::TestIssuer::start().await;
+        issuer.configure(&mut settings);
+        let agent = issuer.token("agent-7", &[hotline_auth::Role::Agent], None);
         let shutdown = CancellationToken::new();
-        let mut tasks = vec![
-            tokio::spawn(hotline_tickets::run(settings.clone(), shutdown.clone())),
-            tokio::spawn(hotline_dispatch::run(settings.clone(), shutdown.clone())),
+        let bind = || async {
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind")
+        };
+        let (tickets, dispatch, first, second) =
+            (bind().await, bind().await, bind().await, bind().await);
+        let base = |l: &tokio::net::TcpListener| {
+            format!("http://127.0.0.1:{}", l.local_addr().expect("addr").port())
+        };
+        let replicas = [base(&first), base(&second)];
+        let dispatch_base = base(&dispatch);
+        let tasks = vec![
+            tokio::spawn(hotline_tickets::run_with_listener(
+                settings.clone(),
+                tickets,
+                shutdown.clone(),
+            )),
+            tokio::spawn(hotline_dispatch::run_with_listener(
+                settings.clone(),
+                dispatch,
+                shutdown.clone(),
+            )),
+            tokio::spawn(hotline_knowledge::run_with_listener(
+                settings.clone(),
+                first,
+                shutdown.clone(),
+            )),
+            tokio::spawn(hotline_knowledge::run_with_listener(
+                settings.clone(),
+                second,
+                shutdown.clone(),
+            )),
         ];
-        let mut second = settings.clone();
-        second.knowledge.port = hotline_testkit::free_port().expect("port");
-        let replicas = [
-            format!("http://127.0.0.1:{}", settings.knowledge.port),
-            format!("http://127.0.0.1:{}", second.knowledge.port),
-        ];
-        tasks.push(tokio::spawn(hotline_knowledge::run(
-            settings.clone(),
-            shutdown.clone(),
-        )));
-        tasks.push(tokio::spawn(hotline_knowledge::run(
-            second,
-            shutdown.clone(),
-        )));
         let http = reqwest::Client::new();
         let deadline = Instant::now() + WAIT;
-        let dispatch = format!("http://127.0.0.1:{}", settings.dispatch.port);
-        for base in replicas.iter().chain([&dispatch]) {
+        for base in replicas.iter().chain([&dispatch_base]) {
             loop {
                 let ok = http
                     .get(format!("{base}/readyz"))
@@ -75,6 +96,8 @@ impl Platform {
             replicas,
             shutdown,
             tasks,
+            _issuer: issuer,
+            agent,
         }
     }
 
@@ -112,8 +135,9 @@ impl Platform {
             .await
     }
 
+    /// Reads as a department's system (items, versions and tasks need a caller).
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, None, None).await
+        self.send(reqwest::Method::GET, path, Some(RS), None).await
     }
 
     /// Polls `base`'s search for `q` until a hit with `leaf` appears (or `gone` and it vanishes).
@@ -395,6 +419,12 @@ async fn bad_input_gets_clear_errors_and_nothing_half_stored() {
             Some(item("ZY", "15.01.004", "x")),
         )
         .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no credential at all");
+    // An agent's valid token is no editor's.
+    let agent = format!("Bearer {}", p.agent);
+    let (status, _) = p
+        .put("/v1/items/ZY/draft", &agent, item("ZY", "15.01.004", "x"))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Duplicate node codes inside one item are refused.
     let mut dup = item("ZD", "15.01.004", "答复");
@@ -426,7 +456,9 @@ async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
     let no = TicketNo::compose(261130, u64::from(rand_seq())).expect("number");
     let created: CommandAccepted = rpc::call(
         &p.bus,
-        p.bus.subjects.ticket_commands(),
+        p.bus
+            .subjects
+            .ticket_commands_from(hotline_bus::Service::Intake),
         &TicketCommand::Create {
             idempotency_key: format!("k-{no}"),
             actor: Actor::Citizen {
@@ -454,7 +486,7 @@ async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
     let r = p
         .http
         .post(p.url("/v1/leaves/XA-JD-1/answer"))
-        .header("x-agent-id", "agent-7")
+        .bearer_auth(&p.agent)
         .json(&json!({ "ticket_no": no.to_string() }))
         .send()
         .await
@@ -484,7 +516,7 @@ async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
     let r = p
         .http
         .post(p.url("/v1/leaves/XA-JD-1/flags"))
-        .header("x-agent-id", "agent-7")
+        .bearer_auth(&p.agent)
         .json(&json!({ "reason": "outdated", "note": "缴费渠道已变" }))
         .send()
         .await

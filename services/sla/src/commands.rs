@@ -48,7 +48,7 @@ pub async fn send_due(pool: &PgPool, bus: &Bus) -> Result<usize, SlaError> {
         };
         let result: Result<CommandAccepted, CallError> = rpc::call(
             bus,
-            bus.subjects.ticket_commands(),
+            bus.subjects.ticket_commands_from(hotline_bus::Service::Sla),
             &command,
             rpc::DEFAULT_TIMEOUT,
         )

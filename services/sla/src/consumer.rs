@@ -39,7 +39,7 @@ use crate::policy::{Stage, Urgency};
 use crate::store::{self, Clock, Emitted, Engine, NewClock, ticket_key};
 
 /// The consumer's durable name.
-pub const CONSUMER: &str = "sla";
+pub const CONSUMER: &str = hotline_bus::subjects::durable::SLA;
 
 /// The urgency of a ticket: its `urgency` attribute (English or Chinese), else normal. An
 /// unknown value counts as normal: the ledger accepted the ticket, and a deadline is better

@@ -1,5 +1,5 @@
 //! The SLA service's typed errors and the one place they become error kinds (and so NATS
-//! replies and HTTP statuses: `ErrorKind::http_status`).
+//! replies and HTTP statuses: `hotline_runtime::http_status`).
 
 use hotline_bus::rpc::{CallError, RemoteError};
 use hotline_domain::contract::ErrorKind;
@@ -43,7 +43,11 @@ impl SlaError {
     /// The reply a caller gets: internals are logged here and never leave the service.
     pub fn to_remote(&self) -> RemoteError {
         match self {
-            SlaError::Store(e) => RemoteError::internal(&anyhow::anyhow!("{e}")),
+            SlaError::Store(e) => {
+                // Borrowed: logged with its whole chain here rather than moved into anyhow.
+                tracing::error!(error = %hotline_runtime::error::chain(e), "internal error");
+                RemoteError::new(ErrorKind::Internal, "internal error")
+            }
             SlaError::Internal(e) => RemoteError::internal(e),
             other => RemoteError::new(other.kind(), other.to_string()),
         }
@@ -80,7 +84,10 @@ mod tests {
             due: chrono::Utc::now(),
         });
         assert_eq!(e.kind(), ErrorKind::Conflict);
-        assert_eq!(e.to_remote().kind.http_status(), 409);
+        assert_eq!(
+            hotline_runtime::http_status(e.to_remote().kind).as_u16(),
+            409
+        );
         let e = SlaError::from(ExtensionRefusal::NotLater {
             due: chrono::Utc::now(),
         });

@@ -121,7 +121,13 @@ pub async fn request(
 }
 
 async fn send(bus: &Bus, command: &TicketCommand) -> Result<CommandAccepted, SlaError> {
-    Ok(rpc::call(bus, bus.subjects.ticket_commands(), command, LEDGER_TIMEOUT).await?)
+    Ok(rpc::call(
+        bus,
+        bus.subjects.ticket_commands_from(hotline_bus::Service::Sla),
+        command,
+        LEDGER_TIMEOUT,
+    )
+    .await?)
 }
 
 /// An extension request as the API lists it.

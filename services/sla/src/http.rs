@@ -1,16 +1,21 @@
 //! The SLA API (port 8086): a ticket's deadlines, extension requests and decisions, figures and
 //! the periodic report. `/healthz`, `/readyz`, `/metrics` are merged in by [`crate::run`].
+//!
+//! Every route takes `Authorization: Bearer <JWT>` (hotline_auth; docs/roles.md): supervisors
+//! and administrators decide extensions (recorded as the token's subject), the centre reads
+//! deadlines and figures, department staff read their department's deadlines and figures only.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
+use hotline_auth::{Authorized, Policy, Role, Verifier};
 use hotline_bus::Bus;
 use hotline_domain::TicketNo;
 use serde::{Deserialize, Serialize};
@@ -27,6 +32,47 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub pool: PgPool,
     pub bus: Bus,
+    pub verifier: Verifier,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(s: &AppState) -> Verifier {
+        s.verifier.clone()
+    }
+}
+
+/// Deadlines and figures: the centre, and department staff for their department.
+pub struct ReadDeadlines;
+impl Policy for ReadDeadlines {
+    const ROLES: &'static [Role] = &[
+        Role::Agent,
+        Role::Dispatcher,
+        Role::Supervisor,
+        Role::Admin,
+        Role::DepartmentStaff,
+    ];
+    const WHAT: &'static str = "read deadlines and figures";
+}
+
+/// The list of extension requests and the report (通报): who decides and dispatches.
+pub struct ReadExtensions;
+impl Policy for ReadExtensions {
+    const ROLES: &'static [Role] = &[Role::Dispatcher, Role::Supervisor, Role::Admin];
+    const WHAT: &'static str = "read extension requests and the report";
+}
+
+/// Deciding an extension (延期审批).
+pub struct DecideExtension;
+impl Policy for DecideExtension {
+    const ROLES: &'static [Role] = &[Role::Supervisor, Role::Admin];
+    const WHAT: &'static str = "decide an extension";
+}
+
+/// The policy in force: anyone signed in.
+pub struct ReadPolicy;
+impl Policy for ReadPolicy {
+    const ROLES: &'static [Role] = &Role::ALL;
+    const WHAT: &'static str = "read the SLA policy";
 }
 
 pub fn router(state: AppState) -> Router {
@@ -45,7 +91,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The one place errors become HTTP responses (`{"error": {"kind", "message"}}`).
+/// The SLA API's errors: any [`SlaError`] (`?` converts), answered as the runtime's
+/// `ApiError` (`{"error": {"kind", "message"}}`).
 pub struct ApiError(SlaError);
 
 impl<E: Into<SlaError>> From<E> for ApiError {
@@ -56,13 +103,18 @@ impl<E: Into<SlaError>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, body) = self.0.to_remote().to_http();
-        (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            Json(body),
-        )
-            .into_response()
+        // Kinds become statuses in the runtime, the same for every service.
+        hotline_runtime::ApiError::from(self.0.to_remote()).into_response()
     }
+}
+
+/// A refusal for a ticket or department outside the caller's (403). SlaError has no variant
+/// of its own for it; the kind is what maps to the status.
+fn forbidden(message: &str) -> ApiError {
+    ApiError(SlaError::Ledger {
+        kind: hotline_domain::contract::ErrorKind::Forbidden,
+        message: message.to_owned(),
+    })
 }
 
 fn ticket_no(raw: &str) -> Result<TicketNo, ApiError> {
@@ -83,17 +135,26 @@ struct Deadlines {
 
 /// `GET /v1/tickets/{no}/deadlines`: every stage clock of the ticket, oldest first.
 async fn deadlines(
+    who: Authorized<ReadDeadlines>,
     State(s): State<AppState>,
     Path(no): Path<String>,
 ) -> Result<Json<Deadlines>, ApiError> {
     let no = ticket_no(&no)?;
-    let clocks = store::ticket_clocks(&s.pool, no).await?;
+    let mut clocks = store::ticket_clocks(&s.pool, no).await?;
     if clocks.is_empty() {
         return Err(ApiError(SlaError::NotFound(
             "no deadlines are known for this ticket".to_owned(),
         )));
     }
-    let extensions = extension::for_ticket(&s.pool, no).await?;
+    let mut extensions = extension::for_ticket(&s.pool, no).await?;
+    if let Some(own) = who.limited_to_department() {
+        // Department staff see their department's clocks of the ticket, and only if it has one.
+        clocks.retain(|c| c.department.as_deref() == Some(own.as_str()));
+        extensions.retain(|e| e.department == own.as_str());
+        if clocks.is_empty() {
+            return Err(forbidden("this ticket is not your department's"));
+        }
+    }
     Ok(Json(Deadlines {
         ticket_no: no,
         clocks,
@@ -118,6 +179,7 @@ struct ExtensionList {
 
 /// `GET /v1/extensions?status=pending&limit=100`.
 async fn list_extensions(
+    _who: Authorized<ReadExtensions>,
     State(s): State<AppState>,
     params: Result<Query<ExtensionParams>, QueryRejection>,
 ) -> Result<Json<ExtensionList>, ApiError> {
@@ -146,33 +208,24 @@ struct DecisionBody {
     note: String,
 }
 
-/// Longest agent id accepted in `X-Agent-Id`.
-const MAX_AGENT_ID: usize = 64;
-
-/// `POST /v1/extensions/{no}/decision` `{"approved": true, "note": "…"}` with `X-Agent-Id`.
+/// `POST /v1/extensions/{no}/decision` `{"approved": true, "note": "…"}`, decided by the
+/// token's subject.
 async fn decide(
+    who: Authorized<DecideExtension>,
     State(s): State<AppState>,
     Path(no): Path<String>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<extension::Decision>, ApiError> {
     let no = ticket_no(&no)?;
-    let agent = headers
-        .get("x-agent-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ApiError(SlaError::invalid("the X-Agent-Id header is required")))?;
-    if agent.len() > MAX_AGENT_ID || !agent.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError(SlaError::invalid(format!(
-            "X-Agent-Id: at most {MAX_AGENT_ID} printable ASCII characters"
-        ))));
-    }
+    let agent = who.subject.as_str();
     let body: DecisionBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError(SlaError::invalid(format!("body: {e}"))))?;
     if body.note.chars().count() > 8000 {
         return Err(ApiError(SlaError::invalid("note: at most 8000 characters")));
     }
+    // The domain's text rule: no NUL or other control characters reach the ledger.
+    hotline_domain::text::check("note", &body.note)
+        .map_err(|e| ApiError(SlaError::invalid(e.to_string())))?;
     Ok(Json(
         extension::decide(&s.pool, &s.bus, no, agent, body.approved, &body.note).await?,
     ))
@@ -194,6 +247,7 @@ struct FigureParams {
 
 /// `GET /v1/figures?from=2026-12-01&to=2026-12-31&department=GZ-TH&stage=handling`.
 async fn get_figures(
+    who: Authorized<ReadDeadlines>,
     State(s): State<AppState>,
     params: Result<Query<FigureParams>, QueryRejection>,
 ) -> Result<Json<Figures>, ApiError> {
@@ -209,6 +263,16 @@ async fn get_figures(
                 .as_str()
                 .to_owned(),
         ),
+    };
+    let department = match who.limited_to_department() {
+        // Department staff read their own department's figures.
+        Some(own) if department.as_deref().is_some_and(|d| d != own.as_str()) => {
+            return Err(forbidden(
+                "department staff see only their department's figures",
+            ));
+        }
+        Some(own) => Some(own.as_str().to_owned()),
+        None => department,
     };
     let stage = match params.stage.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -233,6 +297,7 @@ struct PeriodParams {
 
 /// `GET /v1/report?from=&to=`: overdue, supervised and escalated tickets of the period (通报).
 async fn get_report(
+    _who: Authorized<ReadExtensions>,
     State(s): State<AppState>,
     params: Result<Query<PeriodParams>, QueryRejection>,
 ) -> Result<Json<Report>, ApiError> {
@@ -253,7 +318,7 @@ struct PolicyView {
 }
 
 /// `GET /v1/policy`: the policy in force.
-async fn policy(State(s): State<AppState>) -> Json<PolicyView> {
+async fn policy(_who: Authorized<ReadPolicy>, State(s): State<AppState>) -> Json<PolicyView> {
     let p = &s.engine.policy;
     Json(PolicyView {
         extension_cap: p.extension_cap(),

@@ -45,12 +45,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hotline_bus::Bus;
 use hotline_bus::consumer::ConsumerSpec;
 use hotline_bus::rpc::{self, RemoteError};
 use hotline_config::Settings;
 use hotline_domain::Directory;
 use hotline_domain::contract::{CommandAccepted, ExtensionRequest};
+use hotline_runtime::Service;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -123,25 +123,19 @@ pub async fn run_with_listener(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "sla").await?;
-    hotline_bus::streams::ensure(
-        &bus,
-        hotline_bus::streams::StreamOptions {
-            replicas: settings.nats.stream_replicas,
-        },
-    )
-    .await?;
-    let pool =
-        hotline_bus::db::connect(&settings.database.url, settings.database.max_connections).await?;
-    migrate(&pool).await?;
+    let mut service = Service::start("sla", &settings, shutdown).await?;
+    // Every task stops on the service's token: at shutdown, or when another task fails.
+    let shutdown = service.stop_token();
+    let bus = service.bus().clone();
+    let pool = service
+        .postgres(&settings, sqlx::migrate!("./migrations"), SCHEMA)
+        .await?;
     let engine = Arc::new(Engine::new(
         policy,
         calendar,
         Directory::demo(),
         bus.subjects.clone(),
     ));
-    let readiness = hotline_telemetry::Readiness::default();
-    let mut tasks = tokio::task::JoinSet::new();
 
     {
         let spec = ConsumerSpec::new(
@@ -150,55 +144,67 @@ pub async fn run_with_listener(
             vec![bus.subjects.ticket_events_all()],
         );
         let (engine, pool) = (engine.clone(), pool.clone());
-        tasks.spawn(hotline_bus::consumer::run(
-            bus.clone(),
-            spec,
-            |m| hotline_bus::envelope::ticket_key(&m.payload),
-            move |m| {
-                let (engine, pool) = (engine.clone(), pool.clone());
-                async move { consumer::handle(engine, pool, &m).await }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "consumer",
+            hotline_bus::consumer::run(
+                bus.clone(),
+                spec,
+                |m| hotline_bus::envelope::ticket_key(&m.payload),
+                move |m| {
+                    let (engine, pool) = (engine.clone(), pool.clone());
+                    async move { consumer::handle(engine, pool, &m).await }
+                },
+                shutdown.clone(),
+            ),
+        );
     }
-    tasks.spawn(store::run_firing_loop(
-        engine.clone(),
-        pool.clone(),
-        i64::from(settings.sla.fire_batch),
-        Duration::from_millis(settings.sla.poll_interval_ms.max(1)),
-        shutdown.clone(),
-    ));
-    tasks.spawn(commands::run(pool.clone(), bus.clone(), shutdown.clone()));
+    service.spawn(
+        "firing-loop",
+        store::run_firing_loop(
+            engine.clone(),
+            pool.clone(),
+            i64::from(settings.sla.fire_batch),
+            Duration::from_millis(settings.sla.poll_interval_ms.max(1)),
+            shutdown.clone(),
+        ),
+    );
+    service.spawn(
+        "commands",
+        commands::run(pool.clone(), bus.clone(), shutdown.clone()),
+    );
     {
         let relay = hotline_bus::outbox::Relay::new(pool.clone(), SCHEMA, bus.clone());
         let stop = shutdown.clone();
-        tasks.spawn(async move {
+        service.spawn("outbox-relay", async move {
             relay.run(stop).await;
             Ok(())
         });
     }
     {
         let (engine, pool, responder_bus) = (engine.clone(), pool.clone(), bus.clone());
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.sla_extension_request(),
-            "sla",
-            64,
-            move |req: ExtensionRequest| {
-                let (engine, pool, bus) = (engine.clone(), pool.clone(), responder_bus.clone());
-                async move {
-                    extension::request(&engine, &pool, &bus, req)
-                        .await
-                        .map_err(RemoteError::from)
-                        as Result<CommandAccepted, RemoteError>
-                }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "extension-responder",
+            rpc::serve(
+                bus.clone(),
+                bus.subjects.sla_extension_request(),
+                "sla",
+                64,
+                move |req: ExtensionRequest| {
+                    let (engine, pool, bus) = (engine.clone(), pool.clone(), responder_bus.clone());
+                    async move {
+                        extension::request(&engine, &pool, &bus, req)
+                            .await
+                            .map_err(RemoteError::from)
+                            as Result<CommandAccepted, RemoteError>
+                    }
+                },
+                shutdown.clone(),
+            ),
+        );
     }
     {
         let (pool, stop) = (pool.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        service.spawn("gauges", async move {
             loop {
                 if let Err(e) = metrics::refresh(&pool).await {
                     tracing::warn!(error = %format!("{e:#}"), "SLA gauges not refreshed");
@@ -210,27 +216,14 @@ pub async fn run_with_listener(
             }
         });
     }
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let app = http::router(http::AppState {
         engine,
         pool,
         bus: bus.clone(),
-    })
-    .merge(hotline_telemetry::ops_routes(readiness.clone()));
-    let http_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
-            .context("SLA HTTP server")
+        verifier: hotline_auth::Verifier::from_settings(&settings)?,
     });
-    readiness.set(true);
-    tracing::info!(port, "sla service ready");
-    shutdown.cancelled().await;
-    readiness.set(false);
-    hotline_telemetry::join_tasks("sla", &mut tasks).await;
-    bus.client.flush().await.ok();
-    Ok(())
+    service.serve_http("http", listener, app);
+    service.run().await
 }
 
 #[cfg(test)]

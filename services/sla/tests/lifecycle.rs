@@ -26,11 +26,17 @@ struct Running {
     http: String,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The issuer of people's tokens the SLA API verifies; `token` is a supervisor's.
+    issuer: hotline_auth::testing::TestIssuer,
+    token: String,
 }
 
 async fn start() -> Running {
     let env = hotline_testkit::env().await.expect("test env");
-    let settings = env.settings().expect("settings");
+    let mut settings = env.settings().expect("settings");
+    let issuer = hotline_auth::testing::TestIssuer::start().await;
+    issuer.configure(&mut settings);
+    let token = issuer.token("supervisor-2", &[hotline_auth::Role::Supervisor], None);
     let shutdown = CancellationToken::new();
     let ledger = tokio::spawn(hotline_tickets::run(settings.clone(), shutdown.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -72,10 +78,21 @@ async fn start() -> Running {
         http,
         shutdown,
         tasks: vec![ledger, sla],
+        issuer,
+        token,
     }
 }
 
 impl Running {
+    /// GET with the supervisor's token.
+    async fn authed(&self, url: String) -> reqwest::Result<reqwest::Response> {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         for t in self.tasks {
@@ -90,13 +107,14 @@ impl Running {
     async fn send(&self, no: TicketNo, key: &str, actor: Actor, action: Action) -> CommandAccepted {
         let cmd = TicketCommand::Act {
             idempotency_key: key.to_owned(),
-            actor,
+            actor: actor.clone(),
             ticket_no: no,
             action,
         };
+        let caller = hotline_tickets::callers::sender_of(&actor).expect("a service's actor");
         rpc::call(
             &self.bus,
-            self.bus.subjects.ticket_commands(),
+            self.bus.subjects.ticket_commands_from(caller),
             &cmd,
             Duration::from_secs(5),
         )
@@ -128,7 +146,9 @@ impl Running {
         };
         let _: CommandAccepted = rpc::call(
             &self.bus,
-            self.bus.subjects.ticket_commands(),
+            self.bus
+                .subjects
+                .ticket_commands_from(hotline_bus::Service::Intake),
             &cmd,
             Duration::from_secs(5),
         )
@@ -156,7 +176,8 @@ impl Running {
     }
 
     async fn deadlines(&self, no: TicketNo) -> Option<Value> {
-        let r = reqwest::get(format!("{}/v1/tickets/{no}/deadlines", self.http))
+        let r = self
+            .authed(format!("{}/v1/tickets/{no}/deadlines", self.http))
             .await
             .ok()?;
         r.status().is_success().then_some(())?;
@@ -321,7 +342,8 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
         .await
         .expect_err("pending");
     assert_eq!(err.kind(), ErrorKind::Conflict);
-    let pending: Value = reqwest::get(format!("{}/v1/extensions?status=pending", r.http))
+    let pending: Value = r
+        .authed(format!("{}/v1/extensions?status=pending", r.http))
         .await
         .expect("listed")
         .json()
@@ -339,10 +361,22 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(refused.status(), 400, "no X-Agent-Id");
+    assert_eq!(refused.status(), 401, "no token");
+    let agent = r
+        .issuer
+        .token("agent-1", &[hotline_auth::Role::Agent], None);
+    let refused = client
+        .post(&url)
+        .bearer_auth(&agent)
+        .header("X-Agent-Id", "supervisor-2")
+        .json(&serde_json::json!({"approved": true}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 403, "an agent does not decide extensions");
     let decided = client
         .post(&url)
-        .header("X-Agent-Id", "supervisor-2")
+        .bearer_auth(&r.token)
         .json(&serde_json::json!({"approved": true, "note": "ok"}))
         .send()
         .await
@@ -357,7 +391,7 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
     assert_eq!(d["extensions"][0]["decided_by"], "supervisor-2");
     let none = client
         .post(&url)
-        .header("X-Agent-Id", "supervisor-2")
+        .bearer_auth(&r.token)
         .json(&serde_json::json!({"approved": false}))
         .send()
         .await
@@ -418,7 +452,8 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
     r.running(no, "callback").await;
     r.clock_where(no, "handling", |c| c["state"] == "breached")
         .await;
-    let figures: Value = reqwest::get(format!("{}/v1/figures?department=GZ-TH", r.http))
+    let figures: Value = r
+        .authed(format!("{}/v1/figures?department=GZ-TH", r.http))
         .await
         .expect("figures")
         .json()
@@ -426,7 +461,8 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
         .expect("json");
     assert_eq!(figures["sign_off_on_time_rate"], 1.0);
     assert_eq!(figures["completion_on_time_rate"], 0.0);
-    let bad = reqwest::get(format!("{}/v1/figures?from=2026-02-30", r.http))
+    let bad = r
+        .authed(format!("{}/v1/figures?from=2026-02-30", r.http))
         .await
         .expect("sent");
     assert_eq!(bad.status(), 400);
@@ -508,7 +544,8 @@ async fn an_overdue_clock_ends_in_a_supervision_order_in_the_ledger() {
         })
     );
     // The report of the period lists the ticket; the figures count it as overdue now.
-    let report: Value = reqwest::get(format!("{}/v1/report", r.http))
+    let report: Value = r
+        .authed(format!("{}/v1/report", r.http))
         .await
         .expect("report")
         .json()
@@ -516,7 +553,8 @@ async fn an_overdue_clock_ends_in_a_supervision_order_in_the_ledger() {
         .expect("json");
     assert_eq!(report["supervised"], 1);
     assert_eq!(report["clocks"][0]["ticket_no"], no.to_string());
-    let figures: Value = reqwest::get(format!("{}/v1/figures?stage=handling", r.http))
+    let figures: Value = r
+        .authed(format!("{}/v1/figures?stage=handling", r.http))
         .await
         .expect("figures")
         .json()

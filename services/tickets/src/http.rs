@@ -1,25 +1,29 @@
-//! The centre's HTTP API (port 8081): agents and supervisors read tickets and take the
-//! centre's steps (answer, reject, review a return, decide an extension, supervise, survey,
-//! close, reopen, manual dispatch).
+//! The centre's HTTP API (port 8081): the centre's people read tickets and take the centre's
+//! steps (answer, reject, review a return, decide an extension, supervise, survey, close,
+//! reopen, dispatch); department staff read and act on their department's tickets.
 //!
-//! Authentication of agents is the job of the centre's SSO in front of this port; the agent's
-//! id arrives in `X-Agent-Id` and is recorded in the history.
+//! Every route takes `Authorization: Bearer <JWT>` (hotline_auth): the actor recorded in the
+//! ledger is the token's subject. Which role may take which step is [`may_take`]; docs/roles.md
+//! is the table. Contact details are masked in every read; `POST /v1/tickets/{no}/reveal` shows
+//! them, one audited call at a time ([`crate::reveal`]), and so does a search by phone number.
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use hotline_auth::{Authorized, Policy, Principal, Role, Verifier};
 use hotline_bus::Bus;
-use hotline_bus::rpc::RemoteError;
-use hotline_domain::contract::{ErrorKind, GetTicket, TicketCommand, TicketQuery};
-use hotline_domain::{Action, Actor, DeptCode, ServiceCode, Status, TicketNo};
+use hotline_domain::contract::{GetTicket, TicketCommand, TicketQuery, TicketWithHistory};
+use hotline_domain::{Action, DeptCode, ServiceCode, Status, TicketNo};
+use hotline_runtime::ApiError;
 use serde::Deserialize;
 
 use crate::ledger::Ledger;
+use crate::reveal::{self, RevealLog};
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -27,6 +31,14 @@ pub struct AppState {
     pub ledger: Ledger,
     pub store: Store,
     pub bus: Bus,
+    pub verifier: Verifier,
+    pub reveals: RevealLog,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(s: &AppState) -> Verifier {
+        s.verifier.clone()
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -34,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tickets", get(list))
         .route("/v1/tickets/{no}", get(one))
         .route("/v1/tickets/{no}/actions", post(act))
+        .route("/v1/tickets/{no}/reveal", post(reveal_contact))
+        .route("/v1/reveals", get(list_reveals))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -42,40 +56,109 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The one place a refusal becomes an HTTP response.
-struct ApiError(RemoteError);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, body) = self.0.to_http();
-        (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            Json(body),
-        )
-            .into_response()
-    }
+/// Reading tickets: the centre's people and department staff (their department's only).
+pub struct ReadTickets;
+impl Policy for ReadTickets {
+    const ROLES: &'static [Role] = &[
+        Role::Agent,
+        Role::Dispatcher,
+        Role::Supervisor,
+        Role::Admin,
+        Role::DepartmentStaff,
+    ];
+    const WHAT: &'static str = "read tickets";
 }
 
-impl From<RemoteError> for ApiError {
-    fn from(e: RemoteError) -> Self {
-        ApiError(e)
+/// Acting on a ticket: the same people; [`may_take`] then decides per step.
+pub type ActOnTickets = ReadTickets;
+
+/// Revealing a citizen's contact: agents (who call back), supervisors, administrators, and
+/// department staff for their department's tickets that are not confidential.
+pub struct RevealContact;
+impl Policy for RevealContact {
+    const ROLES: &'static [Role] = &[
+        Role::Agent,
+        Role::Supervisor,
+        Role::Admin,
+        Role::DepartmentStaff,
+    ];
+    const WHAT: &'static str = "reveal a citizen's contact details";
+}
+
+/// Reading the audit of reveals.
+pub struct ReadRevealAudit;
+impl Policy for ReadRevealAudit {
+    const ROLES: &'static [Role] = &[Role::Supervisor, Role::Admin];
+    const WHAT: &'static str = "read the audit of reveals";
+}
+
+/// Whether `who` may take `action` (before the ledger's own rules of state and handler).
+pub fn may_take(who: &Principal, action: &Action) -> bool {
+    use Action as A;
+    let department_step = matches!(
+        action,
+        A::Accept
+            | A::Return { .. }
+            | A::AddProgress { .. }
+            | A::RequestInformation { .. }
+            | A::RequestExtension { .. }
+            | A::Reply { .. }
+            | A::Complete { .. }
+            | A::Redispatch { .. }
+    );
+    if department_step {
+        // A department's steps are the department's: its staff, recorded as the department.
+        return who.limited_to_department().is_some();
     }
+    let roles: &[Role] = match action {
+        A::Answer { .. }
+        | A::Reject { .. }
+        | A::Emergency { .. }
+        | A::ProvideInformation { .. }
+        | A::Survey { .. } => &[Role::Agent, Role::Supervisor, Role::Admin],
+        A::Merge { .. } => &[Role::Agent, Role::Dispatcher, Role::Supervisor, Role::Admin],
+        A::Dispatch { .. } => &[Role::Dispatcher, Role::Supervisor, Role::Admin],
+        A::ReviewReturn { .. } => &[Role::Dispatcher, Role::Supervisor, Role::Admin],
+        A::DecideExtension { .. } | A::Supervise { .. } => &[Role::Supervisor, Role::Admin],
+        A::Close | A::Reopen { .. } => &[Role::Agent, Role::Supervisor, Role::Admin],
+        _ => &[],
+    };
+    who.has_any(roles)
 }
 
 fn parse_no(raw: &str) -> Result<TicketNo, ApiError> {
-    TicketNo::parse(raw).map_err(|e| ApiError(RemoteError::invalid(e.to_string())))
+    TicketNo::parse(raw).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-async fn one(State(state): State<AppState>, Path(no): Path<String>) -> Result<Response, ApiError> {
-    let ticket_no = parse_no(&no)?;
-    let found = state
+fn forbidden(message: &str) -> ApiError {
+    ApiError::forbidden(message)
+}
+
+/// A ticket as `who` may read it: a department's staff only their department's (the store
+/// refuses others with 403) and never the citizen of a confidential one; contact masked.
+async fn read_ticket(
+    state: &AppState,
+    who: &Principal,
+    ticket_no: TicketNo,
+) -> Result<TicketWithHistory, ApiError> {
+    let mut found = state
         .store
         .get(&GetTicket {
             ticket_no,
-            as_department: None,
+            as_department: who.limited_to_department().cloned(),
         })
         .await?;
-    Ok(Json(found).into_response())
+    found.ticket.citizen = found.ticket.citizen.masked();
+    Ok(found)
+}
+
+async fn one(
+    who: Authorized<ReadTickets>,
+    State(state): State<AppState>,
+    Path(no): Path<String>,
+) -> Result<Response, ApiError> {
+    let ticket_no = parse_no(&no)?;
+    Ok(Json(read_ticket(&state, &who, ticket_no).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -84,16 +167,31 @@ struct ListParams {
     department: Option<String>,
     service_code: Option<String>,
     phone: Option<String>,
+    /// Why a phone search is made (required with `phone`; audited).
+    reason: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     limit: Option<u32>,
 }
 
+fn reason_of(raw: Option<&str>) -> Result<String, ApiError> {
+    let reason = raw.map(str::trim).unwrap_or_default();
+    if reason.is_empty() || reason.chars().count() > reveal::MAX_REASON_CHARS {
+        return Err(ApiError::invalid(format!(
+            "say why (reason, 1-{} characters): every unmasking is audited",
+            reveal::MAX_REASON_CHARS
+        )));
+    }
+    hotline_domain::text::check("reason", reason).map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(reason.to_owned())
+}
+
 async fn list(
+    who: Authorized<ReadTickets>,
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Response, ApiError> {
-    let invalid = |m: String| ApiError(RemoteError::invalid(m));
+    let invalid = |m: String| ApiError::invalid(m);
     let statuses = match &p.status {
         Some(s) => s
             .split(',')
@@ -103,12 +201,21 @@ async fn list(
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
-    let department = p
+    let mut department = p
         .department
         .as_deref()
         .map(DeptCode::parse)
         .transpose()
         .map_err(|e| invalid(e.to_string()))?;
+    if let Some(own) = who.limited_to_department() {
+        // Department staff list their department's tickets (as the department sees them).
+        if department.as_ref().is_some_and(|d| d != own) {
+            return Err(forbidden(
+                "department staff see only their department's tickets",
+            ));
+        }
+        department = Some(own.clone());
+    }
     let service_code = p
         .service_code
         .as_deref()
@@ -119,18 +226,45 @@ async fn list(
         })
         .transpose()
         .map_err(|e| invalid(e.to_string()))?;
+    // A search by phone number finds a person's tickets: only roles that may reveal, with a
+    // reason, audited before anything is returned.
+    let phone = p.phone.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let reason = match phone {
+        Some(_) if !who.may_reveal() => {
+            return Err(forbidden(
+                "searching by phone number needs a role that may reveal contact details",
+            ));
+        }
+        Some(_) => Some(reason_of(p.reason.as_deref())?),
+        None => None,
+    };
     let query = TicketQuery {
         ticket_nos: Vec::new(),
         statuses,
         service_code,
         department,
-        citizen_phone: p.phone,
+        citizen_phone: phone.map(str::to_owned),
         created_from: p.from,
         created_to: p.to,
         limit: p.limit,
     };
     let tickets = state.store.list(&query).await?;
-    // Lists never show contact details (DESIGN.md section 7).
+    if let Some(reason) = reason {
+        state
+            .reveals
+            .record(
+                &who,
+                reveal::Kind::PhoneSearch,
+                None,
+                phone,
+                Some(tickets.len()),
+                &reason,
+            )
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    // Lists never show contact details (DESIGN.md section 7); a department never sees the
+    // citizen of a confidential ticket (the store's department view already dropped it).
     let masked: Vec<_> = tickets
         .into_iter()
         .map(|mut t| {
@@ -142,37 +276,254 @@ async fn list(
 }
 
 async fn act(
+    who: Authorized<ActOnTickets>,
     State(state): State<AppState>,
     Path(no): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let ticket_no = parse_no(&no)?;
-    let agent = headers
-        .get("x-agent-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.trim().is_empty() && v.len() <= 64)
-        .ok_or_else(|| {
-            ApiError(RemoteError::new(
-                ErrorKind::Forbidden,
-                "X-Agent-Id header is required",
-            ))
-        })?;
-    let action: Action = serde_json::from_slice(&body)
-        .map_err(|e| ApiError(RemoteError::invalid(format!("not a valid action: {e}"))))?;
+    // One parser for an action from outside: JSON shape and the characters of every text
+    // (a NUL would otherwise reach Postgres).
+    let action: Action = hotline_domain::text::action_from_json(&body)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    if !may_take(&who, &action) {
+        return Err(forbidden(&format!(
+            "your roles do not allow the step {:?}",
+            action.name()
+        )));
+    }
+    let Some(actor) = who.actor() else {
+        return Err(forbidden("your roles act on no ticket"));
+    };
+    if who.limited_to_department().is_some() {
+        // Department staff act only on their department's tickets: the same check as reading.
+        read_ticket(&state, &who, ticket_no).await?;
+    }
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
-        .map(|k| format!("agent:{agent}:{k}"))
-        .unwrap_or_else(|| format!("agent:{}", uuid::Uuid::now_v7()));
+        .filter(|k| !k.is_empty() && k.len() <= 128)
+        .map(|k| format!("person:{}:{k}", who.subject))
+        .unwrap_or_else(|| format!("person:{}", uuid::Uuid::now_v7()));
     let command = TicketCommand::Act {
         idempotency_key: key,
-        actor: Actor::Agent {
-            id: agent.to_owned(),
-        },
+        actor,
         ticket_no,
         action,
     };
     let accepted = state.ledger.execute(command).await?;
     Ok(Json(accepted).into_response())
+}
+
+#[derive(Deserialize)]
+struct RevealBody {
+    reason: String,
+}
+
+/// Shows a ticket's contact details unmasked, once, recorded in the audit first.
+async fn reveal_contact(
+    who: Authorized<RevealContact>,
+    State(state): State<AppState>,
+    Path(no): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let ticket_no = parse_no(&no)?;
+    let b: RevealBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("expected {{\"reason\": ...}}: {e}")))?;
+    let reason = reason_of(Some(&b.reason))?;
+    let found = state
+        .store
+        .get(&GetTicket {
+            ticket_no,
+            as_department: who.limited_to_department().cloned(),
+        })
+        .await?;
+    if who.limited_to_department().is_some() && found.ticket.confidential {
+        // 保密: the department never learns who the citizen is.
+        return Err(forbidden(
+            "this ticket is confidential: its citizen is not shown to departments",
+        ));
+    }
+    state
+        .reveals
+        .record(
+            &who,
+            reveal::Kind::Contact,
+            Some(ticket_no),
+            None,
+            None,
+            &reason,
+        )
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(ticket = %ticket_no, subject = %who.subject, "contact revealed");
+    Ok(Json(serde_json::json!({
+        "ticket_no": ticket_no,
+        "citizen": found.ticket.citizen,
+        "confidential": found.ticket.confidential,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct RevealParams {
+    ticket_no: Option<String>,
+    subject: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: Option<u32>,
+}
+
+/// The audit: who revealed what, when and why.
+async fn list_reveals(
+    _who: Authorized<ReadRevealAudit>,
+    State(state): State<AppState>,
+    Query(p): Query<RevealParams>,
+) -> Result<Response, ApiError> {
+    let filter = reveal::Filter {
+        ticket_no: p.ticket_no.as_deref().map(parse_no).transpose()?,
+        subject: p.subject,
+        from: p.from,
+        to: p.to,
+        limit: p.limit.unwrap_or(200),
+    };
+    let reveals = state
+        .reveals
+        .list(&filter)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "reveals": reveals })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use hotline_auth::{Principal, Role};
+    use hotline_domain::ticket::{EmergencyService, RejectRule, ReturnDecision};
+    use hotline_domain::{Action, DeptCode, TicketNo};
+
+    use super::may_take;
+
+    fn th() -> DeptCode {
+        DeptCode::parse("GZ-TH").expect("code")
+    }
+
+    fn person(role: Role) -> Principal {
+        Principal {
+            subject: "p".into(),
+            name: None,
+            roles: BTreeSet::from([role]),
+            department: role.needs_department().then(th),
+        }
+    }
+
+    /// The steps table of docs/roles.md, step by step and role by role.
+    #[test]
+    fn every_step_is_allowed_to_exactly_the_roles_of_the_table() {
+        let n = || "n".to_owned();
+        let agentish = "agent supervisor admin";
+        let table = [
+            (
+                Action::Answer {
+                    answer: n(),
+                    knowledge_leaf: None,
+                },
+                agentish,
+            ),
+            (
+                Action::Reject {
+                    rule: RejectRule::NoSubstance,
+                    note: n(),
+                },
+                agentish,
+            ),
+            (
+                Action::Emergency {
+                    service: EmergencyService::Police110,
+                    note: n(),
+                },
+                agentish,
+            ),
+            (Action::ProvideInformation { note: n() }, agentish),
+            (
+                Action::Survey {
+                    satisfied: true,
+                    note: n(),
+                },
+                agentish,
+            ),
+            (Action::Close, agentish),
+            (Action::Reopen { reason: n() }, agentish),
+            (
+                Action::Merge {
+                    into: TicketNo::compose(261202, 1).expect("no"),
+                },
+                "agent dispatcher supervisor admin",
+            ),
+            (
+                Action::Dispatch {
+                    lead: th(),
+                    co: vec![],
+                    note: n(),
+                },
+                "dispatcher supervisor admin",
+            ),
+            (
+                Action::ReviewReturn {
+                    ruling: ReturnDecision::Uphold,
+                    note: n(),
+                },
+                "dispatcher supervisor admin",
+            ),
+            (Action::Supervise { note: n() }, "supervisor admin"),
+            (
+                Action::DecideExtension {
+                    approved: true,
+                    note: n(),
+                },
+                "supervisor admin",
+            ),
+            (Action::Accept, "department_staff"),
+            (Action::Return { reason: n() }, "department_staff"),
+            (Action::AddProgress { note: n() }, "department_staff"),
+            (
+                Action::RequestInformation { question: n() },
+                "department_staff",
+            ),
+            (
+                Action::RequestExtension {
+                    reason: n(),
+                    until: chrono::Utc::now(),
+                },
+                "department_staff",
+            ),
+            (Action::Reply { text: n() }, "department_staff"),
+            (Action::Complete { note: n() }, "department_staff"),
+            (
+                Action::Redispatch {
+                    to: th(),
+                    note: n(),
+                },
+                "department_staff",
+            ),
+        ];
+        for (action, allowed) in &table {
+            for role in Role::ALL {
+                let expected = allowed.split(' ').any(|r| r == role.as_str());
+                assert_eq!(
+                    may_take(&person(role), action),
+                    expected,
+                    "{} by {role}",
+                    action.name()
+                );
+            }
+        }
+        // A department's staff who also hold a centre role act as the centre, not the department.
+        let mut both = person(Role::DepartmentStaff);
+        both.roles.insert(Role::Agent);
+        assert!(!may_take(&both, &Action::Accept));
+        assert!(may_take(&both, &Action::Close));
+    }
 }

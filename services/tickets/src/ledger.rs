@@ -9,6 +9,11 @@
 //! Replicas run batchers in parallel: tickets touched by a batch are locked `FOR UPDATE`, and
 //! an idempotency key that two replicas race on fails one transaction, which is retried and then
 //! finds the first reply.
+//!
+//! One command fails alone: when Postgres refuses a batch's transaction (a NUL in a text that
+//! got past the edges, say), the batch is split and re-run in halves until the refused command
+//! stands by itself; it is answered `invalid` (a data exception) or `internal`, its batch-mates
+//! commit and are answered as usual (see `Batcher::execute_isolating`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -21,14 +26,14 @@ use hotline_bus::{Bus, Envelope};
 use hotline_domain::contract::{
     CommandAccepted, CreateTicket, HistoryEntry, TicketCommand, TicketEvent, TicketView,
 };
-use hotline_domain::{Action, Actor, Directory, Status, Ticket, TicketNo, TransitionError};
+use hotline_domain::{Action, Actor, Directory, Status, TicketNo, TransitionError};
 use sqlx::{PgPool, Postgres, Row as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::SCHEMA;
-use crate::store;
+use crate::store::{self, TicketRow};
 
 static COMMANDS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
     hotline_telemetry::counter_vec(
@@ -143,16 +148,6 @@ struct Writes {
     events: Vec<OutboxMessage>,
 }
 
-/// A ticket loaded for update, with what the state machine needs and what events carry.
-#[derive(Clone)]
-pub(crate) struct TicketRow {
-    pub view: TicketView,
-    pub machine: Ticket,
-    pub last_seq: i32,
-    pub handlers: Vec<String>,
-    pub traceparent: Option<String>,
-}
-
 impl Batcher {
     async fn run(self, mut rx: mpsc::Receiver<Pending>) {
         let mut batch = Vec::with_capacity(self.batch_max);
@@ -186,36 +181,88 @@ impl Batcher {
     }
 
     async fn execute_batch(&self, batch: Vec<Pending>) {
-        // One retry covers an idempotency key raced by another replica: the second attempt
-        // finds the winner's reply.
-        let mut outcome = self.try_batch(&batch).await;
-        if outcome.is_err() {
-            outcome = self.try_batch(&batch).await;
+        let replies = self.execute_isolating(&batch).await;
+        for (pending, reply) in batch.into_iter().zip(replies) {
+            let label = match &reply {
+                Ok(r) if r.replayed => "replayed",
+                Ok(_) => "ok",
+                Err(e) => kind_label(e),
+            };
+            COMMANDS
+                .with_label_values(&[command_label(&pending.command), label])
+                .inc();
+            let _ = pending.reply.send(reply);
         }
-        match outcome {
-            Ok(replies) => {
-                for (pending, reply) in batch.into_iter().zip(replies) {
-                    let label = match &reply {
-                        Ok(r) if r.replayed => "replayed",
-                        Ok(_) => "ok",
-                        Err(e) => kind_label(e),
-                    };
-                    COMMANDS
-                        .with_label_values(&[command_label(&pending.command), label])
-                        .inc();
-                    let _ = pending.reply.send(reply);
-                }
+    }
+
+    /// Runs `batch` so that one command Postgres refuses fails alone (issue 8: one NUL in one
+    /// description made 37 of 40 concurrent requests fail).
+    ///
+    /// The whole batch is tried first. When its transaction fails on something that is not the
+    /// database being away, the batch is split in halves, each tried in its own transaction,
+    /// left before right so commands on one ticket still apply in arrival order; halves that
+    /// fail split again. A refused command is thereby found in about 2·log2(n) transactions
+    /// while its batch-mates commit. Nothing is replied before its transaction commits, so
+    /// "acked means durable" and the outbox are untouched; a refused command is not written to
+    /// the command log, so nothing of it is stored.
+    async fn execute_isolating(
+        &self,
+        batch: &[Pending],
+    ) -> Vec<Result<CommandAccepted, RemoteError>> {
+        let mut replies: Vec<Option<Result<CommandAccepted, RemoteError>>> =
+            (0..batch.len()).map(|_| None).collect();
+        // Ranges still to run, the next one on top.
+        let mut todo = Vec::with_capacity(8);
+        todo.push(0..batch.len());
+        while let Some(range) = todo.pop() {
+            let part = &batch[range.clone()];
+            let mut outcome = self.try_batch(part).await;
+            // A key raced by another replica, a serialization failure or a deadlock passes on a
+            // second try (which then finds the winner's reply); so may a dropped connection.
+            if outcome
+                .as_ref()
+                .is_err_and(|e| failure(e) != Failure::Refused)
+            {
+                outcome = self.try_batch(part).await;
             }
-            Err(e) => {
-                let error = RemoteError::internal(&e);
-                for pending in batch {
-                    COMMANDS
-                        .with_label_values(&[command_label(&pending.command), "internal"])
-                        .inc();
-                    let _ = pending.reply.send(Err(error.clone()));
+            match outcome {
+                Ok(done) => {
+                    for (slot, reply) in replies[range].iter_mut().zip(done) {
+                        *slot = Some(reply);
+                    }
                 }
+                Err(e) => match failure(&e) {
+                    Failure::Refused | Failure::Transient if part.len() > 1 => {
+                        let mid = range.start + part.len() / 2;
+                        todo.push(mid..range.end);
+                        todo.push(range.start..mid);
+                    }
+                    kind => {
+                        let error = if kind == Failure::Refused && is_data_exception(&e) {
+                            // Text or values the store cannot hold: the sender's fault, and
+                            // retrying it cannot help.
+                            tracing::warn!(error = %format!("{e:#}"), "command refused by the store");
+                            RemoteError::invalid("the command holds data that cannot be stored")
+                        } else {
+                            RemoteError::internal(&e)
+                        };
+                        for slot in &mut replies[range] {
+                            *slot = Some(Err(error.clone()));
+                        }
+                    }
+                },
             }
         }
+        replies
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(RemoteError::internal(&anyhow::anyhow!(
+                        "command left without a reply"
+                    )))
+                })
+            })
+            .collect()
     }
 
     async fn try_batch(
@@ -658,6 +705,56 @@ fn command_label(c: &TicketCommand) -> &'static str {
     match c {
         TicketCommand::Create { .. } => "create",
         TicketCommand::Act { action, .. } => action.name(),
+    }
+}
+
+/// What a failed batch transaction says about its commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Postgres (or our own encoding) refused something in the batch: some command is bad.
+    Refused,
+    /// A conflict with a concurrent transaction: the same batch may pass on a second try.
+    Transient,
+    /// The database is away (connection, pool, I/O): retried once, never split (that would
+    /// only multiply the waits).
+    Unavailable,
+}
+
+fn sqlx_error(e: &anyhow::Error) -> Option<&sqlx::Error> {
+    e.chain().find_map(|c| c.downcast_ref::<sqlx::Error>())
+}
+
+fn failure(e: &anyhow::Error) -> Failure {
+    match sqlx_error(e) {
+        // Not from the database at all: encoding a row or an event failed, which depends on
+        // the command.
+        None => Failure::Refused,
+        Some(sqlx::Error::Database(db)) => match db.code().as_deref() {
+            // unique_violation (a key raced by another replica), serialization_failure,
+            // deadlock_detected.
+            Some("23505" | "40001" | "40P01") => Failure::Transient,
+            _ => Failure::Refused,
+        },
+        Some(
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::Encode(_)
+            | sqlx::Error::TypeNotFound { .. }
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. },
+        ) => Failure::Refused,
+        Some(_) => Failure::Unavailable,
+    }
+}
+
+/// SQLSTATE class 22 (data exception: a NUL in text, `\u0000` in jsonb, a value out of
+/// range) and 54 (program limit exceeded: an index row too large).
+fn is_data_exception(e: &anyhow::Error) -> bool {
+    match sqlx_error(e) {
+        Some(sqlx::Error::Database(db)) => db
+            .code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("54")),
+        _ => false,
     }
 }
 

@@ -4,22 +4,25 @@
 //!   commands, writes their history, their replies for idempotency and their events to the
 //!   outbox. The state machine itself is `hotline_domain::Ticket::decide`.
 //! - [`store`]: reading tickets back (by number, filters, history, updates).
+//! - [`callers`]: which service may send which actor (the ledger's caller check).
 //! - [`http`]: the agents' and supervisors' HTTP API (port 8081).
 //! - [`run`]: wires NATS request/reply, the outbox relay, HTTP, and shutdown.
 #![forbid(unsafe_code)]
 
+pub mod callers;
 pub mod http;
 pub mod ledger;
+pub mod reveal;
 pub mod store;
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use hotline_bus::Bus;
 use hotline_bus::rpc::{self, RemoteError};
 use hotline_config::Settings;
 use hotline_domain::Directory;
-use hotline_domain::contract::{GetTicket, TicketCommand, TicketQuery, UpdatesQuery};
+use hotline_domain::contract::{GetTicket, TicketQuery, UpdatesQuery};
+use hotline_runtime::Service;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub const SCHEMA: &str = "tickets";
@@ -35,17 +38,23 @@ pub async fn connect_db(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
 
 /// Runs the tickets service until `shutdown`.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let bus = Bus::connect(&settings.nats.url, &settings.namespace, "tickets").await?;
-    hotline_bus::streams::ensure(
-        &bus,
-        hotline_bus::streams::StreamOptions {
-            replicas: settings.nats.stream_replicas,
-        },
-    )
-    .await?;
-    let pool = connect_db(&settings).await?;
-    migrate(&pool).await?;
-    let readiness = hotline_telemetry::Readiness::default();
+    let listener = hotline_telemetry::bind(&settings.listen.host, settings.tickets.port).await?;
+    run_with_listener(settings, listener, shutdown).await
+}
+
+/// [`run`] on a listener the caller bound (tests bind port 0).
+pub async fn run_with_listener(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut service = Service::start("tickets", &settings, shutdown).await?;
+    // Every task stops on the service's token: at shutdown, or when another task fails.
+    let shutdown = service.stop_token();
+    let bus = service.bus().clone();
+    let pool = service
+        .postgres(&settings, sqlx::migrate!("./migrations"), SCHEMA)
+        .await?;
     let directory = Arc::new(Directory::demo());
     let ledger = ledger::Ledger::start(
         pool.clone(),
@@ -56,112 +65,104 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     );
     let store = store::Store::new(pool.clone());
 
-    let mut tasks = tokio::task::JoinSet::new();
     {
         let ledger = ledger.clone();
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_commands(),
-            "tickets",
-            4096,
-            move |cmd: TicketCommand| {
-                let ledger = ledger.clone();
-                async move { ledger.execute(cmd).await }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "commands",
+            callers::serve_commands(bus.clone(), ledger, shutdown.clone()),
+        );
     }
     {
         let store = store.clone();
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_get(),
-            "tickets",
-            256,
-            move |q: GetTicket| {
-                let store = store.clone();
-                async move { store.get(&q).await }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "get",
+            rpc::serve(
+                bus.clone(),
+                bus.subjects.ticket_get(),
+                "tickets",
+                256,
+                move |q: GetTicket| {
+                    let store = store.clone();
+                    async move { store.get(&q).await }
+                },
+                shutdown.clone(),
+            ),
+        );
     }
     {
         let store = store.clone();
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_list(),
-            "tickets",
-            64,
-            move |q: TicketQuery| {
-                let store = store.clone();
-                async move { store.list(&q).await }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "list",
+            rpc::serve(
+                bus.clone(),
+                bus.subjects.ticket_list(),
+                "tickets",
+                64,
+                move |q: TicketQuery| {
+                    let store = store.clone();
+                    async move { store.list(&q).await }
+                },
+                shutdown.clone(),
+            ),
+        );
     }
     {
         let store = store.clone();
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_updates(),
-            "tickets",
-            16,
-            move |q: UpdatesQuery| {
-                let store = store.clone();
-                async move {
-                    store
-                        .updates(&q)
-                        .await
-                        .map_err(|e| RemoteError::internal(&e))
-                }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "updates",
+            rpc::serve(
+                bus.clone(),
+                bus.subjects.ticket_updates(),
+                "tickets",
+                16,
+                move |q: UpdatesQuery| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .updates(&q)
+                            .await
+                            .map_err(|e| RemoteError::internal(&e))
+                    }
+                },
+                shutdown.clone(),
+            ),
+        );
     }
     {
         let store = store.clone();
-        tasks.spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_max_sequence(),
-            "tickets",
-            16,
-            move |yymmdd: u32| {
-                let store = store.clone();
-                async move {
-                    store
-                        .max_sequence(yymmdd)
-                        .await
-                        .map_err(|e| RemoteError::internal(&e))
-                }
-            },
-            shutdown.clone(),
-        ));
+        service.spawn(
+            "max-sequence",
+            rpc::serve(
+                bus.clone(),
+                bus.subjects.ticket_max_sequence(),
+                "tickets",
+                16,
+                move |yymmdd: u32| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .max_sequence(yymmdd)
+                            .await
+                            .map_err(|e| RemoteError::internal(&e))
+                    }
+                },
+                shutdown.clone(),
+            ),
+        );
     }
     let relay = hotline_bus::outbox::Relay::new(pool.clone(), SCHEMA, bus.clone());
     let relay_shutdown = shutdown.clone();
-    tasks.spawn(async move {
+    service.spawn("outbox-relay", async move {
         relay.run(relay_shutdown).await;
         Ok(())
     });
-    let listener = hotline_telemetry::bind(&settings.listen.host, settings.tickets.port).await?;
     let app = http::router(http::AppState {
         ledger,
         store,
         bus: bus.clone(),
-    })
-    .merge(hotline_telemetry::ops_routes(readiness.clone()));
-    let http_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
-            .context("tickets HTTP server")
+        verifier: hotline_auth::Verifier::from_settings(&settings)?,
+        reveals: reveal::RevealLog::new(pool.clone()),
     });
-    readiness.set(true);
-    tracing::info!(port = settings.tickets.port, "tickets service ready");
-    shutdown.cancelled().await;
-    readiness.set(false);
-    hotline_telemetry::join_tasks("tickets", &mut tasks).await;
-    bus.client.flush().await.ok();
-    Ok(())
+    service.serve_http("http", listener, app);
+    service.run().await
 }

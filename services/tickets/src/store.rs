@@ -12,8 +12,6 @@ use hotline_domain::{Channel, DeptCode, RequestType, ServiceCode, Status, Ticket
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
 
-use crate::ledger::TicketRow;
-
 const COLUMNS: &str = "ticket_no, status, channel, request_type, service_code, description, location, citizen, confidential, \
     attributes, media_url, lead, co, handlers, extension_pending, satisfied, last_seq, traceparent, created_at, updated_at";
 
@@ -22,6 +20,18 @@ pub(crate) const SELECT_FOR_UPDATE: &str = "SELECT ticket_no, status, channel, r
     created_at, updated_at FROM tickets.ticket WHERE ticket_no = ANY($1) ORDER BY ticket_no FOR UPDATE";
 
 const MAX_LIST: u32 = 1000;
+
+/// A ticket loaded for update by the ledger, with what the state machine needs and what events
+/// carry. Defined here, with the reading of rows, so the ledger imports the store and never the
+/// other way round.
+#[derive(Clone)]
+pub(crate) struct TicketRow {
+    pub view: TicketView,
+    pub machine: Ticket,
+    pub last_seq: i32,
+    pub handlers: Vec<String>,
+    pub traceparent: Option<String>,
+}
 
 #[derive(Clone)]
 pub struct Store {

@@ -22,7 +22,14 @@ async fn start() -> Running {
     let env = hotline_testkit::env().await.expect("test env");
     let settings = env.settings().expect("settings");
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(hotline_tickets::run(settings.clone(), shutdown.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let handle = tokio::spawn(hotline_tickets::run_with_listener(
+        settings.clone(),
+        listener,
+        shutdown.clone(),
+    ));
     let bus = Bus::connect(&env.nats_url, &env.namespace, "test")
         .await
         .expect("nats");
@@ -83,10 +90,15 @@ fn act(no: TicketNo, key: &str, actor: Actor, action: Action) -> TicketCommand {
     }
 }
 
+/// Sends as the service that speaks for the command's actor (the ledger checks the caller).
 async fn send(bus: &Bus, cmd: &TicketCommand) -> Result<CommandAccepted, CallError> {
+    let actor = match cmd {
+        TicketCommand::Create { actor, .. } | TicketCommand::Act { actor, .. } => actor,
+    };
+    let caller = hotline_tickets::callers::sender_of(actor).expect("a service's actor");
     rpc::call(
         bus,
-        bus.subjects.ticket_commands(),
+        bus.subjects.ticket_commands_from(caller),
         cmd,
         Duration::from_secs(5),
     )

@@ -1,10 +1,27 @@
-//! Department credentials: a bearer token per department, stored only as its SHA-256. Shared by
-//! every service a department talks to (the gateway, the knowledge base's editing API).
+//! Who is calling.
+//!
+//! - Department credentials (this file): a bearer token per department, stored only as its
+//!   SHA-256. Shared by every service a department's system talks to (the gateway, the
+//!   knowledge base's editing API).
+//! - People (the centre's staff, department staff): [`jwt`] verifies their access tokens against
+//!   the issuer's JWKS; [`principal`] says who they are ([`Role`], [`Principal`]); [`extract`]
+//!   is the axum extractor and the one 401/403 refusal. docs/roles.md is the table of roles.
+//! - [`testing`] (feature `testing`): a stand-in issuer for other crates' tests.
 //!
 //! The presented token is hashed and compared with every stored digest in constant time (no
 //! early exit, no data-dependent branch), so neither timing nor the order of the credential list
 //! tells an attacker how close a guess was.
 #![forbid(unsafe_code)]
+
+pub mod extract;
+pub mod jwt;
+pub mod principal;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use extract::{AuthError, Authorized, Policy};
+pub use jwt::{Verifier, VerifierConfig, VerifyError};
+pub use principal::{CENTRE_ROLES, Principal, REVEAL_ROLES, Role};
 
 use anyhow::Context as _;
 use hotline_domain::{DeptCode, Directory};

@@ -12,13 +12,17 @@
 //! - [`trace`]: W3C trace context in NATS headers.
 //! - [`db`]: the Postgres pool, per-schema migrations, database URLs.
 //! - [`ticket_numbers`]: ticket numbers from per-replica blocks reserved in a KV bucket.
+//! - [`permissions`]: each service's NATS user and allow-lists, from the subjects above.
+//! - [`nats_config`]: writes a nats-server configuration with those users (`hotline nats-config`).
 #![forbid(unsafe_code)]
 
 pub mod consumer;
 pub mod db;
 pub mod envelope;
 pub mod inbox;
+pub mod nats_config;
 pub mod outbox;
+pub mod permissions;
 pub mod publish;
 pub mod rpc;
 pub mod streams;
@@ -27,6 +31,7 @@ pub mod ticket_numbers;
 pub mod trace;
 
 pub use envelope::Envelope;
+pub use permissions::Service;
 pub use subjects::Subjects;
 
 /// A connection to the bus: core NATS for request/reply, JetStream for streams.
@@ -38,12 +43,61 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects and names the connection after the service so that `nats-server`'s monitoring
-    /// shows who is who.
+    /// Connects without credentials (an open NATS: the dev/test server) and names the
+    /// connection after the service so that `nats-server`'s monitoring shows who is who.
     pub async fn connect(url: &str, namespace: &str, service: &str) -> anyhow::Result<Bus> {
+        Bus::connect_options(url, namespace, service, async_nats::ConnectOptions::new()).await
+    }
+
+    /// Connects as `service`'s NATS user with the credentials of the `[nats]` settings (none
+    /// configured: as [`Bus::connect`]). Secrets are read first, so a missing or malformed one
+    /// fails here, before the service binds a port; they are never logged.
+    pub async fn connect_with(
+        nats: &hotline_config::Nats,
+        namespace: &str,
+        service: &str,
+    ) -> anyhow::Result<Bus> {
         use anyhow::Context as _;
-        let client = async_nats::ConnectOptions::new()
+        use hotline_config::NatsAuth;
+        let auth = nats
+            .auth(service)
+            .with_context(|| format!("NATS credentials of {service}"))?;
+        let options = match auth {
+            NatsAuth::None => async_nats::ConnectOptions::new(),
+            NatsAuth::UserPassword { user, password } => {
+                async_nats::ConnectOptions::with_user_and_password(
+                    user,
+                    password.expose().to_owned(),
+                )
+            }
+            NatsAuth::NKey { seed } => {
+                async_nats::ConnectOptions::with_nkey(seed.expose().to_owned())
+            }
+            NatsAuth::CredentialsFile(path) => {
+                async_nats::ConnectOptions::with_credentials_file(&path)
+                    .await
+                    .with_context(|| format!("reading NATS credentials {}", path.display()))?
+            }
+        };
+        Bus::connect_options(&nats.url, namespace, service, options).await
+    }
+
+    async fn connect_options(
+        url: &str,
+        namespace: &str,
+        service: &str,
+        options: async_nats::ConnectOptions,
+    ) -> anyhow::Result<Bus> {
+        use anyhow::Context as _;
+        let name = service.to_owned();
+        let client = options
             .name(format!("hotline-{service}"))
+            // Replies come to `_INBOX.<service>.>`, the only inbox its NATS user may read.
+            .custom_inbox_prefix(permissions::inbox_prefix(service))
+            .event_callback(move |event| {
+                let service = name.clone();
+                async move { log_event(&service, event) }
+            })
             .retry_on_initial_connect()
             .connection_timeout(std::time::Duration::from_secs(5))
             .connect(url)
@@ -59,5 +113,22 @@ impl Bus {
             js,
             subjects: Subjects::new(namespace),
         }
+    }
+}
+
+/// A refused login or a permission violation is a deployment error: say so loudly. (The
+/// server's text names the subject, never a payload.)
+fn log_event(service: &str, event: async_nats::Event) {
+    use async_nats::{Event, ServerError};
+    match event {
+        Event::ServerError(ServerError::AuthorizationViolation) => tracing::error!(
+            service,
+            "NATS refused the credentials (authorization violation): check [nats] settings"
+        ),
+        Event::ServerError(e) => tracing::error!(service, error = %e, "NATS server error"),
+        Event::ClientError(e) => tracing::warn!(service, error = %e, "NATS client error"),
+        Event::Disconnected => tracing::warn!(service, "NATS disconnected; reconnecting"),
+        Event::Connected => tracing::info!(service, "NATS connected"),
+        other => tracing::debug!(service, event = %other, "NATS event"),
     }
 }

@@ -1,8 +1,8 @@
 //! Commands and queries as NATS request/reply.
 //!
 //! The reply is `{"ok": ...}` or `{"err": {"kind": ..., "message": ...}}`; callers get a
-//! [`CallError`] whose [`ErrorKind`] each edge maps to its own status codes. A service with no
-//! replica answering is `Unavailable`, never a hang: every call has a timeout.
+//! [`CallError`] whose [`ErrorKind`] the edges map to status codes (`hotline_runtime::error`).
+//! A service with no replica answering is `Unavailable`, never a hang: every call has a timeout.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,14 +49,6 @@ impl RemoteError {
     pub fn conflict(message: impl Into<String>) -> RemoteError {
         RemoteError::new(ErrorKind::Conflict, message)
     }
-    /// The status and JSON body an HTTP edge answers with:
-    /// `{"error": {"kind": "forbidden", "message": "..."}}`.
-    pub fn to_http(&self) -> (u16, serde_json::Value) {
-        let body =
-            serde_json::json!({ "error": { "kind": self.kind.as_str(), "message": self.message } });
-        (self.kind.http_status(), body)
-    }
-
     /// Logs the cause with its chain and returns a message that leaks nothing.
     pub fn internal(cause: &anyhow::Error) -> RemoteError {
         tracing::error!(error = %format!("{cause:#}"), "internal error");
@@ -156,6 +148,34 @@ where
     H: Fn(Req) -> F + Send + Sync + 'static,
     F: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
 {
+    serve_with_subject(
+        bus,
+        subject,
+        queue,
+        concurrency,
+        move |_subject: &str, request: Req| handler(request),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] for a wildcard `subject`: the handler also gets the subject each request came on
+/// (the ledger learns the caller from `<ns>.tickets.cmd.<caller>`, which only that caller's
+/// NATS user may publish to).
+pub async fn serve_with_subject<Req, Resp, H, F>(
+    bus: Bus,
+    subject: String,
+    queue: &str,
+    concurrency: usize,
+    handler: H,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    H: Fn(&str, Req) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
+{
     let mut subscription = bus
         .client
         .queue_subscribe(subject.clone(), queue.to_owned())
@@ -182,7 +202,7 @@ where
         tokio::spawn(
             async move {
                 let reply = match serde_json::from_slice::<Req>(&message.payload) {
-                    Ok(request) => match handler(request).await {
+                    Ok(request) => match handler(message.subject.as_str(), request).await {
                         Ok(value) => Reply::Ok(value),
                         Err(e) => Reply::Err(e),
                     },

@@ -1,5 +1,12 @@
-//! Creates (or updates) the streams and buckets. Idempotent; run by `hotline setup` and by every
-//! service at start so that a fresh NATS works.
+//! The streams and the KV bucket: their configuration lives here, once.
+//!
+//! - [`apply`] creates or updates them to this configuration: `hotline setup`, run by the
+//!   operator as the NATS `setup` user (the only user allowed to manage streams).
+//! - [`ensure`] is what every service runs at start: it checks that each exists and creates only
+//!   what is missing (an open dev/test NATS starts empty). It never updates an existing stream,
+//!   so a service never undoes what an operator set (replicas, limits). On a NATS with the
+//!   generated users a service may not create streams: a missing one is an error telling to run
+//!   `hotline setup`.
 
 use std::time::Duration;
 
@@ -20,8 +27,90 @@ impl Default for StreamOptions {
     }
 }
 
+/// The names of every stream of the namespace, the KV bucket's (`KV_<bucket>`) included.
+pub fn names(s: &crate::Subjects) -> Vec<String> {
+    let mut names: Vec<String> = stream_configs(s, StreamOptions::default())
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    names.push(format!("KV_{}", s.ticket_numbers_bucket()));
+    names
+}
+
+/// Creates or updates every stream and the bucket to this configuration (`hotline setup`).
+pub async fn apply(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
+    for config in stream_configs(&bus.subjects, options) {
+        let name = config.name.clone();
+        bus.js
+            .create_or_update_stream(config)
+            .await
+            .with_context(|| format!("creating or updating stream {name}"))?;
+    }
+    ensure_bucket(bus, options).await
+}
+
+/// Checks every stream and the bucket exist; creates what is missing, changes nothing else.
 pub async fn ensure(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
-    let s = &bus.subjects;
+    for config in stream_configs(&bus.subjects, options) {
+        let name = config.name.clone();
+        match bus.js.get_stream(&name).await {
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    jetstream::context::GetStreamErrorKind::JetStream(_)
+                ) =>
+            {
+                // Not found (or not visible): try to create it below.
+                tracing::debug!(stream = %name, error = %e, "stream lookup failed");
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "looking up stream {name} (a NATS user needs $JS.API.STREAM.INFO.{name})"
+                )));
+            }
+        }
+        if let Err(e) = bus.js.create_stream(config).await {
+            // Another replica may have created it meanwhile.
+            if bus.js.get_stream(&name).await.is_err() {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "stream {name} is missing and this NATS user may not create it: \
+                     run `hotline setup` (as the NATS setup user)"
+                )));
+            }
+        }
+    }
+    ensure_bucket(bus, options).await
+}
+
+async fn ensure_bucket(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
+    let bucket = bus.subjects.ticket_numbers_bucket();
+    if bus.js.get_key_value(&bucket).await.is_ok() {
+        return Ok(());
+    }
+    let created = bus
+        .js
+        .create_key_value(kv::Config {
+            bucket: bucket.clone(),
+            description: "Ticket number blocks reserved per day".to_owned(),
+            history: 1,
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: options.replicas,
+            max_age: Duration::from_secs(60 * 60 * 24 * 3),
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(_) if bus.js.get_key_value(&bucket).await.is_ok() => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "KV bucket {bucket} is missing and this NATS user may not create it: \
+             run `hotline setup` (as the NATS setup user)"
+        ))),
+    }
+}
+
+fn stream_configs(s: &crate::Subjects, options: StreamOptions) -> Vec<stream::Config> {
     let base = stream::Config {
         storage: stream::StorageType::File,
         num_replicas: options.replicas,
@@ -56,33 +145,14 @@ pub async fn ensure(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
             "Messages a consumer gave up on, with the reason",
         ),
     ];
-    for (name, subject, description) in specs {
-        let config = stream::Config {
-            name: name.clone(),
+    specs
+        .into_iter()
+        .map(|(name, subject, description)| stream::Config {
+            name,
             subjects: vec![subject],
             description: Some(description.to_owned()),
             max_age: Duration::from_secs(60 * 60 * 24 * 90),
             ..base.clone()
-        };
-        bus.js
-            .create_or_update_stream(config)
-            .await
-            .with_context(|| format!("creating stream {name}"))?;
-    }
-    let bucket = s.ticket_numbers_bucket();
-    if bus.js.get_key_value(&bucket).await.is_err() {
-        bus.js
-            .create_key_value(kv::Config {
-                bucket: bucket.clone(),
-                description: "Ticket number blocks reserved per day".to_owned(),
-                history: 1,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: options.replicas,
-                max_age: Duration::from_secs(60 * 60 * 24 * 3),
-                ..Default::default()
-            })
-            .await
-            .with_context(|| format!("creating KV bucket {bucket}"))?;
-    }
-    Ok(())
+        })
+        .collect()
 }

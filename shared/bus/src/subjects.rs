@@ -5,8 +5,11 @@
 
 /// Suffixes, declared once. The full subject is `<namespace>.<suffix>`.
 pub mod suffix {
-    /// Commands to the ticket ledger (request/reply, queue group `tickets`).
+    /// Commands to the ticket ledger (request/reply, queue group `tickets`):
+    /// `tickets.cmd.<caller>`, each service on its own so the ledger knows who sent it.
     pub const TICKET_COMMANDS: &str = "tickets.cmd";
+    /// Every ledger query below hangs off this.
+    pub const TICKET_QUERIES: &str = "tickets.query";
     pub const TICKET_GET: &str = "tickets.query.get";
     pub const TICKET_LIST: &str = "tickets.query.list";
     pub const TICKET_UPDATES: &str = "tickets.query.updates";
@@ -24,6 +27,8 @@ pub mod suffix {
     pub const DISPATCH_MANUAL: &str = "dispatch.manual";
     /// Facts from the knowledge service: `knowledge.events.<kind>` (published, retired, ...).
     pub const KNOWLEDGE_EVENTS: &str = "knowledge.events";
+    /// Every knowledge query below hangs off this.
+    pub const KNOWLEDGE_QUERIES: &str = "knowledge.query";
     /// Knowledge search (request/reply, queue group `knowledge`).
     pub const KNOWLEDGE_SEARCH: &str = "knowledge.query.search";
     /// Answer suggestions for a ticket's free text (request/reply).
@@ -32,6 +37,17 @@ pub mod suffix {
     pub const SLA_EVENTS: &str = "sla.events";
     /// A department's extension request, checked against its deadline (request/reply).
     pub const SLA_EXTENSION_REQUEST: &str = "sla.extensions.request";
+}
+
+/// Durable consumer names; each is also its dead-letter subject's last token
+/// (`dlq.<consumer>`) and appears in its service's NATS permissions.
+pub mod durable {
+    pub const DISPATCH: &str = "dispatch";
+    pub const GATEWAY_DELIVERY: &str = "gateway-delivery";
+    pub const KNOWLEDGE: &str = "knowledge";
+    pub const SLA: &str = "sla";
+    /// A department's consumer on the delivery stream: `dept-<CODE>`.
+    pub const DEPARTMENT_PREFIX: &str = "dept-";
 }
 
 /// Subject and stream names for one namespace.
@@ -58,8 +74,31 @@ impl Subjects {
         format!("{}.{suffix}", self.ns)
     }
 
-    pub fn ticket_commands(&self) -> String {
-        self.join(suffix::TICKET_COMMANDS)
+    /// `<ns>.tickets.cmd.<caller>`: where `caller` sends ticket commands.
+    pub fn ticket_commands_from(&self, caller: crate::Service) -> String {
+        format!("{}.{}.{caller}", self.ns, suffix::TICKET_COMMANDS)
+    }
+    /// `<ns>.tickets.cmd.*`: what the ledger serves.
+    pub fn ticket_commands_all(&self) -> String {
+        format!("{}.{}.*", self.ns, suffix::TICKET_COMMANDS)
+    }
+    /// The caller a command subject names (`None`: not a command subject of this namespace,
+    /// or a token that is no service).
+    pub fn ticket_command_caller(&self, subject: &str) -> Option<crate::Service> {
+        let token = subject
+            .strip_prefix(self.ns.as_str())?
+            .strip_prefix('.')?
+            .strip_prefix(suffix::TICKET_COMMANDS)?
+            .strip_prefix('.')?;
+        crate::Service::parse(token)
+    }
+    /// `<ns>.tickets.query.>`.
+    pub fn ticket_queries_all(&self) -> String {
+        format!("{}.{}.>", self.ns, suffix::TICKET_QUERIES)
+    }
+    /// `<ns>.knowledge.query.>`.
+    pub fn knowledge_queries_all(&self) -> String {
+        format!("{}.{}.>", self.ns, suffix::KNOWLEDGE_QUERIES)
     }
     pub fn ticket_get(&self) -> String {
         self.join(suffix::TICKET_GET)
@@ -160,5 +199,24 @@ mod tests {
         assert_eq!(s.delivery("GZ-TH"), "t-42.x.delivery.GZ-TH");
         assert_eq!(s.tickets_stream(), "T_42_X_TICKETS");
         assert_eq!(s.dead_letter("gateway"), "t-42.x.dlq.gateway");
+        assert_eq!(
+            s.ticket_commands_from(crate::Service::Gateway),
+            "t-42.x.tickets.cmd.gateway"
+        );
+        assert_eq!(
+            s.ticket_command_caller("t-42.x.tickets.cmd.intake"),
+            Some(crate::Service::Intake)
+        );
+        assert_eq!(s.ticket_command_caller("t-42.x.tickets.cmd.nobody"), None);
+        assert_eq!(s.ticket_command_caller("other.tickets.cmd.intake"), None);
+        assert_eq!(s.ticket_command_caller("t-42.x.tickets.cmdintake"), None);
+        assert!(
+            s.ticket_get()
+                .starts_with(s.ticket_queries_all().trim_end_matches('>'))
+        );
+        assert!(
+            s.knowledge_search()
+                .starts_with(s.knowledge_queries_all().trim_end_matches('>'))
+        );
     }
 }

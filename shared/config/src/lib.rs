@@ -8,6 +8,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod nats;
+pub use nats::{Nats, NatsAuth, Secret};
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     /// Prefix of every NATS subject and stream; lets several cities or test runs share a NATS.
@@ -26,18 +29,14 @@ pub struct Settings {
     pub gateway: Gateway,
     pub knowledge: Knowledge,
     pub sla: Sla,
+    pub identity: Identity,
+    pub auth: Auth,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Listen {
     /// 127.0.0.1 on a laptop; 0.0.0.0 in a container.
     pub host: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Nats {
-    pub url: String,
-    pub stream_replicas: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +119,60 @@ pub struct Sla {
     pub poll_interval_ms: u64,
     /// Most deadlines fired in one transaction.
     pub fire_batch: u32,
+}
+
+/// How the people's APIs verify a bearer token (JWT) from the OpenID Connect issuer: the
+/// platform's own (services/identity) in the local run, the city's provider in production.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Auth {
+    /// The `iss` every token must carry, exactly (no trailing slash added or removed).
+    pub issuer: String,
+    /// The `aud` a token must name (a string or one entry of an array).
+    pub audience: String,
+    /// Where the signing keys are; empty: from discovery at `issuer/.well-known/openid-configuration`.
+    pub jwks_uri: String,
+    /// The claim holding the role names (a city's provider may use its own).
+    pub roles_claim: String,
+    /// The claim holding the department code of department staff and knowledge editors.
+    pub department_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// How often the keys are fetched again (an unknown `kid` also fetches, rate-limited).
+    pub jwks_refresh_secs: u64,
+}
+
+/// The platform's own OpenID Connect issuer (services/identity): the local run's sign-in.
+/// Production may point `[auth]` at the city's provider instead and not run it at all.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Identity {
+    pub port: u16,
+    /// The `iss` of every token and the base of every endpoint URL in discovery: the URL
+    /// people and verifiers reach the issuer at, without a trailing slash.
+    pub issuer: String,
+    /// The `aud` of access tokens (verifiers check `auth.audience`).
+    pub audience: String,
+    pub access_token_secs: u64,
+    /// Lifetime of each refresh token; every use rotates it (a sliding sign-in).
+    pub refresh_token_secs: u64,
+    /// Lifetime of an authorization code (single use).
+    pub code_secs: u64,
+    /// Consecutive wrong passwords that lock an account ...
+    pub lockout_failures: u32,
+    /// ... for this long.
+    pub lockout_secs: u64,
+    /// The applications allowed to ask for tokens.
+    pub clients: Vec<IdentityClient>,
+}
+
+/// A public OAuth client (no secret: PKCE protects its codes).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdentityClient {
+    pub client_id: String,
+    /// Where codes may be sent, compared exactly (no prefix or pattern matching).
+    pub redirect_uris: Vec<String>,
+    /// Whether scripts may use `grant_type=password` with this client id.
+    #[serde(default)]
+    pub password_grant: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,6 +290,7 @@ impl Settings {
                 return invalid(format!("{name} must start with one of {schemes:?}"));
             }
         }
+        self.nats.validate()?;
         let ports = [
             ("intake.port", self.intake.port),
             ("tickets.port", self.tickets.port),
@@ -245,6 +299,7 @@ impl Settings {
             ("gateway.grpc_port", self.gateway.grpc_port),
             ("knowledge.port", self.knowledge.port),
             ("sla.port", self.sla.port),
+            ("identity.port", self.identity.port),
         ];
         let mut seen = HashSet::new();
         for (name, port) in ports {
@@ -270,6 +325,27 @@ impl Settings {
         {
             return invalid("limits must be positive".into());
         }
+        if !self.auth.issuer.starts_with("http://") && !self.auth.issuer.starts_with("https://") {
+            return invalid("auth.issuer must be an http(s) URL".into());
+        }
+        if !self.auth.jwks_uri.is_empty()
+            && !self.auth.jwks_uri.starts_with("http://")
+            && !self.auth.jwks_uri.starts_with("https://")
+        {
+            return invalid("auth.jwks_uri must be empty or an http(s) URL".into());
+        }
+        if self.auth.audience.trim().is_empty()
+            || self.auth.roles_claim.trim().is_empty()
+            || self.auth.department_claim.trim().is_empty()
+        {
+            return invalid("auth.audience, roles_claim and department_claim must be set".into());
+        }
+        if self.auth.jwks_refresh_secs == 0 || self.auth.leeway_secs > 300 {
+            return invalid(
+                "auth.jwks_refresh_secs must be positive and auth.leeway_secs at most 300".into(),
+            );
+        }
+        self.validate_identity()?;
         if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
             return invalid("telemetry.log_format must be text or json".into());
         }
@@ -289,6 +365,48 @@ impl Settings {
             .any(|k| k.trim().len() < 8)
         {
             return invalid("open311 api keys must be at least 8 characters".into());
+        }
+        Ok(())
+    }
+
+    fn validate_identity(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let id = &self.identity;
+        let is_http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        if !is_http(&id.issuer) || id.issuer.ends_with('/') {
+            return invalid(
+                "identity.issuer must be an http(s) URL without a trailing slash".into(),
+            );
+        }
+        if id.audience.is_empty()
+            || id.access_token_secs == 0
+            || id.refresh_token_secs == 0
+            || id.code_secs == 0
+            || id.lockout_failures == 0
+            || id.lockout_secs == 0
+        {
+            return invalid(
+                "identity audience, lifetimes and lockout must be set and positive".into(),
+            );
+        }
+        let mut ids = HashSet::new();
+        for c in &id.clients {
+            if c.client_id.is_empty() || !ids.insert(c.client_id.as_str()) {
+                return invalid(format!(
+                    "identity client id {:?} is empty or used twice",
+                    c.client_id
+                ));
+            }
+            if let Some(u) = c
+                .redirect_uris
+                .iter()
+                .find(|u| !is_http(u) || u.contains('#'))
+            {
+                return invalid(format!(
+                    "identity client {}: redirect URI {u:?} must be an absolute http(s) URL without a fragment",
+                    c.client_id
+                ));
+            }
         }
         Ok(())
     }
@@ -358,6 +476,13 @@ mod tests {
             ("HOTLINE__SLA__PORT", "8085"),
             ("HOTLINE__SLA__POLL_INTERVAL_MS", "0"),
             ("HOTLINE__KNOWLEDGE__MAX_QUERY_BYTES", "0"),
+            ("HOTLINE__IDENTITY__PORT", "8081"),
+            ("HOTLINE__IDENTITY__ISSUER", "http://127.0.0.1:8079/"),
+            ("HOTLINE__IDENTITY__LOCKOUT_FAILURES", "0"),
+            ("HOTLINE__AUTH__ISSUER", "127.0.0.1:8079"),
+            ("HOTLINE__AUTH__JWKS_URI", "file:///keys.json"),
+            ("HOTLINE__AUTH__JWKS_REFRESH_SECS", "0"),
+            ("HOTLINE__AUTH__AUDIENCE", " "),
         ] {
             let r = Settings::load_from(None, env(&[bad]));
             assert!(

@@ -406,8 +406,8 @@ pub struct SlaEvent {
     pub approved: Option<bool>,
 }
 
-/// Error kinds any service may answer a request with. Mapped to HTTP/gRPC codes in one place
-/// per protocol (see `hotline_bus::rpc`).
+/// Error kinds any service may answer a request with. Mapped to HTTP statuses and gRPC codes in
+/// one place: `hotline_runtime::error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -423,21 +423,11 @@ pub enum ErrorKind {
     Unavailable,
     /// Our fault (500 / INTERNAL).
     Internal,
+    /// No valid credentials (401 / UNAUTHENTICATED): who is calling is unknown.
+    Unauthenticated,
 }
 
 impl ErrorKind {
-    /// The HTTP status for this kind: the one mapping every HTTP edge uses.
-    pub fn http_status(self) -> u16 {
-        match self {
-            ErrorKind::Invalid => 400,
-            ErrorKind::Forbidden => 403,
-            ErrorKind::NotFound => 404,
-            ErrorKind::Conflict => 409,
-            ErrorKind::Unavailable => 503,
-            ErrorKind::Internal => 500,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Invalid => "invalid",
@@ -446,7 +436,13 @@ impl ErrorKind {
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
+            ErrorKind::Unauthenticated => "unauthenticated",
         }
+    }
+
+    /// A refusal is the caller's doing (counted by reason); the rest are our failures.
+    pub fn is_refusal(self) -> bool {
+        !matches!(self, ErrorKind::Unavailable | ErrorKind::Internal)
     }
 }
 

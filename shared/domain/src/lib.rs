@@ -8,14 +8,18 @@
 //! - [`contract`]: commands sent to the ticket ledger and the events it publishes; versioned serde
 //!   JSON shared by every service.
 //! - [`mask`]: masking of personal data for logs and for departments that must not see it.
+//! - [`text`]: which characters text from outside may hold (no NUL or other controls), checked
+//!   once at every edge.
 #![forbid(unsafe_code)]
 
 pub mod contract;
 pub mod department;
 pub mod ids;
 pub mod mask;
+pub mod text;
 pub mod ticket;
 
 pub use department::{Department, DepartmentLevel, Directory};
 pub use ids::{DeptCode, IdError, ItemCode, PhoneNumber, ServiceCode, TicketNo};
+pub use text::TextError;
 pub use ticket::{Action, Actor, Channel, RequestType, Status, Ticket, TransitionError};

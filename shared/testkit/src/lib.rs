@@ -153,7 +153,7 @@ impl TestEnv {
     /// Settings pointing at this test's servers, database and namespace, with free ports so
     /// tests can run whole services side by side.
     pub fn settings(&self) -> anyhow::Result<hotline_config::Settings> {
-        let ports: Vec<u16> = (0..7).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
+        let ports: Vec<u16> = (0..8).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
         let env = vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
@@ -173,6 +173,17 @@ impl TestEnv {
             ),
             ("HOTLINE__KNOWLEDGE__PORT".to_owned(), ports[5].to_string()),
             ("HOTLINE__SLA__PORT".to_owned(), ports[6].to_string()),
+            ("HOTLINE__IDENTITY__PORT".to_owned(), ports[7].to_string()),
+            // The issuer's URL names its port: tokens minted in a test carry this `iss`.
+            (
+                "HOTLINE__IDENTITY__ISSUER".to_owned(),
+                format!("http://127.0.0.1:{}", ports[7]),
+            ),
+            // The services verify people's tokens against that same issuer.
+            (
+                "HOTLINE__AUTH__ISSUER".to_owned(),
+                format!("http://127.0.0.1:{}", ports[7]),
+            ),
             ("HOTLINE__DEMO".to_owned(), "true".to_owned()),
         ];
         Ok(hotline_config::Settings::load_from(None, env)?)
@@ -216,6 +227,22 @@ impl TestEnv {
             (
                 "HOTLINE__SLA__PORT".to_owned(),
                 settings.sla.port.to_string(),
+            ),
+            (
+                "HOTLINE__IDENTITY__PORT".to_owned(),
+                settings.identity.port.to_string(),
+            ),
+            (
+                "HOTLINE__IDENTITY__ISSUER".to_owned(),
+                settings.identity.issuer.clone(),
+            ),
+            (
+                "HOTLINE__AUTH__ISSUER".to_owned(),
+                settings.auth.issuer.clone(),
+            ),
+            (
+                "HOTLINE__AUTH__AUDIENCE".to_owned(),
+                settings.auth.audience.clone(),
             ),
         ]
     }

@@ -316,7 +316,9 @@ pub enum ExportError {
     /// export imports again.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// XML 1.0 cannot carry this control character at all (not even escaped); CSV can.
+    /// XML 1.0 cannot carry this character at all (not even escaped). The model refuses such
+    /// characters already ([`ModelError::ControlCharacter`]); this stays as the XML writer's own
+    /// guard should the two rules ever differ.
     #[error("{code}: {field} holds the control character U+{:04X}, which XML cannot carry", u32::from(*ch))]
     Unrepresentable {
         code: ItemCode,

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use jieba_rs::Jieba;
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
-use super::synonyms::DEFAULT_SYNONYMS;
+use super::vocabulary::DEFAULT_SYNONYMS;
 
 /// The name the tokenizer is registered under in the tantivy index.
 pub(crate) const TOKENIZER_NAME: &str = "hotline_zh";

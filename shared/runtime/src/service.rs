@@ -1,0 +1,153 @@
+//! [`Service`]: a service's wiring as a list.
+//!
+//! ```ignore
+//! let mut service = Service::start("tickets", &settings, shutdown).await?;
+//! let pool = service.postgres(&settings, sqlx::migrate!("./migrations"), SCHEMA).await?;
+//! service.spawn("commands", rpc::serve(service.bus().clone(), ..., service.stop_token()));
+//! service.serve_http("http", listener, http::router(state));
+//! service.run().await
+//! ```
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use axum::Router;
+use hotline_bus::Bus;
+use hotline_bus::streams::{self, StreamOptions};
+use hotline_config::Settings;
+use hotline_telemetry::Readiness;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::http;
+use crate::supervisor::Supervisor;
+
+/// A service being wired, then run.
+pub struct Service {
+    supervisor: Supervisor,
+    bus: Bus,
+    pool: Option<PgPool>,
+}
+
+impl Service {
+    /// Connects to NATS as `name` and ensures the streams. Readiness from now on requires the
+    /// NATS connection to be up.
+    pub async fn start(
+        name: &'static str,
+        settings: &Settings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Service> {
+        let bus = connect_bus(name, settings).await?;
+        streams::ensure(
+            &bus,
+            StreamOptions {
+                replicas: settings.nats.stream_replicas,
+            },
+        )
+        .await
+        .context("ensuring the JetStream streams")?;
+        let mut supervisor = Supervisor::new(name, &shutdown);
+        let client = bus.client.clone();
+        supervisor.ready_when("nats connected", move || {
+            client.connection_state() == async_nats::connection::State::Connected
+        });
+        Ok(Service {
+            supervisor,
+            bus,
+            pool: None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.supervisor.service()
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The token every task must stop on (shutdown, or another task's failure).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.supervisor.stop_token()
+    }
+
+    /// The flag `/readyz` reports, for routers that mount [`http::ops_routes`] themselves.
+    pub fn readiness(&self) -> Readiness {
+        self.supervisor.readiness()
+    }
+
+    /// Opens the Postgres pool and runs `migrations` in `schema` (idempotent; several replicas
+    /// may start at once). The pool is closed when the service ends.
+    pub async fn postgres(
+        &mut self,
+        settings: &Settings,
+        migrations: Migrator,
+        schema: &'static str,
+    ) -> anyhow::Result<PgPool> {
+        let pool = self.postgres_unmigrated(settings).await?;
+        hotline_bus::db::migrate(&pool, migrations, schema).await?;
+        Ok(pool)
+    }
+
+    /// The pool without migrations, for a service whose store migrates itself.
+    pub async fn postgres_unmigrated(&mut self, settings: &Settings) -> anyhow::Result<PgPool> {
+        let pool =
+            hotline_bus::db::connect(&settings.database.url, settings.database.max_connections)
+                .await?;
+        self.pool = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// A further condition for readiness, e.g. an index loaded.
+    pub fn ready_when(&mut self, name: &'static str, flag: Readiness) {
+        self.supervisor.ready_when(name, move || flag.is_ready());
+    }
+
+    /// A supervised task (see [`Supervisor::spawn`]): it must stop on [`Service::stop_token`],
+    /// and ending before that stops the service.
+    pub fn spawn<F>(&mut self, name: &'static str, task: F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.supervisor.spawn(name, task);
+    }
+
+    /// Serves `app` plus `/healthz`, `/readyz` and `/metrics`, with request tracing, as the
+    /// supervised task `name`.
+    pub fn serve_http(&mut self, name: &'static str, listener: TcpListener, app: Router) {
+        let app = app.merge(http::ops_routes(self.readiness()));
+        self.serve_http_as_is(name, listener, app);
+    }
+
+    /// Serves `app`, which mounts the ops routes itself, with request tracing.
+    pub fn serve_http_as_is(&mut self, name: &'static str, listener: TcpListener, app: Router) {
+        let stop = self.stop_token();
+        self.spawn(name, http::serve(listener, http::traced(app), stop));
+    }
+
+    /// Runs until shutdown or the first failure (see [`Supervisor::run`]); then flushes NATS and
+    /// closes the pool. An error here means the process must exit non-zero.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Service {
+            supervisor,
+            bus,
+            pool,
+        } = self;
+        let result = supervisor.run().await;
+        if let Err(e) = bus.client.flush().await {
+            tracing::warn!(error = %e, "NATS not flushed at exit");
+        }
+        if let Some(pool) = pool {
+            pool.close().await;
+        }
+        result
+    }
+}
+
+/// The one place a service connects to NATS: as its own NATS user when `[nats]` has
+/// credentials.
+async fn connect_bus(name: &'static str, settings: &Settings) -> anyhow::Result<Bus> {
+    Bus::connect_with(&settings.nats, &settings.namespace, name).await
+}
