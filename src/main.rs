@@ -198,13 +198,31 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
     let stop = services.stop_token();
     // Each service lingers unready on its own failure; the whole need not wait again.
     services.linger_on_failure(std::time::Duration::ZERO);
-    services.spawn("tickets", hotline_tickets::run(settings.clone(), stop.clone()));
-    services.spawn("dispatch", hotline_dispatch::run(settings.clone(), stop.clone()));
-    services.spawn("gateway", hotline_gateway::run(settings.clone(), stop.clone()));
-    services.spawn("knowledge", hotline_knowledge::run(settings.clone(), stop.clone()));
+    services.spawn(
+        "tickets",
+        hotline_tickets::run(settings.clone(), stop.clone()),
+    );
+    services.spawn(
+        "dispatch",
+        hotline_dispatch::run(settings.clone(), stop.clone()),
+    );
+    services.spawn(
+        "gateway",
+        hotline_gateway::run(settings.clone(), stop.clone()),
+    );
+    services.spawn(
+        "knowledge",
+        hotline_knowledge::run(settings.clone(), stop.clone()),
+    );
     services.spawn("sla", hotline_sla::run(settings.clone(), stop.clone()));
-    services.spawn("intake", hotline_intake::run(settings.clone(), stop.clone()));
-    services.spawn("identity", hotline_identity::run(settings.clone(), stop.clone()));
+    services.spawn(
+        "intake",
+        hotline_intake::run(settings.clone(), stop.clone()),
+    );
+    services.spawn(
+        "identity",
+        hotline_identity::run(settings.clone(), stop.clone()),
+    );
     print_urls(&settings);
     services.run().await
 }

@@ -362,11 +362,15 @@ async fn ledger_killed_mid_flight_loses_nothing_acknowledged() {
     let mut p = Platform::new(vec![]).await;
     p.spawn(&["setup", "--demo"]);
     // Each service in its own process, so one can be killed.
-    for s in ["tickets", "dispatch", "gateway", "intake"] {
+    for s in ["tickets", "dispatch", "gateway", "intake", "identity"] {
         p.spawn(&[s, "--demo"]);
     }
-    p.wait_ready(&p.all_ports()).await;
+    let mut ports = p.all_ports();
+    ports.push(p.settings.identity.port);
+    p.wait_ready(&ports).await;
     let code = p.district_service().await;
+    // The ledger's list is for the centre's people: a supervisor signs in.
+    let supervisor = p.staff_client("supervisor1").await;
     let p = std::sync::Arc::new(tokio::sync::Mutex::new(p));
     let total = 200usize;
     let poster = {
@@ -416,8 +420,7 @@ async fn ledger_killed_mid_flight_loses_nothing_acknowledged() {
     assert_eq!(numbers.len(), total);
     // Every acknowledged number exists, and a retry of any key gives the same number.
     let guard = p.lock().await;
-    let list: Vec<serde_json::Value> = guard
-        .http
+    let list: Vec<serde_json::Value> = supervisor
         .get(format!("{}/v1/tickets?limit=1000", guard.tickets()))
         .send()
         .await

@@ -279,10 +279,7 @@ async fn measure(settings: &Settings, args: &Args) -> anyhow::Result<()> {
                     offset: 0,
                     highlight: true,
                 };
-                index
-                    .search(&q)
-                    .map(|_| ())
-                    .map_err(anyhow::Error::from)
+                index.search(&q).map(|_| ()).map_err(anyhow::Error::from)
             })
         })
         .await?

@@ -49,10 +49,20 @@ async fn a_killed_consumer_makes_dispatch_unready_and_run_fail() {
     let bus = Bus::connect(&env.nats_url, &env.namespace, "dispatch-test")
         .await
         .expect("nats");
-    bus.js
+    // Ready can come a moment before the consumer task has created its durable: retry until
+    // there is one to delete.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while let Err(e) = bus
+        .js
         .delete_consumer_from_stream(hotline_dispatch::CONSUMER, bus.subjects.tickets_stream())
         .await
-        .expect("consumer deleted");
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "consumer never appeared: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Unready while it lingers, not a silent 200 ...
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -74,6 +74,23 @@ impl Ledger {
         batch_max: usize,
         _shutdown: CancellationToken,
     ) -> Ledger {
+        let (ledger, batcher) = Ledger::new(pool, bus, directory, batch_max);
+        tokio::spawn(batcher);
+        ledger
+    }
+
+    /// The handle and the batcher, for the caller to run under supervision: a batcher that
+    /// panics then stops the service instead of leaving every command unanswered. The batcher
+    /// returns once every handle is dropped.
+    pub fn new(
+        pool: PgPool,
+        bus: Bus,
+        directory: Arc<Directory>,
+        batch_max: usize,
+    ) -> (
+        Ledger,
+        impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
         let (queue, rx) = mpsc::channel(batch_max * 8);
         let batcher = Batcher {
             pool,
@@ -81,8 +98,10 @@ impl Ledger {
             directory,
             batch_max,
         };
-        tokio::spawn(batcher.run(rx));
-        Ledger { queue }
+        (Ledger { queue }, async move {
+            batcher.run(rx).await;
+            Ok(())
+        })
     }
 
     /// Executes one command; returns after it is committed.

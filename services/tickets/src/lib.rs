@@ -56,13 +56,15 @@ pub async fn run_with_listener(
         .postgres(&settings, sqlx::migrate!("./migrations"), SCHEMA)
         .await?;
     let directory = Arc::new(Directory::demo());
-    let ledger = ledger::Ledger::start(
+    let (ledger, batcher) = ledger::Ledger::new(
         pool.clone(),
         bus.clone(),
         directory,
         settings.tickets.batch_max,
-        shutdown.child_token(),
     );
+    // Runs until the last handle (held by the responders and the HTTP API) is dropped, so
+    // commands in hand at shutdown are still committed and answered.
+    service.spawn("ledger-batcher", batcher);
     let store = store::Store::new(pool.clone());
 
     {

@@ -75,3 +75,71 @@ pub async fn serve(
         .await
         .with_context(|| format!("HTTP server on {addr:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+    use tracing_subscriber::fmt::MakeWriter;
+    use tracing_subscriber::fmt::format::FmtSpan;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_span_names_the_route_and_status_but_not_the_path_or_query() {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_span_events(FmtSpan::CLOSE)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let app = traced(Router::new().route("/v1/tickets/{no}", get(|| async { "ticket" })));
+        let request = axum::http::Request::builder()
+            .uri("/v1/tickets/2612010000000001?phone=13800138000")
+            .header("authorization", "Bearer secret-token")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = app.oneshot(request).await.expect("answered");
+        assert_eq!(response.status(), 200);
+
+        let text = captured
+            .0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        assert!(text.contains("http.route=/v1/tickets/{no}"), "{text}");
+        assert!(text.contains("http.request.method=GET"), "{text}");
+        assert!(text.contains("http.response.status_code=200"), "{text}");
+        assert!(text.contains("latency_ms="), "{text}");
+        for secret in ["13800138000", "2612010000000001", "secret-token"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}

@@ -98,13 +98,6 @@ impl Supervisor {
         self.pending.push((name, Box::pin(task)));
     }
 
-    fn unmet_condition(&self) -> Option<&'static str> {
-        self.conditions
-            .iter()
-            .find(|(_, holds)| !holds())
-            .map(|(name, _)| *name)
-    }
-
     /// Starts the tasks and supervises them until the stop; returns the first failure.
     pub async fn run(self) -> anyhow::Result<()> {
         let Supervisor {
@@ -116,18 +109,9 @@ impl Supervisor {
             drain,
             linger,
         } = self;
-        let check = Supervisor {
-            service,
-            stop: stop.clone(),
-            readiness: readiness.clone(),
-            conditions,
-            pending: Vec::new(),
-            drain,
-            linger,
-        };
         // Ready as the tasks start (if the conditions hold), not a tick later: a probe that
         // reaches a started server is answered truthfully.
-        let mut unmet = check.unmet_condition();
+        let mut unmet = unmet_condition(&conditions);
         readiness.set(unmet.is_none() && !stop.is_cancelled());
         let mut tasks = JoinSet::new();
         let mut names = HashMap::new();
@@ -159,7 +143,7 @@ impl Supervisor {
                     break;
                 }
                 _ = tick.tick() => {
-                    let now = check.unmet_condition();
+                    let now = unmet_condition(&conditions);
                     if now != unmet {
                         match now {
                             Some(condition) => tracing::warn!(service, condition, "not ready"),
@@ -213,6 +197,14 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// The first condition for readiness that does not hold.
+fn unmet_condition(conditions: &[(&'static str, Condition)]) -> Option<&'static str> {
+    conditions
+        .iter()
+        .find(|(_, holds)| !holds())
+        .map(|(name, _)| *name)
 }
 
 /// How a task ended.

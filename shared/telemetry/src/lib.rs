@@ -184,14 +184,3 @@ pub async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListen
         .await
         .with_context(|| format!("binding {host}:{port}"))
 }
-
-/// Waits for a service's tasks after shutdown, logging any that failed or panicked.
-pub async fn join_tasks(service: &str, tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>) {
-    while let Some(result) = tasks.join_next().await {
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(service, error = %format!("{e:#}"), "task failed"),
-            Err(e) => tracing::error!(service, error = %e, "task panicked"),
-        }
-    }
-}
