@@ -44,6 +44,10 @@ enum Command {
     Tickets,
     /// Channel intake (Open311 web adapter).
     Intake,
+    /// The WeChat official-account channel (server URL /wechat).
+    Wechat,
+    /// The phone channel: CTI events from the call platform, agents' calls, figures.
+    Phone,
     /// Routing tickets to departments.
     Dispatch,
     /// Where departments connect (gRPC and REST).
@@ -94,6 +98,8 @@ fn main() -> anyhow::Result<()> {
         Command::All => "hotline",
         Command::Tickets => "hotline-tickets",
         Command::Intake => "hotline-intake",
+        Command::Wechat => "hotline-wechat",
+        Command::Phone => "hotline-phone",
         Command::Dispatch => "hotline-dispatch",
         Command::Gateway => "hotline-gateway",
         Command::Knowledge => "hotline-knowledge",
@@ -122,6 +128,8 @@ fn main() -> anyhow::Result<()> {
             Command::All => all(settings, shutdown).await,
             Command::Tickets => hotline_tickets::run(settings, shutdown).await,
             Command::Intake => hotline_intake::run(settings, shutdown).await,
+            Command::Wechat => hotline_intake::wechat::run(settings, shutdown).await,
+            Command::Phone => hotline_intake::phone::run(settings, shutdown).await,
             Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
@@ -179,6 +187,7 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
         .migrate()
         .await?;
     hotline_sla::migrate(&pool).await?;
+    hotline_intake::phone::migrate(&pool).await?;
     // Schema, first signing key, and with --demo the demo accounts.
     hotline_identity::prepare(&pool, settings).await?;
     if settings.demo {
@@ -223,8 +232,30 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
         "identity",
         hotline_identity::run(settings.clone(), stop.clone()),
     );
+    // WeChat needs an account (the demo has one); without one the rest runs without it.
+    if wechat_configured(&settings) {
+        services.spawn(
+            "wechat",
+            hotline_intake::wechat::run(settings.clone(), stop.clone()),
+        );
+    }
+    // The phone channel needs a CTI token (the demo has one), as WeChat needs an account.
+    if phone_configured(&settings) {
+        services.spawn(
+            "phone",
+            hotline_intake::phone::run(settings.clone(), stop.clone()),
+        );
+    }
     print_urls(&settings);
     services.run().await
+}
+
+fn phone_configured(s: &Settings) -> bool {
+    s.demo || s.phone.cti_token.is_some()
+}
+
+fn wechat_configured(s: &Settings) -> bool {
+    s.demo || s.wechat.token.is_some()
 }
 
 fn print_urls(s: &Settings) {
@@ -234,7 +265,8 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    println!("12345 hotline is up ({} services in one process)", 7);
+    let services = 7 + usize::from(wechat_configured(s)) + usize::from(phone_configured(s));
+    println!("12345 hotline is up ({services} services in one process)");
     println!(
         "  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json",
         s.intake.port
@@ -267,6 +299,18 @@ fn print_urls(s: &Settings) {
         "  sign-in (OIDC issuer)  {}/.well-known/openid-configuration",
         s.identity.issuer
     );
+    if wechat_configured(s) {
+        println!(
+            "  WeChat official acct   http://{h}:{}/wechat",
+            s.wechat.port
+        );
+    }
+    if phone_configured(s) {
+        println!(
+            "  phone (CTI, agents)    http://{h}:{}/cti   calls: /v1/calls/active   figures: /v1/figures",
+            s.phone.port
+        );
+    }
     println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
     if s.demo {
         println!("  demo Open311 api_key   demo-open311-key");
@@ -275,6 +319,16 @@ fn print_urls(s: &Settings) {
         );
         println!(
             "  demo sign-in           agent1 dispatcher1 supervisor1 admin1 th-staff1 hz-staff1, password demo-<name>"
+        );
+        println!(
+            "  demo WeChat account    token {}, AppID {}, EncodingAESKey {}",
+            hotline_intake::wechat::DEMO_TOKEN,
+            hotline_intake::wechat::DEMO_APP_ID,
+            hotline_intake::wechat::DEMO_AES_KEY
+        );
+        println!(
+            "  demo CTI token         {} (POST /cti/<token> or header X-CTI-Token)",
+            hotline_intake::phone::DEMO_CTI_TOKEN
         );
     }
     println!();

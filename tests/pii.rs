@@ -1,6 +1,7 @@
 //! No personal data in logs, spans, metrics or dead letters (issue 8, PIPL): a citizen with a
 //! distinctive phone number, name, e-mail and address files through Open311 (the real path),
-//! the centre reads, searches by phone, reveals and dispatches, a department reads, and a
+//! the centre reads, searches by phone, reveals and dispatches, a department reads, the same
+//! citizen calls the phone channel (a ticket during the call, an abandoned call), and a
 //! poisoned event holding the same values is dead-lettered. Then everything captured (every
 //! tracing event and span field at debug level, every service's /metrics, the dead letters'
 //! headers) is searched for those values.
@@ -113,6 +114,7 @@ async fn seeded_personal_data_appears_in_no_log_span_metric_or_dead_letter() {
     start!("dispatch", hotline_dispatch::run);
     start!("sla", hotline_sla::run);
     start!("intake", hotline_intake::run);
+    start!("phone", hotline_intake::phone::run);
     let http = reqwest::Client::new();
     let ports = [
         settings.identity.port,
@@ -120,6 +122,7 @@ async fn seeded_personal_data_appears_in_no_log_span_metric_or_dead_letter() {
         settings.dispatch.port,
         settings.sla.port,
         settings.intake.port,
+        settings.phone.port,
     ];
     let deadline = Instant::now() + Duration::from_secs(90);
     for port in ports {
@@ -314,6 +317,49 @@ async fn seeded_personal_data_appears_in_no_log_span_metric_or_dead_letter() {
         !public.contains("23.135"),
         "coordinates of a confidential request: {public}"
     );
+
+    // The same citizen calls: the phone channel stores the number, an agent files a ticket
+    // during the call; a second call is abandoned and lands on the callback list.
+    let phone = format!("http://127.0.0.1:{}", settings.phone.port);
+    for form in [
+        format!("event=newCall&from={PHONE}&to=12345&direction=in&callId=pii-call-1"),
+        format!("event=answer&from={PHONE}&to=12345&direction=in&callId=pii-call-1&user=agent1"),
+        format!("event=newCall&from={PHONE}&to=12345&direction=in&callId=pii-call-2"),
+        "event=hangup&callId=pii-call-2&cause=cancel".to_owned(),
+    ] {
+        let r = http
+            .post(format!("{phone}/cti/demo-cti-token"))
+            .body(form)
+            .send()
+            .await
+            .expect("cti");
+        assert_eq!(r.status(), 200);
+    }
+    let r = http
+        .post(format!("{phone}/v1/calls/pii-call-1/ticket"))
+        .bearer_auth(&agent)
+        .json(&json!({
+            "description": format!("{FAMILY}{GIVEN}反映路灯不亮"),
+            "transcript": format!("来电人{FAMILY}{GIVEN}，邮箱{EMAIL}"),
+            "address": ADDRESS,
+        }))
+        .send()
+        .await
+        .expect("phone ticket");
+    assert_eq!(r.status(), 201);
+    for path in ["/v1/calls/pii-call-1", "/v1/missed-calls"] {
+        let text = http
+            .get(format!("{phone}{path}"))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .expect("phone read")
+            .text()
+            .await
+            .expect("text");
+        assert!(text.contains("pii-call"), "{path}: {text}");
+        assert_free_of(&format!("phone {path}"), &text, &[PHONE.to_owned()]);
+    }
 
     // A poisoned event holding the same values: the consumers dead-letter it.
     let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "pii-test")

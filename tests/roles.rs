@@ -1,7 +1,7 @@
 //! The route × role test (issue 8): every route of tickets, dispatch, knowledge (reading,
-//! editing, answering) and SLA, called by every role, without a token, with an expired token,
-//! with tokens of another issuer and another audience, and by department staff on another
-//! department's ticket. 401/403 exactly where docs/roles.md says no, neither where it says yes.
+//! editing, answering), SLA and the phone channel, called by every role, without a token, with
+//! an expired token, with tokens of another issuer and another audience, and by department staff
+//! on another department's ticket. 401/403 exactly where docs/roles.md says no, neither where it says yes.
 //!
 //! Tokens come from the real issuer (services/identity, password grant); the refused kinds of
 //! token are signed with its real current key (expired, other audience, other issuer) or with a
@@ -69,6 +69,9 @@ impl Platform {
         let s = settings.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { ("sla", hotline_sla::run(s, stop).await) });
+        let s = settings.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("phone", hotline_intake::phone::run(s, stop).await) });
         let mut p = Platform {
             settings,
             http: reqwest::Client::new(),
@@ -83,6 +86,7 @@ impl Platform {
             s.dispatch.port,
             s.knowledge.port,
             s.sla.port,
+            s.phone.port,
         ] {
             p.wait_ready(port).await;
         }
@@ -368,16 +372,24 @@ async fn every_route_refuses_exactly_whom_the_roles_table_refuses() {
         .expect("json");
     let entry = catalogue.first().expect("a catalogue entry").clone();
     let code = entry["code"].as_str().expect("code").to_owned();
-    let items: Value = p
-        .http
-        .get(p.url(s.knowledge.port, "/v1/items"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("items")
-        .json()
-        .await
-        .expect("json");
+    // The demo knowledge is published in the background after knowledge is ready: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let items = loop {
+        let items: Value = p
+            .http
+            .get(p.url(s.knowledge.port, "/v1/items"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("items")
+            .json()
+            .await
+            .expect("json");
+        if items["items"][0]["code"].is_string() || Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let item = items["items"][0]["code"]
         .as_str()
         .expect("a demo knowledge item")
@@ -387,6 +399,7 @@ async fn every_route_refuses_exactly_whom_the_roles_table_refuses() {
     let d = s.dispatch.port;
     let k = s.knowledge.port;
     let sla = s.sla.port;
+    let phone = s.phone.port;
     let centre_th = plus(&CENTRE, &["th-staff1"]);
     let centre_staff = plus(&CENTRE, &["th-staff1", "hz-staff1"]);
     let revealers = ["agent1", "supervisor1", "admin1"];
@@ -640,6 +653,56 @@ async fn every_route_refuses_exactly_whom_the_roles_table_refuses() {
             &["supervisor1", "admin1"],
         ),
         case(sla, "GET", "/v1/policy", None, &all_people()),
+        // Phone (8084): a call that does not exist is 404 for those let in.
+        case(
+            phone,
+            "GET",
+            "/v1/calls/active",
+            None,
+            &["agent1", "supervisor1"],
+        ),
+        case(
+            phone,
+            "GET",
+            "/v1/calls/no-such-call",
+            None,
+            &["agent1", "supervisor1"],
+        ),
+        case(
+            phone,
+            "POST",
+            "/v1/calls/no-such-call/ticket",
+            act(json!({"description": "x"})),
+            &["agent1", "supervisor1"],
+        ),
+        case(
+            phone,
+            "POST",
+            "/v1/calls/no-such-call/answer",
+            act(json!({"knowledge_leaf": "YB-JD-1"})),
+            &["agent1", "supervisor1"],
+        ),
+        case(
+            phone,
+            "GET",
+            "/v1/missed-calls",
+            None,
+            &["agent1", "supervisor1"],
+        ),
+        case(
+            phone,
+            "POST",
+            "/v1/missed-calls/no-such-call/done",
+            None,
+            &["agent1", "supervisor1"],
+        ),
+        case(
+            phone,
+            "GET",
+            "/v1/figures",
+            None,
+            &["supervisor1", "admin1"],
+        ),
     ];
 
     let mut failures = Vec::new();

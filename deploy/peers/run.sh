@@ -12,7 +12,8 @@
 # Without GATEWAY_ADDR it starts a platform of its own and runs the Open311 client peer
 # (open311_client.py, PyPI georeport) and the OpenID Connect client peer (identity_client.py,
 # PyPI PyJWT: password grant, code + PKCE, refresh, all verified against the JWKS) against it
-# as well.
+# as well, and WeChat's servers (wechat_client.py, PyPI wechatpy's crypto: safe-mode messages
+# repeated three times, replies decrypted and verified).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -50,7 +51,9 @@ psql "$DATABASE_URL" -qc "CREATE DATABASE $id" >/dev/null
 export DATABASE_URL="$db" HOTLINE__NAMESPACE="$id"
 export HOTLINE__INTAKE__PORT="$(free_port)" HOTLINE__TICKETS__PORT="$(free_port)" HOTLINE__DISPATCH__PORT="$(free_port)"
 export HOTLINE__GATEWAY__PORT="$(free_port)" HOTLINE__GATEWAY__GRPC_PORT="$(free_port)"
-export HOTLINE__IDENTITY__PORT="$(free_port)"
+export HOTLINE__IDENTITY__PORT="$(free_port)" HOTLINE__WECHAT__PORT="$(free_port)"
+# Every port of `all`, so a platform already running here (the local demo) is not in the way.
+export HOTLINE__KNOWLEDGE__PORT="$(free_port)" HOTLINE__SLA__PORT="$(free_port)" HOTLINE__PHONE__PORT="$(free_port)"
 export HOTLINE__IDENTITY__ISSUER="http://127.0.0.1:$HOTLINE__IDENTITY__PORT"
 log="$state/peers-platform.log"
 RUST_LOG=warn "$bin" all --demo >"$log" 2>&1 &
@@ -60,7 +63,8 @@ trap cleanup EXIT
 for _ in $(seq 1 300); do
     if curl -fs "http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2/services.json" >/dev/null 2>&1 \
         && curl -fs "http://127.0.0.1:$HOTLINE__GATEWAY__PORT/readyz" >/dev/null 2>&1 \
-        && curl -fs "$HOTLINE__IDENTITY__ISSUER/readyz" >/dev/null 2>&1; then
+        && curl -fs "$HOTLINE__IDENTITY__ISSUER/readyz" >/dev/null 2>&1 \
+        && curl -fs "http://127.0.0.1:$HOTLINE__WECHAT__PORT/readyz" >/dev/null 2>&1; then
         break
     fi
     kill -0 "$platform" 2>/dev/null || { cat "$log"; echo "peers: the platform exited"; exit 1; }
@@ -68,6 +72,7 @@ for _ in $(seq 1 300); do
 done
 
 IDENTITY_BASE="$HOTLINE__IDENTITY__ISSUER" "$venv/bin/python" deploy/peers/identity_client.py
+WECHAT_URL="http://127.0.0.1:$HOTLINE__WECHAT__PORT/wechat" "$venv/bin/python" deploy/peers/wechat_client.py
 GATEWAY_ADDR="127.0.0.1:$HOTLINE__GATEWAY__GRPC_PORT" "$venv/bin/python" deploy/peers/reflection.py
 GATEWAY_ADDR="127.0.0.1:$HOTLINE__GATEWAY__GRPC_PORT" TOKEN=demo-gz-th EXPECT=1 WAIT_SECS=60 \
     "$venv/bin/python" deploy/peers/department.py &
@@ -75,4 +80,4 @@ department=$!
 OPEN311_BASE="http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2" API_KEY=demo-open311-key WAIT_SECS=60 \
     "$venv/bin/python" deploy/peers/open311_client.py
 wait "$department"
-echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client)"
+echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client, wechatpy WeChat server)"

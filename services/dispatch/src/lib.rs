@@ -305,27 +305,17 @@ pub async fn run_with_listener(
             ),
         );
     }
-    {
-        let catalogue = catalogue.clone();
-        service.spawn(
-            "catalogue-responder",
-            rpc::serve(
-                bus.clone(),
-                bus.subjects.catalogue_services(),
-                "dispatch",
-                64,
-                move |_: ()| {
-                    let catalogue = catalogue.clone();
-                    async move {
-                        Ok::<Vec<CatalogueService>, RemoteError>(
-                            catalogue.all().await.iter().map(|e| e.service()).collect(),
-                        )
-                    }
-                },
-                shutdown.clone(),
-            ),
-        );
-    }
+    service.respond(
+        "catalogue-responder",
+        bus.subjects.catalogue_services(),
+        64,
+        catalogue.clone(),
+        |catalogue, _: ()| async move {
+            Ok::<Vec<CatalogueService>, RemoteError>(
+                catalogue.all().await.iter().map(|e| e.service()).collect(),
+            )
+        },
+    );
     {
         // Other replicas change the catalogue too.
         let catalogue = catalogue.clone();

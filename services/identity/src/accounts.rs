@@ -5,7 +5,6 @@
 //! caller (unknown user, disabled, locked, wrong password); only metrics tell them apart.
 
 use std::fmt;
-use std::str::FromStr;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -14,65 +13,11 @@ use sqlx::{PgPool, Row as _};
 
 use crate::password;
 
-/// The six roles (docs/roles.md says what each may do).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// 接线员: takes calls, files and answers tickets.
-    Agent,
-    /// 派单员: routes tickets to departments.
-    Dispatcher,
-    /// 督办: supervises, decides extensions.
-    Supervisor,
-    /// Edits a department's knowledge items.
-    KnowledgeEditor,
-    /// The centre's administrator.
-    Admin,
-    /// A person of a department.
-    DepartmentStaff,
-}
+/// The six roles: one definition, shared with every verifier (docs/roles.md says what each may do).
+pub use hotline_auth::Role;
 
-impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Agent,
-        Role::Dispatcher,
-        Role::Supervisor,
-        Role::KnowledgeEditor,
-        Role::Admin,
-        Role::DepartmentStaff,
-    ];
-
-    /// The name in tokens (`roles` claim) and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Dispatcher => "dispatcher",
-            Role::Supervisor => "supervisor",
-            Role::KnowledgeEditor => "knowledge_editor",
-            Role::Admin => "admin",
-            Role::DepartmentStaff => "department_staff",
-        }
-    }
-
-    /// Roles that act for one department, so the account must name it.
-    pub fn needs_dept(self) -> bool {
-        matches!(self, Role::KnowledgeEditor | Role::DepartmentStaff)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = AccountError;
-    fn from_str(s: &str) -> Result<Role, AccountError> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| AccountError::UnknownRole(s.to_owned()))
-    }
+fn parse_role(raw: &str) -> Result<Role, AccountError> {
+    Role::parse(raw).ok_or_else(|| AccountError::UnknownRole(raw.to_owned()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +101,7 @@ impl NewAccount {
         let username = Username::parse(username)?;
         let mut parsed: Vec<Role> = roles
             .iter()
-            .map(|r| r.trim().parse())
+            .map(|r| parse_role(r.trim()))
             .collect::<Result<_, _>>()?;
         parsed.sort();
         parsed.dedup();
@@ -164,7 +109,7 @@ impl NewAccount {
             return Err(AccountError::NoRoles);
         }
         let dept = dept.map(DeptCode::parse).transpose()?;
-        let needs = parsed.iter().any(|r| r.needs_dept());
+        let needs = parsed.iter().any(|r| r.needs_department());
         match (&dept, needs) {
             (None, true) => return Err(AccountError::DeptRequired),
             (Some(_), false) => return Err(AccountError::DeptNotAllowed),
@@ -244,7 +189,7 @@ fn account_from(row: &sqlx::postgres::PgRow) -> anyhow::Result<Account> {
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
         // Stored roles were checked on the way in; one this build does not know grants nothing.
-        roles: roles.iter().filter_map(|r| r.parse().ok()).collect(),
+        roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
         dept: dept.and_then(|d| DeptCode::parse(&d).ok()),
         disabled: row.try_get("disabled")?,
         failed_attempts: row.try_get("failed_attempts")?,
@@ -557,7 +502,7 @@ mod tests {
     #[test]
     fn role_names_round_trip() {
         for r in Role::ALL {
-            assert_eq!(r.as_str().parse::<Role>().ok(), Some(r));
+            assert_eq!(parse_role(r.as_str()).ok(), Some(r));
         }
     }
 }

@@ -489,7 +489,7 @@ impl Issuer {
             dept: account
                 .dept
                 .as_ref()
-                .filter(|_| account.roles.iter().any(|r| r.needs_dept()))
+                .filter(|_| account.roles.iter().any(|r| r.needs_department()))
                 .map(|d| d.as_str().to_owned()),
             scope: scope.to_owned(),
         };

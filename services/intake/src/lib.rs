@@ -15,6 +15,8 @@
 //! - [`upstream`]: the ledger, the catalogue and ticket numbers behind small traits.
 //! - [`error`]: typed rejections and the one mapping to HTTP statuses.
 //! - [`metrics`], [`config`].
+//! - [`phone`]: the phone channel (`hotline phone`), its own process on its own port.
+//! - [`wechat`]: the WeChat official-account channel (`hotline wechat`, its own process).
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
@@ -24,11 +26,13 @@ pub mod form;
 pub mod format;
 pub mod idempotency;
 pub mod metrics;
+pub mod phone;
 pub mod present;
 pub mod query;
 pub mod routes;
 pub mod submission;
 pub mod upstream;
+pub mod wechat;
 pub mod wire;
 
 #[cfg(test)]

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use hotline_auth::Authenticator;
 use hotline_bus::consumer::{self, ConsumerSpec};
-use hotline_bus::rpc;
 use hotline_calendar::WorkCalendar;
 use hotline_config::Settings;
 use hotline_domain::DeptCode;
@@ -136,40 +135,16 @@ pub async fn run_with_listener(
             ),
         );
     }
-    {
-        let knowledge = knowledge.clone();
-        service.spawn(
-            "search-responder",
-            rpc::serve(
-                bus.clone(),
-                bus.subjects.knowledge_search(),
-                "knowledge",
-                64,
-                move |request: SearchRequest| {
-                    let knowledge = knowledge.clone();
-                    async move { knowledge.search_blocking(request).await }
-                },
-                shutdown.clone(),
-            ),
-        );
-    }
-    {
-        let knowledge = knowledge.clone();
-        service.spawn(
-            "suggest-responder",
-            rpc::serve(
-                bus.clone(),
-                bus.subjects.knowledge_suggest(),
-                "knowledge",
-                64,
-                move |request: SuggestRequest| {
-                    let knowledge = knowledge.clone();
-                    async move { knowledge.suggest_blocking(request).await }
-                },
-                shutdown.clone(),
-            ),
-        );
-    }
+    service.respond(
+        "search-responder",
+        bus.subjects.knowledge_search(),
+        64,
+        knowledge.clone(),
+        |knowledge, request: SearchRequest| async move { knowledge.search_blocking(request).await },
+    );
+    service.respond("suggest-responder", bus.subjects.knowledge_suggest(), 64, knowledge.clone(), |knowledge, request: SuggestRequest| async move {
+        knowledge.suggest_blocking(request).await
+    });
     let verifier = hotline_auth::Verifier::from_settings(&settings)?;
     let app = crate::http::router(knowledge.clone(), verifier);
     service.serve_http("http", listener, app);

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hotline_bus::consumer::ConsumerSpec;
-use hotline_bus::rpc::{self, RemoteError};
+use hotline_bus::rpc::RemoteError;
 use hotline_config::Settings;
 use hotline_domain::Directory;
 use hotline_domain::contract::{CommandAccepted, ExtensionRequest};
@@ -180,28 +180,17 @@ pub async fn run_with_listener(
             Ok(())
         });
     }
-    {
-        let (engine, pool, responder_bus) = (engine.clone(), pool.clone(), bus.clone());
-        service.spawn(
-            "extension-responder",
-            rpc::serve(
-                bus.clone(),
-                bus.subjects.sla_extension_request(),
-                "sla",
-                64,
-                move |req: ExtensionRequest| {
-                    let (engine, pool, bus) = (engine.clone(), pool.clone(), responder_bus.clone());
-                    async move {
-                        extension::request(&engine, &pool, &bus, req)
-                            .await
-                            .map_err(RemoteError::from)
-                            as Result<CommandAccepted, RemoteError>
-                    }
-                },
-                shutdown.clone(),
-            ),
-        );
-    }
+    service.respond(
+        "extension-responder",
+        bus.subjects.sla_extension_request(),
+        64,
+        (engine.clone(), pool.clone(), bus.clone()),
+        |(engine, pool, bus), req: ExtensionRequest| async move {
+            extension::request(&engine, &pool, &bus, req)
+                .await
+                .map_err(RemoteError::from) as Result<CommandAccepted, RemoteError>
+        },
+    );
     {
         let (pool, stop) = (pool.clone(), shutdown.clone());
         service.spawn("gauges", async move {

@@ -17,7 +17,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use hotline_bus::rpc::{self, RemoteError};
+use hotline_bus::rpc::RemoteError;
 use hotline_config::Settings;
 use hotline_domain::Directory;
 use hotline_domain::contract::{GetTicket, TicketQuery, UpdatesQuery};
@@ -74,84 +74,45 @@ pub async fn run_with_listener(
             callers::serve_commands(bus.clone(), ledger, shutdown.clone()),
         );
     }
-    {
-        let store = store.clone();
-        service.spawn(
-            "get",
-            rpc::serve(
-                bus.clone(),
-                bus.subjects.ticket_get(),
-                "tickets",
-                256,
-                move |q: GetTicket| {
-                    let store = store.clone();
-                    async move { store.get(&q).await }
-                },
-                shutdown.clone(),
-            ),
-        );
-    }
-    {
-        let store = store.clone();
-        service.spawn(
-            "list",
-            rpc::serve(
-                bus.clone(),
-                bus.subjects.ticket_list(),
-                "tickets",
-                64,
-                move |q: TicketQuery| {
-                    let store = store.clone();
-                    async move { store.list(&q).await }
-                },
-                shutdown.clone(),
-            ),
-        );
-    }
-    {
-        let store = store.clone();
-        service.spawn(
-            "updates",
-            rpc::serve(
-                bus.clone(),
-                bus.subjects.ticket_updates(),
-                "tickets",
-                16,
-                move |q: UpdatesQuery| {
-                    let store = store.clone();
-                    async move {
-                        store
-                            .updates(&q)
-                            .await
-                            .map_err(|e| RemoteError::internal(&e))
-                    }
-                },
-                shutdown.clone(),
-            ),
-        );
-    }
-    {
-        let store = store.clone();
-        service.spawn(
-            "max-sequence",
-            rpc::serve(
-                bus.clone(),
-                bus.subjects.ticket_max_sequence(),
-                "tickets",
-                16,
-                move |yymmdd: u32| {
-                    let store = store.clone();
-                    async move {
-                        store
-                            .max_sequence(yymmdd)
-                            .await
-                            .map_err(|e| RemoteError::internal(&e))
-                    }
-                },
-                shutdown.clone(),
-            ),
-        );
-    }
+    let subjects = &bus.subjects;
+    service.respond(
+        "get",
+        subjects.ticket_get(),
+        256,
+        store.clone(),
+        |store, q: GetTicket| async move { store.get(&q).await },
+    );
+    service.respond(
+        "list",
+        subjects.ticket_list(),
+        64,
+        store.clone(),
+        |store, q: TicketQuery| async move { store.list(&q).await },
+    );
+    service.respond(
+        "updates",
+        subjects.ticket_updates(),
+        16,
+        store.clone(),
+        |store, q: UpdatesQuery| async move {
+            store
+                .updates(&q)
+                .await
+                .map_err(|e| RemoteError::internal(&e))
+        },
+    );
+    service.respond(
+        "max-sequence",
+        subjects.ticket_max_sequence(),
+        16,
+        store.clone(),
+        |store, yymmdd: u32| async move {
+            store
+                .max_sequence(yymmdd)
+                .await
+                .map_err(|e| RemoteError::internal(&e))
+        },
+    );
     let relay = hotline_bus::outbox::Relay::new(pool.clone(), SCHEMA, bus.clone());
     let relay_shutdown = shutdown.clone();
     service.spawn("outbox-relay", async move {

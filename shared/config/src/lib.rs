@@ -31,6 +31,8 @@ pub struct Settings {
     pub sla: Sla,
     pub identity: Identity,
     pub auth: Auth,
+    pub wechat: Wechat,
+    pub phone: Phone,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +78,43 @@ pub struct Intake {
     pub open311_api_keys: Vec<String>,
     pub max_description_chars: usize,
     pub jurisdiction_id: String,
+}
+
+/// The phone channel (`hotline phone`, services/intake/src/phone): CTI events from the call
+/// platform and the agents' work during a call.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Phone {
+    pub port: u16,
+    /// The shared token the call platform sends with every CTI event. Unset: the channel
+    /// refuses to start unless `demo` supplies `demo-cti-token`.
+    #[serde(default)]
+    pub cti_token: Option<Secret>,
+    /// A call answered within this many seconds of ringing counts as answered on target.
+    pub answer_target_secs: u64,
+}
+
+/// The WeChat official-account channel (`hotline wechat`, services/intake/src/wechat).
+/// Empty credentials: the channel refuses to start unless `demo` supplies the demo ones.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Wechat {
+    pub port: u16,
+    /// The server token set in the WeChat console (3-32 letters and digits): signs requests.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    #[serde(default)]
+    pub app_id: String,
+    /// Safe mode's 43-character EncodingAESKey; unset: plaintext mode only.
+    #[serde(default)]
+    pub encoding_aes_key: Option<Secret>,
+    /// AppSecret, for the access token of outbound (customer-service) messages.
+    #[serde(default)]
+    pub app_secret: Option<Secret>,
+    /// WeChat's HTTP API (https://api.weixin.qq.com); tests point it at a fake.
+    pub api_base_url: String,
+    /// Requests whose timestamp is further than this from now are refused (replays).
+    pub timestamp_window_secs: u64,
+    /// Messages from one follower within this window belong to one conversation.
+    pub conversation_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -300,6 +339,8 @@ impl Settings {
             ("knowledge.port", self.knowledge.port),
             ("sla.port", self.sla.port),
             ("identity.port", self.identity.port),
+            ("wechat.port", self.wechat.port),
+            ("phone.port", self.phone.port),
         ];
         let mut seen = HashSet::new();
         for (name, port) in ports {
@@ -346,6 +387,8 @@ impl Settings {
             );
         }
         self.validate_identity()?;
+        self.validate_wechat()?;
+        self.validate_phone()?;
         if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
             return invalid("telemetry.log_format must be text or json".into());
         }
@@ -365,6 +408,51 @@ impl Settings {
             .any(|k| k.trim().len() < 8)
         {
             return invalid("open311 api keys must be at least 8 characters".into());
+        }
+        Ok(())
+    }
+
+    fn validate_wechat(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let w = &self.wechat;
+        if !w.api_base_url.starts_with("http://") && !w.api_base_url.starts_with("https://") {
+            return invalid("wechat.api_base_url must be an http(s) URL");
+        }
+        if w.timestamp_window_secs == 0 || w.conversation_window_secs == 0 {
+            return invalid("wechat windows must be positive");
+        }
+        if let Some(token) = &w.token {
+            let t = token.expose();
+            if !(3..=32).contains(&t.len())
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return invalid("wechat.token must be 3-32 letters, digits, '-' or '_'");
+            }
+        }
+        if let Some(key) = &w.encoding_aes_key {
+            let k = key.expose();
+            if k.len() != 43 || !k.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return invalid("wechat.encoding_aes_key must be 43 letters and digits");
+            }
+        }
+        if !w.app_id.bytes().all(|b| b.is_ascii_alphanumeric()) || w.app_id.len() > 32 {
+            return invalid("wechat.app_id must be letters and digits");
+        }
+        Ok(())
+    }
+
+    fn validate_phone(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.phone.answer_target_secs == 0 || self.phone.answer_target_secs > 3600 {
+            return invalid("phone.answer_target_secs must be 1-3600");
+        }
+        if let Some(token) = &self.phone.cti_token {
+            let t = token.expose();
+            if !(12..=128).contains(&t.len()) || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return invalid("phone.cti_token must be 12-128 visible ASCII characters");
+            }
         }
         Ok(())
     }
@@ -483,6 +571,15 @@ mod tests {
             ("HOTLINE__AUTH__JWKS_URI", "file:///keys.json"),
             ("HOTLINE__AUTH__JWKS_REFRESH_SECS", "0"),
             ("HOTLINE__AUTH__AUDIENCE", " "),
+            ("HOTLINE__WECHAT__PORT", "8080"),
+            ("HOTLINE__WECHAT__TOKEN", "x"),
+            ("HOTLINE__WECHAT__ENCODING_AES_KEY", "too-short"),
+            ("HOTLINE__WECHAT__APP_ID", "wx 1"),
+            ("HOTLINE__WECHAT__API_BASE_URL", "api.weixin.qq.com"),
+            ("HOTLINE__WECHAT__TIMESTAMP_WINDOW_SECS", "0"),
+            ("HOTLINE__PHONE__PORT", "8083"),
+            ("HOTLINE__PHONE__CTI_TOKEN", "short"),
+            ("HOTLINE__PHONE__ANSWER_TARGET_SECS", "0"),
         ] {
             let r = Settings::load_from(None, env(&[bad]));
             assert!(
@@ -492,5 +589,48 @@ mod tests {
         }
         let r = Settings::load_from(None, env(&[("HOTLINE__INTAKE__PORT", "not-a-port")]));
         assert!(matches!(r, Err(ConfigError::Load(_))));
+    }
+
+    #[test]
+    fn a_wechat_account_loads_and_its_secrets_are_not_printed() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("HOTLINE__WECHAT__TOKEN", "my-token-1"),
+                ("HOTLINE__WECHAT__APP_ID", "wx0123456789abcdef"),
+                (
+                    "HOTLINE__WECHAT__ENCODING_AES_KEY",
+                    "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+                ),
+                ("HOTLINE__WECHAT__APP_SECRET", "app-secret-value"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.wechat.port, 8083);
+        assert_eq!(
+            s.wechat.token.as_ref().map(Secret::expose),
+            Some("my-token-1")
+        );
+        let shown = format!("{:?}", s.wechat);
+        assert!(!shown.contains("my-token-1") && !shown.contains("app-secret-value"));
+        assert!(!shown.contains("0123456789ABCDEFG"));
+    }
+
+    #[test]
+    fn the_phone_channel_defaults_and_its_token_is_not_printed() {
+        let s = Settings::load_from(None, env(&[])).expect("valid");
+        assert_eq!(s.phone.port, 8084);
+        assert_eq!(s.phone.answer_target_secs, 15);
+        assert!(s.phone.cti_token.is_none(), "no token until one is set");
+        let s = Settings::load_from(
+            None,
+            env(&[("HOTLINE__PHONE__CTI_TOKEN", "cti-token-of-the-pbx")]),
+        )
+        .expect("valid");
+        assert_eq!(
+            s.phone.cti_token.as_ref().map(Secret::expose),
+            Some("cti-token-of-the-pbx")
+        );
+        assert!(!format!("{:?}", s.phone).contains("cti-token-of-the-pbx"));
     }
 }

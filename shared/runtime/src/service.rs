@@ -3,7 +3,9 @@
 //! ```ignore
 //! let mut service = Service::start("tickets", &settings, shutdown).await?;
 //! let pool = service.postgres(&settings, sqlx::migrate!("./migrations"), SCHEMA).await?;
-//! service.spawn("commands", rpc::serve(service.bus().clone(), ..., service.stop_token()));
+//! service.respond("get", subjects.ticket_get(), 256, store.clone(), |store, q: GetTicket| async move {
+//!     store.get(&q).await
+//! });
 //! service.serve_http("http", listener, http::router(state));
 //! service.run().await
 //! ```
@@ -13,9 +15,12 @@ use std::future::Future;
 use anyhow::Context as _;
 use axum::Router;
 use hotline_bus::Bus;
+use hotline_bus::rpc::{self, RemoteError};
 use hotline_bus::streams::{self, StreamOptions};
 use hotline_config::Settings;
 use hotline_telemetry::Readiness;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -112,6 +117,34 @@ impl Service {
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         self.supervisor.spawn(name, task);
+    }
+
+    /// Answers NATS requests on `subject` with `handler(state, request)`, at most `concurrency`
+    /// at a time, in the queue group named after the service (so replicas share the work), as
+    /// the supervised task `name`. `state` is cloned into each call.
+    pub fn respond<S, Req, Resp, H, F>(
+        &mut self,
+        name: &'static str,
+        subject: String,
+        concurrency: usize,
+        state: S,
+        handler: H,
+    ) where
+        S: Clone + Send + Sync + 'static,
+        Req: DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        H: Fn(S, Req) -> F + Send + Sync + 'static,
+        F: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
+    {
+        let task = rpc::serve(
+            self.bus.clone(),
+            subject,
+            self.name(),
+            concurrency,
+            move |request: Req| handler(state.clone(), request),
+            self.stop_token(),
+        );
+        self.spawn(name, task);
     }
 
     /// Serves `app` plus `/healthz`, `/readyz` and `/metrics`, with request tracing, as the

@@ -153,7 +153,7 @@ impl TestEnv {
     /// Settings pointing at this test's servers, database and namespace, with free ports so
     /// tests can run whole services side by side.
     pub fn settings(&self) -> anyhow::Result<hotline_config::Settings> {
-        let ports: Vec<u16> = (0..8).map(|_| free_port()).collect::<anyhow::Result<_>>()?;
+        let ports = free_ports(10)?;
         let env = vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
@@ -174,6 +174,8 @@ impl TestEnv {
             ("HOTLINE__KNOWLEDGE__PORT".to_owned(), ports[5].to_string()),
             ("HOTLINE__SLA__PORT".to_owned(), ports[6].to_string()),
             ("HOTLINE__IDENTITY__PORT".to_owned(), ports[7].to_string()),
+            ("HOTLINE__PHONE__PORT".to_owned(), ports[8].to_string()),
+            ("HOTLINE__WECHAT__PORT".to_owned(), ports[9].to_string()),
             // The issuer's URL names its port: tokens minted in a test carry this `iss`.
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
@@ -233,6 +235,14 @@ impl TestEnv {
                 settings.identity.port.to_string(),
             ),
             (
+                "HOTLINE__PHONE__PORT".to_owned(),
+                settings.phone.port.to_string(),
+            ),
+            (
+                "HOTLINE__WECHAT__PORT".to_owned(),
+                settings.wechat.port.to_string(),
+            ),
+            (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
                 settings.identity.issuer.clone(),
             ),
@@ -252,4 +262,16 @@ impl TestEnv {
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// `n` distinct free ports: all are held open until every one is chosen, so the OS cannot hand
+/// out the same port twice (settings with one port used twice do not validate).
+pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
