@@ -1,31 +1,27 @@
 //! Intake against real NATS (JetStream KV for ticket numbers) and Redis.
 //!
-//! The tickets and dispatch services are answered here by `StandIn`, a small in-test responder
-//! on their subjects that exercises only intake's wire handling: it is NOT the ledger. The
-//! end-to-end tests (tests/ at the workspace root) run the real services.
+//! The tickets ledger and dispatch run here for real, in-process on port-0 listeners against
+//! the same NATS namespace and database (see `support`; dispatch's catalogue holds the test's
+//! noise matter). What intake sent is checked in the ledger's own state.
 //!
 //! Needs `NATS_URL`, `REDIS_URL` and `DATABASE_URL` (or Docker, through hotline-testkit).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{Datelike as _, Utc};
 use hotline_bus::Bus;
-use hotline_bus::rpc::{self, RemoteError};
+use hotline_bus::rpc;
 use hotline_config::Settings;
-use hotline_domain::contract::{
-    AttributeType, AttributeValue, CatalogueService, CommandAccepted, CreateTicket, GetTicket,
-    ServiceAttribute, TicketCommand, TicketQuery, TicketUpdate, TicketView, TicketWithHistory,
-    UpdatesQuery,
-};
-use hotline_domain::{RequestType, ServiceCode, Status, TicketNo};
+use hotline_domain::contract::{GetTicket, TicketQuery, TicketView, TicketWithHistory};
+use hotline_domain::{Channel, RequestType, TicketNo};
 use hotline_intake::idempotency::IdempotencyKey;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
+
+mod support;
 
 const API_KEY: &str = "itest-open311-key";
 
@@ -44,192 +40,64 @@ fn settings(env: &hotline_testkit::TestEnv, extra: &[(&str, String)]) -> Setting
     Settings::load_from(None, vars).expect("valid settings")
 }
 
-/// Answers the tickets and dispatch subjects from memory, for intake's wire handling only.
-#[derive(Default)]
-struct StandIn {
-    created: Mutex<Vec<(String, CreateTicket)>>,
-    by_key: Mutex<HashMap<String, TicketNo>>,
+/// A ticket as the real ledger holds it, read through its query subject.
+async fn get(bus: &Bus, ticket_no: TicketNo) -> TicketWithHistory {
+    rpc::call(
+        bus,
+        bus.subjects.ticket_get(),
+        &GetTicket {
+            ticket_no,
+            as_department: None,
+        },
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the ledger has the ticket")
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+async fn list(bus: &Bus) -> Vec<TicketView> {
+    rpc::call(
+        bus,
+        bus.subjects.ticket_list(),
+        &TicketQuery {
+            limit: Some(500),
+            ..TicketQuery::default()
+        },
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the ledger lists")
 }
 
-impl StandIn {
-    fn view(&self, no: TicketNo) -> Option<TicketView> {
-        let created = lock(&self.created);
-        let (_, t) = created.iter().find(|(_, t)| t.ticket_no == no)?;
-        Some(TicketView {
-            ticket_no: t.ticket_no,
-            status: Status::Received,
-            channel: t.channel,
-            request_type: t.request_type,
-            service_code: t.service_code.clone(),
-            description: t.description.clone(),
-            location: t.location.clone(),
-            citizen: t.citizen.clone(),
-            confidential: t.confidential,
-            lead: None,
-            co: vec![],
-            attributes: t.attributes.clone(),
-            media_url: t.media_url.clone(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+/// The idempotency key of the first command the ledger logged for `no` (its create).
+async fn create_key(pool: &sqlx::PgPool, no: TicketNo) -> String {
+    sqlx::query_scalar(
+        "SELECT idempotency_key FROM tickets.command_log WHERE reply->'ok'->>'ticket_no' = $1 \
+         ORDER BY at, idempotency_key LIMIT 1",
+    )
+    .bind(no.to_string())
+    .fetch_one(pool)
+    .await
+    .expect("the ledger logged the create")
+}
+
+/// How many creates the ledger answered as replays of a known key (its own metrics).
+async fn replayed_creates(tickets_url: &str) -> u64 {
+    let text = reqwest::get(format!("{tickets_url}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|l| {
+            l.starts_with("hotline_tickets_commands_total{")
+                && l.contains("command=\"create\"")
+                && l.contains("outcome=\"replayed\"")
         })
-    }
-
-    fn creates(&self) -> Vec<(String, CreateTicket)> {
-        lock(&self.created).clone()
-    }
-
-    /// Serves the ledger's subjects until `stop`.
-    fn serve_ledger(self: &Arc<Self>, bus: &Bus, stop: &CancellationToken) {
-        let me = self.clone();
-        tokio::spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects
-                .ticket_commands_from(hotline_bus::Service::Intake),
-            "tickets",
-            8,
-            move |command: TicketCommand| {
-                let me = me.clone();
-                async move {
-                    let TicketCommand::Create {
-                        idempotency_key,
-                        ticket,
-                        ..
-                    } = command
-                    else {
-                        return Err(RemoteError::invalid("stand-in takes Create only"));
-                    };
-                    let mut by_key = lock(&me.by_key);
-                    let replayed = by_key.get(&idempotency_key).copied();
-                    let ticket_no = replayed.unwrap_or(ticket.ticket_no);
-                    if replayed.is_none() {
-                        by_key.insert(idempotency_key.clone(), ticket_no);
-                    }
-                    lock(&me.created).push((idempotency_key, *ticket));
-                    Ok(CommandAccepted {
-                        ticket_no,
-                        status: Status::Received,
-                        seq: 1,
-                        replayed: replayed.is_some(),
-                    })
-                }
-            },
-            stop.clone(),
-        ));
-        let me = self.clone();
-        tokio::spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_get(),
-            "tickets",
-            8,
-            move |request: GetTicket| {
-                let me = me.clone();
-                async move {
-                    let ticket = me
-                        .view(request.ticket_no)
-                        .ok_or_else(|| RemoteError::not_found("no such ticket"))?;
-                    Ok(TicketWithHistory {
-                        ticket,
-                        history: vec![],
-                    })
-                }
-            },
-            stop.clone(),
-        ));
-        let me = self.clone();
-        tokio::spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_list(),
-            "tickets",
-            8,
-            move |query: TicketQuery| {
-                let me = me.clone();
-                async move {
-                    let nos: Vec<TicketNo> = lock(&me.by_key).values().copied().collect();
-                    Ok::<_, RemoteError>(
-                        nos.into_iter()
-                            .filter(|n| query.ticket_nos.is_empty() || query.ticket_nos.contains(n))
-                            .filter_map(|n| me.view(n))
-                            .collect::<Vec<_>>(),
-                    )
-                }
-            },
-            stop.clone(),
-        ));
-        // Ticket numbering asks the ledger where a day's numbers stand when the KV counter
-        // is missing (a new namespace here).
-        let me = self.clone();
-        tokio::spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_max_sequence(),
-            "tickets",
-            8,
-            move |yymmdd: u32| {
-                let me = me.clone();
-                async move {
-                    let max = lock(&me.created)
-                        .iter()
-                        .map(|(_, t)| t.ticket_no)
-                        .filter(|no| no.yymmdd() == yymmdd)
-                        .map(|no| no.as_u64() / 10 % 1_000_000_000)
-                        .max()
-                        .unwrap_or(0);
-                    Ok::<_, RemoteError>(max)
-                }
-            },
-            stop.clone(),
-        ));
-        tokio::spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.ticket_updates(),
-            "tickets",
-            8,
-            |_query: UpdatesQuery| async { Ok::<_, RemoteError>(Vec::<TicketUpdate>::new()) },
-            stop.clone(),
-        ));
-    }
-
-    /// Serves dispatch's catalogue subject until `stop`.
-    fn serve_catalogue(bus: &Bus, stop: &CancellationToken) {
-        tokio::spawn(rpc::serve(
-            bus.clone(),
-            bus.subjects.catalogue_services(),
-            "dispatch",
-            8,
-            |_: ()| async {
-                Ok::<_, RemoteError>(vec![CatalogueService {
-                    code: ServiceCode::parse("ENV.NOISE").expect("code"),
-                    name: "噪音扰民".into(),
-                    description: "Noise from venues, building sites, neighbours".into(),
-                    group: "环境保护".into(),
-                    keywords: vec!["noise".into()],
-                    default_request_type: RequestType::Complaint,
-                    attributes: vec![ServiceAttribute {
-                        code: "when".into(),
-                        variable: true,
-                        datatype: AttributeType::Singlevaluelist,
-                        required: true,
-                        description: "When does it happen?".into(),
-                        order: 1,
-                        values: vec![
-                            AttributeValue {
-                                key: "day".into(),
-                                name: "白天".into(),
-                            },
-                            AttributeValue {
-                                key: "night".into(),
-                                name: "夜间".into(),
-                            },
-                        ],
-                    }],
-                }])
-            },
-            stop.clone(),
-        ));
-    }
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|n| n.parse::<f64>().expect("a count") as u64)
+        .unwrap_or(0)
 }
 
 struct Answer {
@@ -279,48 +147,6 @@ fn post(idempotency_key: Option<&str>) -> Request<Body> {
         .expect("request")
 }
 
-/// Waits until the stand-in's subscriptions answer (they subscribe in spawned tasks).
-async fn wait_for_stand_in(bus: &Bus, ledger_too: bool) {
-    for _ in 0..100 {
-        let catalogue: Result<Vec<CatalogueService>, _> = rpc::call(
-            bus,
-            bus.subjects.catalogue_services(),
-            &(),
-            Duration::from_millis(200),
-        )
-        .await;
-        let ledger = if ledger_too {
-            let probe = GetTicket {
-                ticket_no: TicketNo::compose(261129, 1).expect("no"),
-                as_department: None,
-            };
-            let answer: Result<TicketWithHistory, rpc::CallError> = rpc::call(
-                bus,
-                bus.subjects.ticket_get(),
-                &probe,
-                Duration::from_millis(200),
-            )
-            .await;
-            let max: Result<u64, rpc::CallError> = rpc::call(
-                bus,
-                bus.subjects.ticket_max_sequence(),
-                &261129u32,
-                Duration::from_millis(200),
-            )
-            .await;
-            // NotFound means the stand-in answered.
-            matches!(answer, Err(rpc::CallError::Remote(_))) && max.is_ok()
-        } else {
-            true
-        };
-        if catalogue.is_ok() && ledger {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the stand-in never answered");
-}
-
 async fn with_bus(env: &hotline_testkit::TestEnv) -> Bus {
     Bus::connect(&env.nats_url, &env.namespace, "intake-itest")
         .await
@@ -332,11 +158,13 @@ async fn a_post_gets_a_kv_issued_number_and_reaches_the_ledger_subject() {
     let env = hotline_testkit::env().await.expect("test servers");
     let settings = settings(&env, &[]);
     let stop = CancellationToken::new();
+    let services = env.settings().expect("settings");
+    support::start_tickets(&services, &stop).await;
+    support::start_dispatch(&services, &stop).await;
     let bus = with_bus(&env).await;
-    let stand_in = Arc::new(StandIn::default());
-    stand_in.serve_ledger(&bus, &stop);
-    StandIn::serve_catalogue(&bus, &stop);
-    wait_for_stand_in(&bus, true).await;
+    let pool = sqlx::PgPool::connect(&env.database_url)
+        .await
+        .expect("Postgres");
     let state = hotline_intake::connect(&settings, stop.clone())
         .await
         .expect("intake connects");
@@ -350,12 +178,17 @@ async fn a_post_gets_a_kv_issued_number_and_reaches_the_ledger_subject() {
         .date_naive();
     let yymmdd = (today.year() as u32 % 100) * 10_000 + today.month() * 100 + today.day();
     assert_eq!(no.yymmdd(), yymmdd);
-    let creates = stand_in.creates();
-    assert_eq!(creates.len(), 1);
-    assert_eq!(creates[0].1.ticket_no, no);
-    assert!(creates[0].0.starts_with("web:"));
-    assert_eq!(creates[0].1.request_type, RequestType::Complaint);
-    assert_eq!(creates[0].1.description, "夜间施工");
+    let stored = get(&bus, no).await.ticket;
+    assert_eq!(stored.ticket_no, no);
+    assert_eq!(stored.channel, Channel::Web);
+    assert_eq!(stored.request_type, RequestType::Complaint);
+    assert_eq!(stored.description, "夜间施工");
+    assert_eq!(
+        stored.attributes.get("when"),
+        Some(&vec!["night".to_owned()])
+    );
+    assert!(create_key(&pool, no).await.starts_with("web:"));
+    assert_eq!(list(&bus).await.len(), 1);
 
     let second = send(&state, post(None)).await;
     assert_ne!(second.ticket_no(), no, "no key, new ticket");
@@ -391,11 +224,13 @@ async fn a_retry_keeps_its_number_through_a_redis_flush() {
     let env = hotline_testkit::env().await.expect("test servers");
     let settings = settings(&env, &[]);
     let stop = CancellationToken::new();
+    let services = env.settings().expect("settings");
+    let tickets = support::start_tickets(&services, &stop).await;
+    support::start_dispatch(&services, &stop).await;
     let bus = with_bus(&env).await;
-    let stand_in = Arc::new(StandIn::default());
-    stand_in.serve_ledger(&bus, &stop);
-    StandIn::serve_catalogue(&bus, &stop);
-    wait_for_stand_in(&bus, true).await;
+    let pool = sqlx::PgPool::connect(&env.database_url)
+        .await
+        .expect("Postgres");
     let state = hotline_intake::connect(&settings, stop.clone())
         .await
         .expect("intake connects");
@@ -404,7 +239,13 @@ async fn a_retry_keeps_its_number_through_a_redis_flush() {
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     let again = send(&state, post(Some("citizen-retry-1"))).await;
     assert_eq!(again.ticket_no(), first.ticket_no());
-    assert_eq!(stand_in.creates().len(), 1, "Redis answered the retry");
+    assert_eq!(list(&bus).await.len(), 1);
+    assert_eq!(
+        replayed_creates(&tickets).await,
+        0,
+        "Redis answered the retry"
+    );
+    let key_at_first = create_key(&pool, first.ticket_no()).await;
 
     // Lose this key from Redis (only ours: the server is shared).
     let key = IdempotencyKey::parse(API_KEY, b"citizen-retry-1")
@@ -436,14 +277,15 @@ async fn a_retry_keeps_its_number_through_a_redis_flush() {
     let after_flush = send(&state, post(Some("citizen-retry-1"))).await;
     assert_eq!(after_flush.status, StatusCode::CREATED);
     assert_eq!(after_flush.ticket_no(), first.ticket_no());
-    let creates = stand_in.creates();
     assert_eq!(
-        creates.len(),
-        2,
+        replayed_creates(&tickets).await,
+        1,
         "the ledger was asked and recognised the key"
     );
+    assert_eq!(list(&bus).await.len(), 1, "still one ticket");
     assert_eq!(
-        creates[0].0, creates[1].0,
+        create_key(&pool, first.ticket_no()).await,
+        key_at_first,
         "same idempotency key both times"
     );
     stop.cancel();
@@ -468,9 +310,7 @@ async fn without_dispatch_or_tickets_the_answer_is_503() {
     assert_eq!(no_catalogue.json()[0]["code"], 503);
 
     // Dispatch comes up; tickets is still down.
-    let bus = with_bus(&env).await;
-    StandIn::serve_catalogue(&bus, &stop);
-    wait_for_stand_in(&bus, false).await;
+    support::start_dispatch(&env.settings().expect("settings"), &stop).await;
     // Past the pause between on-demand loads of a catalogue that was never loaded.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let no_ledger = send(&state, post(None)).await;

@@ -1,8 +1,8 @@
 //! The finding of issue 8, re-run: 40 Open311 POSTs at once, one with a NUL (`%00`) in its
 //! description. Before, the ledger's group commit failed the whole batch and 37 of 40 answered
 //! 500. Now the edge refuses the bad one (400, Open311's error format) and the 39 others are
-//! registered by the real ledger (the tickets service runs here; dispatch's catalogue is a
-//! stand-in answering its subject).
+//! registered by the real ledger. The tickets and dispatch services run here for real,
+//! in-process (dispatch with the test's matter in its catalogue, see `support`).
 //!
 //! Needs `NATS_URL`, `REDIS_URL` and `DATABASE_URL` (or Docker, through hotline-testkit).
 
@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use hotline_bus::Bus;
-use hotline_bus::rpc::{self, RemoteError};
+use hotline_bus::rpc;
 use hotline_config::Settings;
-use hotline_domain::contract::{
-    AttributeType, AttributeValue, CatalogueService, ServiceAttribute, TicketQuery, TicketView,
-};
-use hotline_domain::{RequestType, ServiceCode, TicketNo};
+use hotline_domain::contract::{TicketQuery, TicketView};
+use hotline_domain::TicketNo;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
+
+mod support;
 
 const API_KEY: &str = "itest-open311-key";
 
@@ -26,39 +26,6 @@ fn settings(env: &hotline_testkit::TestEnv) -> Settings {
     let mut settings = env.settings().expect("settings");
     settings.intake.open311_api_keys = vec![API_KEY.to_owned()];
     settings
-}
-
-/// Answers dispatch's catalogue subject until `stop`.
-fn serve_catalogue(bus: &Bus, stop: &CancellationToken) {
-    tokio::spawn(rpc::serve(
-        bus.clone(),
-        bus.subjects.catalogue_services(),
-        "dispatch",
-        8,
-        |_: ()| async {
-            Ok::<_, RemoteError>(vec![CatalogueService {
-                code: ServiceCode::parse("ENV.NOISE").expect("code"),
-                name: "噪音扰民".into(),
-                description: "Noise from venues, building sites, neighbours".into(),
-                group: "环境保护".into(),
-                keywords: vec!["noise".into()],
-                default_request_type: RequestType::Complaint,
-                attributes: vec![ServiceAttribute {
-                    code: "when".into(),
-                    variable: true,
-                    datatype: AttributeType::Singlevaluelist,
-                    required: true,
-                    description: "When does it happen?".into(),
-                    order: 1,
-                    values: vec![AttributeValue {
-                        key: "night".into(),
-                        name: "夜间".into(),
-                    }],
-                }],
-            }])
-        },
-        stop.clone(),
-    ));
 }
 
 fn post(i: usize, description: &str, format: &str) -> Request<Body> {
@@ -90,11 +57,11 @@ async fn forty_posts_at_once_one_with_a_nul_give_39_created_and_one_400() {
     let env = hotline_testkit::env().await.expect("test servers");
     let settings = settings(&env);
     let stop = CancellationToken::new();
-    let tickets = tokio::spawn(hotline_tickets::run(settings.clone(), stop.clone()));
+    support::start_tickets(&settings, &stop).await;
+    support::start_dispatch(&settings, &stop).await;
     let bus = Bus::connect(&env.nats_url, &env.namespace, "intake-itest")
         .await
         .expect("NATS");
-    serve_catalogue(&bus, &stop);
     let deadline = Instant::now() + Duration::from_secs(20);
     while list(&bus).await.is_err() {
         assert!(
@@ -160,5 +127,4 @@ async fn forty_posts_at_once_one_with_a_nul_give_39_created_and_one_400() {
     );
 
     stop.cancel();
-    let _ = tickets.await;
 }

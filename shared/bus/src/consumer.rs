@@ -124,11 +124,18 @@ where
         // Group by key, keeping arrival order inside each group.
         let mut lanes: Vec<Vec<Arc<Message>>> = Vec::new();
         let mut lane_of: HashMap<String, usize> = HashMap::new();
+        let mut lost: Option<anyhow::Error> = None;
         for item in chunk {
             let message = match item {
                 Ok(m) => Arc::new(m),
                 Err(e) => {
                     tracing::warn!(consumer = %spec.durable, error = %e, "consumer stream error");
+                    if lost.is_none() && consumer_is_gone(&bus, &spec, e.kind()).await {
+                        lost = Some(anyhow::anyhow!(
+                            "consumer {} is gone ({e}): this task ends so the service turns unready and restarts",
+                            spec.durable
+                        ));
+                    }
                     continue;
                 }
             };
@@ -156,8 +163,45 @@ where
             }
         }))
         .await;
+        if let Some(e) = lost {
+            return Err(e);
+        }
     }
     Ok(())
+}
+
+/// Whether a stream error means the durable consumer no longer exists (deleted by an operator,
+/// lost with the stream), rather than a passing hiccup the pull stream recovers from by itself.
+/// A deleted consumer would otherwise leave the task pulling from nothing forever while the
+/// service reports ready.
+async fn consumer_is_gone(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    kind: async_nats::jetstream::consumer::pull::MessagesErrorKind,
+) -> bool {
+    use async_nats::jetstream::consumer::pull::MessagesErrorKind as Kind;
+    match kind {
+        Kind::ConsumerDeleted | Kind::PushBasedConsumer => true,
+        Kind::MissingHeartbeat | Kind::NoResponders | Kind::Pull => {
+            // Ask the server: only a definite "not found" counts.
+            use async_nats::jetstream::ErrorCode;
+            use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamErrorKind};
+            match bus.js.get_stream(&spec.stream).await {
+                Ok(stream) => match stream.consumer_info(&spec.durable).await {
+                    Ok(_) => false,
+                    Err(e) => matches!(
+                        e.kind(),
+                        ConsumerInfoErrorKind::NotFound | ConsumerInfoErrorKind::StreamNotFound
+                    ),
+                },
+                Err(e) => matches!(
+                    e.kind(),
+                    GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND
+                ),
+            }
+        }
+        _ => false,
+    }
 }
 
 async fn settle(
