@@ -1,16 +1,17 @@
 //! The gateway against a real NATS (and Redis): ticket events are published on the tickets
 //! stream exactly as the ledger publishes them, and departments connect over gRPC and REST.
 //!
-//! The ledger itself is not running in these tests (it is another service): unary actions are
-//! checked only up to the gateway's own answers (authentication, bad input, a ledger that does
-//! not answer). The end-to-end test with the ledger lives in the workspace's `tests/`.
+//! Unary actions are checked up to the gateway's own answers (authentication, bad input, a
+//! ledger that does not answer), and, for extension and information requests, against the
+//! real tickets ledger and SLA service running in-process on the test's namespace and database.
+//! The end-to-end test of the whole platform lives in the workspace's `tests/`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use chrono::Utc;
+use chrono::{TimeZone as _, Utc};
 use hotline_bus::Bus;
 use hotline_bus::Envelope;
 use hotline_domain::contract::{Citizen, HistoryEntry, Location, TicketEvent, TicketView};
@@ -760,99 +761,344 @@ async fn shutdown_ends_subscriptions_and_gives_their_work_back() {
     gw.stop().await;
 }
 
-/// Extension requests go to the SLA service (here a stand-in answering on its subject), whose
-/// refusals come back as gRPC codes and HTTP statuses; information requests go to the ledger.
+/// A ticket in the real ledger, created by a citizen and dispatched to `lead` by an agent, each
+/// sent on the subject of the service that speaks for that actor (the ledger checks it).
+async fn ledger_ticket(bus: &Bus, no: TicketNo, lead: &str) {
+    use hotline_domain::contract::{CommandAccepted, CreateTicket, TicketCommand};
+    let send = |command: TicketCommand, caller: hotline_bus::Service| async move {
+        let _: CommandAccepted = hotline_bus::rpc::call(
+            bus,
+            bus.subjects.ticket_commands_from(caller),
+            &command,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("the ledger took the command");
+    };
+    let create = TicketCommand::Create {
+        idempotency_key: format!("itest:create:{no}"),
+        actor: Actor::Citizen {
+            channel: Channel::Phone,
+        },
+        ticket: Box::new(CreateTicket {
+            ticket_no: no,
+            channel: Channel::Phone,
+            request_type: RequestType::Complaint,
+            service_code: None,
+            description: "noise at night".into(),
+            location: Location::default(),
+            citizen: Citizen::default(),
+            confidential: false,
+            attributes: BTreeMap::new(),
+            media_url: None,
+        }),
+    };
+    send(create, hotline_bus::Service::Intake).await;
+    let dispatch = TicketCommand::Act {
+        idempotency_key: format!("itest:dispatch:{no}"),
+        actor: Actor::Agent {
+            id: "agent-1".into(),
+        },
+        ticket_no: no,
+        action: Action::Dispatch {
+            lead: code(lead),
+            co: vec![],
+            note: "noise: the district's".into(),
+        },
+    };
+    send(dispatch, hotline_bus::Service::Dispatch).await;
+}
+
+/// A service's `/readyz` answers 200 within [`WAIT`].
+async fn wait_ready(name: &str, url: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}/readyz")).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{name} never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the ledger's command responder answers the gateway's subject: `/readyz` can
+/// answer before it has subscribed. The probe speaks for a system actor the gateway may not
+/// send, so the caller check refuses it before the ledger sees it (nothing is stored).
+async fn wait_commands(bus: &Bus) {
+    use hotline_bus::rpc::CallError;
+    use hotline_domain::contract::{CommandAccepted, TicketCommand};
+    let probe = TicketCommand::Act {
+        idempotency_key: "itest:probe".into(),
+        actor: Actor::system("dispatch"),
+        ticket_no: ticket_no(1),
+        action: Action::Accept,
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer: Result<CommandAccepted, CallError> = hotline_bus::rpc::call(
+            bus,
+            bus.subjects
+                .ticket_commands_from(hotline_bus::Service::Gateway),
+            &probe,
+            Duration::from_millis(500),
+        )
+        .await;
+        match answer {
+            Err(CallError::Unavailable(_)) => {}
+            Err(CallError::Remote(_)) => return,
+            other => panic!("the probe was not refused: {other:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ledger never took commands"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the SLA service's extension responder answers (as [`wait_commands`]); the
+/// probe has no idempotency key, which the SLA service refuses before anything else.
+async fn wait_sla(bus: &Bus) {
+    use hotline_bus::rpc::CallError;
+    use hotline_domain::contract::{CommandAccepted, ExtensionRequest};
+    let probe = ExtensionRequest {
+        idempotency_key: String::new(),
+        ticket_no: ticket_no(1),
+        department: code("GZ-TH"),
+        reason: "probe".into(),
+        until: Utc::now(),
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer: Result<CommandAccepted, CallError> = hotline_bus::rpc::call(
+            bus,
+            bus.subjects.sla_extension_request(),
+            &probe,
+            Duration::from_millis(500),
+        )
+        .await;
+        match answer {
+            Err(CallError::Unavailable(_)) => {}
+            Err(CallError::Remote(_)) => return,
+            other => panic!("the probe was not refused: {other:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the SLA service never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn authed_as<T>(token: &str, body: T) -> Request<T> {
+    let mut r = Request::new(body);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    r
+}
+
+/// Extension requests go to the SLA service, whose refusals come back as gRPC codes and HTTP
+/// statuses; information requests go to the ledger. The ledger and the SLA service run here
+/// for real, in-process, and the refusals are real ones: another department's deadline, a date
+/// not after the deadline, a second request while one is pending.
 #[tokio::test]
 async fn extensions_are_checked_by_the_sla_service_and_its_refusals_are_mapped() {
-    use hotline_bus::rpc::RemoteError;
-    use hotline_domain::contract::{CommandAccepted, ExtensionRequest};
+    use hotline_domain::contract::{GetTicket, TicketWithHistory};
 
-    let gw = start().await;
+    let env = hotline_testkit::env().await.expect("test servers");
+    let gw = start_in(&env).await;
+    let services = env.settings().expect("settings");
+    let stop = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let tickets_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let tickets = tokio::spawn(hotline_tickets::run_with_listener(
+        services.clone(),
+        listener,
+        stop.clone(),
+    ));
+    wait_ready("tickets", &tickets_url).await;
+    wait_commands(&gw.bus).await;
+
     let mut client = gw.client().await;
     let good = ticket_no(801);
-    let until = wire_time(Utc::now() + chrono::Duration::days(3));
-    let request = |id: &str, reason: &str| proto::RequestExtensionRequest {
-        ticket_no: good.to_string(),
-        request_id: id.into(),
-        reason: reason.into(),
-        until: Some(until),
-    };
-    // No SLA service in this namespace: UNAVAILABLE, never a hang.
+    ledger_ticket(&gw.bus, good, "GZ-TH").await;
+    let accepted = client
+        .accept(authed(proto::AcceptRequest {
+            ticket_no: good.to_string(),
+            request_id: "a1".into(),
+        }))
+        .await
+        .expect("GZ-TH accepts")
+        .into_inner();
+    assert_eq!(accepted.status, "accepted");
+    let request =
+        |id: &str, reason: &str, until: chrono::DateTime<Utc>| proto::RequestExtensionRequest {
+            ticket_no: good.to_string(),
+            request_id: id.into(),
+            reason: reason.into(),
+            until: Some(wire_time(until)),
+        };
+    // No SLA service in this namespace yet: UNAVAILABLE, never a hang.
+    let started = std::time::Instant::now();
     let err = client
-        .request_extension(authed(request("e0", "parts")))
+        .request_extension(authed(request(
+            "e0",
+            "parts",
+            Utc::now() + chrono::Duration::days(30),
+        )))
         .await
         .expect_err("no sla");
     assert_eq!(err.code(), Code::Unavailable);
+    assert!(started.elapsed() < Duration::from_secs(10));
 
-    // The stand-in answers by the reason, and records who asked with which key.
-    let stop = CancellationToken::new();
-    let (seen_tx, mut seen) = mpsc::unbounded_channel::<ExtensionRequest>();
-    let stub = tokio::spawn(hotline_bus::rpc::serve(
-        gw.bus.clone(),
-        gw.bus.subjects.sla_extension_request(),
-        "sla",
-        4,
-        move |req: ExtensionRequest| {
-            let seen_tx = seen_tx.clone();
-            async move {
-                let _ = seen_tx.send(req.clone());
-                match req.reason.as_str() {
-                    "late" => Err(RemoteError::conflict("the deadline has already passed")),
-                    "not ours" => Err(RemoteError::forbidden("another department's deadline")),
-                    "too early" => Err(RemoteError::invalid("must be after the deadline")),
-                    _ => Ok(CommandAccepted {
-                        ticket_no: req.ticket_no,
-                        status: hotline_domain::Status::InProgress,
-                        seq: 9,
-                        replayed: false,
-                    }),
-                }
-            }
-        },
+    // The SLA service comes up and starts the handling clock from the ledger's events.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let sla_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let sla = tokio::spawn(hotline_sla::run_with_listener(
+        services.clone(),
+        hotline_sla::load_policy(&services).expect("policy"),
+        hotline_sla::load_calendar(&services).expect("calendar"),
+        listener,
         stop.clone(),
     ));
-    for (reason, code) in [
-        ("late", Code::FailedPrecondition),
-        ("not ours", Code::PermissionDenied),
-        ("too early", Code::InvalidArgument),
-    ] {
-        let err = client
-            .request_extension(authed(request("e1", reason)))
+    wait_ready("sla", &sla_url).await;
+    wait_sla(&gw.bus).await;
+    let pool = sqlx::PgPool::connect(&env.database_url)
+        .await
+        .expect("Postgres");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let due = loop {
+        let mut conn = pool.acquire().await.expect("connection");
+        let clocks = hotline_sla::store::running_clocks(&mut conn, good, false)
             .await
-            .expect_err(reason);
-        assert_eq!(err.code(), code, "{reason}");
-    }
+            .expect("clocks");
+        if let Some(clock) = clocks.iter().find(|c| {
+            c.stage() == Some(hotline_sla::Stage::Handling)
+                && c.department_code() == Some(code("GZ-TH"))
+        }) {
+            break clock.due_at;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no handling clock for GZ-TH: {clocks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // Another department asks about GZ-TH's deadline.
+    let err = client
+        .request_extension(authed_as(
+            "demo-gz-hz",
+            request("e1", "not ours", due + chrono::Duration::days(1)),
+        ))
+        .await
+        .expect_err("another department's deadline");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    // A date not after the deadline.
+    let err = client
+        .request_extension(authed(request(
+            "e1",
+            "too early",
+            due - chrono::Duration::hours(1),
+        )))
+        .await
+        .expect_err("not after the deadline");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+
     let reply = client
-        .request_extension(authed(request("e2", "parts on order")))
+        .request_extension(authed(request(
+            "e2",
+            "parts on order",
+            due + chrono::Duration::days(1),
+        )))
         .await
         .expect("accepted")
         .into_inner();
-    assert_eq!((reply.seq, reply.status.as_str()), (9, "in_progress"));
-    let mut last = None;
-    while let Ok(r) = seen.try_recv() {
-        last = Some(r);
-    }
-    let last = last.expect("the stand-in saw the request");
+    // The reply is the ledger's: its history ends with the department's request.
+    let stored: TicketWithHistory = hotline_bus::rpc::call(
+        &gw.bus,
+        gw.bus.subjects.ticket_get(),
+        &GetTicket {
+            ticket_no: good,
+            as_department: None,
+        },
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the ledger has the ticket");
+    let last = stored.history.last().expect("history");
     assert_eq!(
-        last.department,
-        code("GZ-TH"),
+        (reply.seq, reply.status.as_str()),
+        (last.seq, stored.ticket.status.as_str())
+    );
+    assert_eq!(reply.status, "accepted");
+    assert_eq!(
+        last.actor,
+        Actor::Department {
+            code: code("GZ-TH")
+        },
         "the authenticated department"
     );
-    assert_eq!(last.idempotency_key, "gw:GZ-TH:e2");
-    assert_eq!(last.reason, "parts on order");
+    assert_eq!(
+        last.action,
+        Some(Action::RequestExtension {
+            reason: "parts on order".into(),
+            until: Utc
+                .timestamp_opt((due + chrono::Duration::days(1)).timestamp(), 0)
+                .single()
+                .expect("instant"),
+        })
+    );
+    // The SLA service recorded it as pending, under the gateway's key.
+    let (department, key, reason, status): (String, Option<String>, String, String) =
+        sqlx::query_as(
+            "SELECT department, idempotency_key, reason, status FROM sla.extension \
+             WHERE ticket_no = $1",
+        )
+        .bind(hotline_sla::store::ticket_key(good))
+        .fetch_one(&pool)
+        .await
+        .expect("one extension request");
+    assert_eq!(department, "GZ-TH");
+    assert_eq!(key.as_deref(), Some("gw:GZ-TH:e2"));
+    assert_eq!(reason, "parts on order");
+    assert_eq!(status, "pending");
+
+    // A second request while the first is pending: the SLA service's conflict.
+    let err = client
+        .request_extension(authed(request(
+            "e3",
+            "more parts",
+            due + chrono::Duration::days(2),
+        )))
+        .await
+        .expect_err("one is pending");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
 
     // REST goes the same way.
     let http = reqwest::Client::new();
     let r = http
         .post(format!("http://{}/v1/tickets/{good}/extension", gw.rest))
         .bearer_auth("demo-gz-th")
-        .json(&serde_json::json!({"reason": "late", "until": "2026-12-31T17:30:00+08:00"}))
+        .json(&serde_json::json!({
+            "reason": "more parts",
+            "until": (due + chrono::Duration::days(2)).to_rfc3339(),
+        }))
         .send()
         .await
         .expect("sent");
     assert_eq!(r.status(), 409);
 
-    // 补充材料: checked at the edge, then sent to the ledger (absent here).
+    // 补充材料: checked at the edge, then sent to the ledger, which refuses it while the
+    // extension is pending (a pending extension is decided against a running clock).
     let err = client
         .request_information(authed(proto::RequestInformationRequest {
             ticket_no: good.to_string(),
@@ -869,8 +1115,8 @@ async fn extensions_are_checked_by_the_sla_service_and_its_refusals_are_mapped()
             question: "which floor?".into(),
         }))
         .await
-        .expect_err("no ledger");
-    assert_eq!(err.code(), Code::Unavailable);
+        .expect_err("extension pending");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     let r = http
         .post(format!("http://{}/v1/tickets/{good}/information", gw.rest))
         .bearer_auth("demo-gz-th")
@@ -881,7 +1127,13 @@ async fn extensions_are_checked_by_the_sla_service_and_its_refusals_are_mapped()
     assert_eq!(r.status(), 400);
 
     stop.cancel();
-    stub.await.expect("joined").expect("stub ends");
+    for (name, task) in [("tickets", tickets), ("sla", sla)] {
+        let ended = tokio::time::timeout(WAIT, task)
+            .await
+            .unwrap_or_else(|_| panic!("{name} stops in time"))
+            .expect("task");
+        assert!(ended.is_ok(), "{name}: {ended:?}");
+    }
     gw.stop().await;
 }
 

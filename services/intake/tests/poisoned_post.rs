@@ -13,8 +13,8 @@ use axum::http::{Request, StatusCode, header};
 use hotline_bus::Bus;
 use hotline_bus::rpc;
 use hotline_config::Settings;
-use hotline_domain::contract::{TicketQuery, TicketView};
 use hotline_domain::TicketNo;
+use hotline_domain::contract::{TicketQuery, TicketView};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 

@@ -8,10 +8,14 @@
 
 use std::time::{Duration, Instant};
 
+use hotline_bus::rpc::{self, CallError};
 use hotline_config::Settings;
 use hotline_dispatch::catalogue::{Catalogue, Entry, Scope};
-use hotline_domain::contract::{AttributeType, AttributeValue, ServiceAttribute};
-use hotline_domain::{DeptCode, RequestType, ServiceCode};
+use hotline_domain::contract::{
+    AttributeType, AttributeValue, CatalogueService, CommandAccepted, ServiceAttribute,
+    TicketCommand,
+};
+use hotline_domain::{Action, Actor, DeptCode, RequestType, ServiceCode, TicketNo};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -65,7 +69,41 @@ pub async fn start_tickets(settings: &Settings, stop: &CancellationToken) -> Str
         stop.clone(),
     ));
     wait_ready("tickets", &url, &task).await;
+    wait_commands(settings).await;
     url
+}
+
+/// Waits until the ledger's command responder for intake answers: `/readyz` can answer before
+/// it has subscribed. The probe speaks for a system actor intake may not send, so the caller
+/// check refuses it before the ledger sees it (nothing is stored).
+async fn wait_commands(settings: &Settings) {
+    let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "intake-itest")
+        .await
+        .expect("NATS");
+    let probe = TicketCommand::Act {
+        idempotency_key: "itest:probe".into(),
+        actor: Actor::system("dispatch"),
+        ticket_no: TicketNo::compose(261129, 1).expect("no"),
+        action: Action::Accept,
+    };
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        let answer: Result<CommandAccepted, CallError> = rpc::call(
+            &bus,
+            bus.subjects
+                .ticket_commands_from(hotline_bus::Service::Intake),
+            &probe,
+            Duration::from_millis(500),
+        )
+        .await;
+        match answer {
+            Err(CallError::Unavailable(_)) => {}
+            Err(CallError::Remote(_)) => return,
+            other => panic!("the probe was not refused: {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "the ledger never took commands");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The dispatch service on a port-0 listener, its catalogue holding [`noise_entry`]; returns
@@ -89,7 +127,34 @@ pub async fn start_dispatch(settings: &Settings, stop: &CancellationToken) -> St
         stop.clone(),
     ));
     wait_ready("dispatch", &url, &task).await;
+    wait_catalogue(settings).await;
     url
+}
+
+/// Waits until dispatch's catalogue responder answers with the noise matter (`/readyz` can
+/// answer before it has subscribed; intake pauses between loads of a catalogue it never had).
+async fn wait_catalogue(settings: &Settings) {
+    let bus = hotline_bus::Bus::connect(&settings.nats.url, &settings.namespace, "intake-itest")
+        .await
+        .expect("NATS");
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        let answer: Result<Vec<CatalogueService>, CallError> = rpc::call(
+            &bus,
+            bus.subjects.catalogue_services(),
+            &(),
+            Duration::from_millis(500),
+        )
+        .await;
+        if answer.is_ok_and(|services| services.iter().any(|s| s.code == noise_entry().code)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dispatch never served its catalogue"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn wait_ready(name: &str, url: &str, task: &JoinHandle<anyhow::Result<()>>) {
