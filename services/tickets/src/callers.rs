@@ -85,9 +85,10 @@ pub async fn serve_commands(
     bus: Bus,
     ledger: Ledger,
     shutdown: CancellationToken,
+    listening: impl FnOnce() + Send,
 ) -> anyhow::Result<()> {
     let subjects = bus.subjects.clone();
-    rpc::serve_with_subject(
+    rpc::serve_signalled(
         bus.clone(),
         bus.subjects.ticket_commands_all(),
         "tickets",
@@ -109,6 +110,7 @@ pub async fn serve_commands(
             }
         },
         shutdown,
+        listening,
     )
     .await
 }

@@ -67,13 +67,11 @@ pub async fn run_with_listener(
     service.spawn("ledger-batcher", batcher);
     let store = store::Store::new(pool.clone());
 
-    {
-        let ledger = ledger.clone();
-        service.spawn(
-            "commands",
-            callers::serve_commands(bus.clone(), ledger, shutdown.clone()),
-        );
-    }
+    let listening = service.listening("commands");
+    service.spawn(
+        "commands",
+        callers::serve_commands(bus.clone(), ledger.clone(), shutdown.clone(), listening),
+    );
     let subjects = &bus.subjects;
     service.respond(
         "get",

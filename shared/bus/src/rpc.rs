@@ -176,11 +176,38 @@ where
     H: Fn(&str, Req) -> F + Send + Sync + 'static,
     F: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
 {
+    serve_signalled(bus, subject, queue, concurrency, handler, shutdown, || {}).await
+}
+
+/// [`serve_with_subject`], calling `listening` once the server has the subscription (subscribed
+/// and flushed): a service is ready only from then on, or its first callers would hear "no
+/// responders" from a service that says it is ready.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_signalled<Req, Resp, H, F>(
+    bus: Bus,
+    subject: String,
+    queue: &str,
+    concurrency: usize,
+    handler: H,
+    shutdown: CancellationToken,
+    listening: impl FnOnce() + Send,
+) -> anyhow::Result<()>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    H: Fn(&str, Req) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
+{
     let mut subscription = bus
         .client
         .queue_subscribe(subject.clone(), queue.to_owned())
         .await
         .with_context(|| format!("subscribing to {subject}"))?;
+    bus.client
+        .flush()
+        .await
+        .with_context(|| format!("confirming the subscription to {subject}"))?;
+    listening();
     let handler = Arc::new(handler);
     let permits = Arc::new(Semaphore::new(concurrency));
     loop {

@@ -136,15 +136,27 @@ impl Service {
         H: Fn(S, Req) -> F + Send + Sync + 'static,
         F: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
     {
-        let task = rpc::serve(
+        let listening = self.listening(name);
+        let task = rpc::serve_signalled(
             self.bus.clone(),
             subject,
             self.name(),
             concurrency,
-            move |request: Req| handler(state.clone(), request),
+            move |_subject: &str, request: Req| handler(state.clone(), request),
             self.stop_token(),
+            listening,
         );
         self.spawn(name, task);
+    }
+
+    /// A readiness condition named `name` that holds once the returned callback is called: for
+    /// tasks that must be listening before the service takes work (a NATS responder that
+    /// subscribes in its task would otherwise answer "no responders" to the first callers of a
+    /// service that says it is ready).
+    pub fn listening(&mut self, name: &'static str) -> impl FnOnce() + Send + 'static {
+        let flag = Readiness::default();
+        self.ready_when(name, flag.clone());
+        move || flag.set(true)
     }
 
     /// Serves `app` plus `/healthz`, `/readyz` and `/metrics`, with request tracing, as the
