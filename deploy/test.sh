@@ -8,6 +8,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() { printf '\n==> %s\n' "$*"; }
 if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0 CARGO_TERM_COLOR=never; fi
 
+# A cold build takes about 3 GB under target/ (it was 6.3 GB before dependencies lost their
+# debug info, and CI's disk ran out): say what is free so a full disk is seen, not guessed.
+step "disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free for $PWD"
+
 step "services (deploy/services.sh)"
 # shellcheck source=deploy/services.sh
 source deploy/services.sh
