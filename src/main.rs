@@ -48,6 +48,8 @@ enum Command {
     Wechat,
     /// The phone channel: CTI events from the call platform, agents' calls, figures.
     Phone,
+    /// The email channel: an SMTP server for mail to the hotline's address, auto-replies.
+    Email,
     /// Routing tickets to departments.
     Dispatch,
     /// Where departments connect (gRPC and REST).
@@ -100,6 +102,7 @@ fn main() -> anyhow::Result<()> {
         Command::Intake => "hotline-intake",
         Command::Wechat => "hotline-wechat",
         Command::Phone => "hotline-phone",
+        Command::Email => "hotline-email",
         Command::Dispatch => "hotline-dispatch",
         Command::Gateway => "hotline-gateway",
         Command::Knowledge => "hotline-knowledge",
@@ -130,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             Command::Intake => hotline_intake::run(settings, shutdown).await,
             Command::Wechat => hotline_intake::wechat::run(settings, shutdown).await,
             Command::Phone => hotline_intake::phone::run(settings, shutdown).await,
+            Command::Email => hotline_intake::email::run(settings, shutdown).await,
             Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
@@ -188,6 +192,8 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
         .await?;
     hotline_sla::migrate(&pool).await?;
     hotline_intake::phone::migrate(&pool).await?;
+    hotline_intake::email::migrate(&pool).await?;
+    hotline_intake::web::migrate(&pool).await?;
     // Schema, first signing key, and with --demo the demo accounts.
     hotline_identity::prepare(&pool, settings).await?;
     if settings.demo {
@@ -246,6 +252,11 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
             hotline_intake::phone::run(settings.clone(), stop.clone()),
         );
     }
+    // Email needs no credentials: mail to the mailbox is what it takes.
+    services.spawn(
+        "email",
+        hotline_intake::email::run(settings.clone(), stop.clone()),
+    );
     print_urls(&settings);
     services.run().await
 }
@@ -265,7 +276,7 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    let services = 7 + usize::from(wechat_configured(s)) + usize::from(phone_configured(s));
+    let services = 8 + usize::from(wechat_configured(s)) + usize::from(phone_configured(s));
     println!("12345 hotline is up ({services} services in one process)");
     println!(
         "  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json",
@@ -311,6 +322,17 @@ fn print_urls(s: &Settings) {
             s.phone.port
         );
     }
+    println!(
+        "  email (SMTP)           {h}:{} for {}@{}   health: http://{h}:{}/readyz{}",
+        s.email.port,
+        s.email.mailbox,
+        s.email.domain,
+        s.email.http_port,
+        match &s.email.relay_host {
+            Some(relay) => format!("   auto-replies via {relay}:{}", s.email.relay_port),
+            None => "   (no relay: no auto-replies)".to_owned(),
+        }
+    );
     println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
     if s.demo {
         println!("  demo Open311 api_key   demo-open311-key");

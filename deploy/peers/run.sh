@@ -13,7 +13,11 @@
 # (open311_client.py, PyPI georeport) and the OpenID Connect client peer (identity_client.py,
 # PyPI PyJWT: password grant, code + PKCE, refresh, all verified against the JWKS) against it
 # as well, and WeChat's servers (wechat_client.py, PyPI wechatpy's crypto: safe-mode messages
-# repeated three times, replies decrypted and verified).
+# repeated three times, replies decrypted and verified), and a citizen in headless Chromium
+# (web_page.py, PyPI selenium with Debian's chromium + chromium-driver, installed here when
+# /usr/bin/chromedriver is missing) on the web page: a report with a photo, its receipt, its
+# progress by ticket number and the phone's last 4 digits; and a citizen's mail client
+# (email_client.py, Python's smtplib + email: a GB18030 mail, the auto-reply caught at the relay).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -37,6 +41,18 @@ if [[ -n "${GATEWAY_ADDR:-}" ]]; then
     exec "$venv/bin/python" deploy/peers/department.py
 fi
 
+# The web page's browser test drives Debian's Chromium and its driver (never a downloaded
+# browser). CI runs as root; elsewhere sudo is used when there is one.
+if [[ ! -x /usr/bin/chromedriver ]]; then
+    sudo=""
+    if [[ "$(id -u)" -ne 0 ]] && command -v sudo >/dev/null; then sudo="sudo"; fi
+    echo "peers: installing chromium and chromium-driver (Debian)"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null \
+        || { $sudo apt-get update >/dev/null \
+            && $sudo apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null; }
+fi
+
 # No platform given: start one of our own (fresh namespace, database and ports, so it meets
 # nothing else on this NATS/Postgres), then run both peers against it: the Open311 client files
 # a ticket in Tianhe, the department system (Tianhe's) works it over gRPC, the client sees it
@@ -54,6 +70,11 @@ export HOTLINE__GATEWAY__PORT="$(free_port)" HOTLINE__GATEWAY__GRPC_PORT="$(free
 export HOTLINE__IDENTITY__PORT="$(free_port)" HOTLINE__WECHAT__PORT="$(free_port)"
 # Every port of `all`, so a platform already running here (the local demo) is not in the way.
 export HOTLINE__KNOWLEDGE__PORT="$(free_port)" HOTLINE__SLA__PORT="$(free_port)" HOTLINE__PHONE__PORT="$(free_port)"
+# The email channel's SMTP and HTTP ports, and the relay its auto-replies go to: email_client.py
+# listens there as the relay.
+email_sink_port="$(free_port)"
+export HOTLINE__EMAIL__PORT="$(free_port)" HOTLINE__EMAIL__HTTP_PORT="$(free_port)"
+export HOTLINE__EMAIL__RELAY_HOST=127.0.0.1 HOTLINE__EMAIL__RELAY_PORT="$email_sink_port"
 export HOTLINE__IDENTITY__ISSUER="http://127.0.0.1:$HOTLINE__IDENTITY__PORT"
 log="$state/peers-platform.log"
 RUST_LOG=warn "$bin" all --demo >"$log" 2>&1 &
@@ -64,7 +85,8 @@ for _ in $(seq 1 300); do
     if curl -fs "http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2/services.json" >/dev/null 2>&1 \
         && curl -fs "http://127.0.0.1:$HOTLINE__GATEWAY__PORT/readyz" >/dev/null 2>&1 \
         && curl -fs "$HOTLINE__IDENTITY__ISSUER/readyz" >/dev/null 2>&1 \
-        && curl -fs "http://127.0.0.1:$HOTLINE__WECHAT__PORT/readyz" >/dev/null 2>&1; then
+        && curl -fs "http://127.0.0.1:$HOTLINE__WECHAT__PORT/readyz" >/dev/null 2>&1 \
+        && curl -fs "http://127.0.0.1:$HOTLINE__EMAIL__HTTP_PORT/readyz" >/dev/null 2>&1; then
         break
     fi
     kill -0 "$platform" 2>/dev/null || { cat "$log"; echo "peers: the platform exited"; exit 1; }
@@ -80,4 +102,10 @@ department=$!
 OPEN311_BASE="http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2" API_KEY=demo-open311-key WAIT_SECS=60 \
     "$venv/bin/python" deploy/peers/open311_client.py
 wait "$department"
-echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client, wechatpy WeChat server)"
+# After the department peer too: a mail's ticket has no matter code and waits in the manual queue.
+SMTP_PORT="$HOTLINE__EMAIL__PORT" SINK_PORT="$email_sink_port" \
+    OPEN311_BASE="http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2" WAIT_SECS=60 \
+    "$venv/bin/python" deploy/peers/email_client.py
+# After the department peer: its ticket count is not disturbed (this ticket goes to Haizhu anyway).
+WEB_URL="http://127.0.0.1:$HOTLINE__INTAKE__PORT/" "$venv/bin/python" deploy/peers/web_page.py
+echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client, wechatpy WeChat server, Selenium + Chromium citizen on the web page, smtplib mail client)"

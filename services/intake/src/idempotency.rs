@@ -88,6 +88,62 @@ impl Remembered {
     }
 }
 
+/// What the fast path says a Create should carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The ledger already committed this key's ticket: answer with it, send nothing.
+    Replayed(TicketNo),
+    /// Send the Create with this number (fresh, or an earlier attempt's reservation).
+    Send(TicketNo),
+}
+
+/// The number a Create for `cache_key` carries, shared by every channel so one request makes
+/// one ticket on any of them. A Redis that does not answer is skipped (the ledger's key is the
+/// backstop), never an error; only `issue` (a fresh number) can fail.
+pub async fn claim<E, F, Fut>(
+    cache: Option<&dyn IdempotencyCache>,
+    cache_key: &str,
+    issue: F,
+) -> Result<Claim, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<TicketNo, E>>,
+{
+    let Some(cache) = cache else {
+        return issue().await.map(Claim::Send);
+    };
+    let remembered = cache.lookup(cache_key).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "idempotency lookup skipped");
+        None
+    });
+    match remembered {
+        Some(Remembered::Created(no)) => return Ok(Claim::Replayed(no)),
+        Some(Remembered::Reserved(no)) => return Ok(Claim::Send(no)),
+        None => {}
+    }
+    let fresh = issue().await?;
+    Ok(match cache.reserve(cache_key, fresh).await {
+        Ok(None) => Claim::Send(fresh),
+        Ok(Some(Remembered::Created(no))) => Claim::Replayed(no),
+        // Another attempt of the same request got there first: use its number, so that both
+        // reach the ledger as the same ticket.
+        Ok(Some(Remembered::Reserved(no))) => Claim::Send(no),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "idempotency reservation skipped");
+            Claim::Send(fresh)
+        }
+    })
+}
+
+/// Marks the key's ticket as committed; a Redis that does not answer is only logged.
+pub async fn confirm(cache: Option<&dyn IdempotencyCache>, cache_key: &str, ticket_no: TicketNo) {
+    if let Some(cache) = cache
+        && let Err(e) = cache.confirm(cache_key, ticket_no).await
+    {
+        tracing::warn!(error = %format!("{e:#}"), "idempotency confirmation skipped");
+    }
+}
+
 /// The fast path's store.
 pub trait IdempotencyCache: Send + Sync + 'static {
     fn lookup<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Remembered>>>;

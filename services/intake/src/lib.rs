@@ -17,10 +17,14 @@
 //! - [`metrics`], [`config`].
 //! - [`phone`]: the phone channel (`hotline phone`), its own process on its own port.
 //! - [`wechat`]: the WeChat official-account channel (`hotline wechat`, its own process).
+//! - [`email`]: the email channel (`hotline email`, its own process: SMTP + auto-replies).
+//! - [`web`]: the citizen web page (`/`, `/progress`) on this port: a form whose submission
+//!   goes the Open311 POST's way, photos in Postgres (schema `attachments`), progress lookup.
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod form;
 pub mod format;
@@ -32,6 +36,7 @@ pub mod query;
 pub mod routes;
 pub mod submission;
 pub mod upstream;
+pub mod web;
 pub mod wechat;
 pub mod wire;
 
@@ -109,12 +114,16 @@ pub async fn run_with_listener(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut service = Service::start("intake", &settings, shutdown).await?;
+    // The web page's photos (schema `attachments`); Open311 itself keeps nothing here.
+    let pool = service.postgres_unmigrated(&settings).await?;
+    web::migrate(&pool).await?;
     let (state, catalogue) = state(&settings, service.bus().clone(), service.readiness()).await?;
     let refresher = catalogue.spawn_refresher(catalogue::REFRESH_EVERY, service.stop_token());
     service.spawn("catalogue-refresher", async move {
         refresher.await.context("the catalogue refresher")
     });
+    let web = web::Web::new(state.clone(), pool, &settings.redis.url)?;
     // The router mounts the ops routes itself, on the runtime's readiness.
-    service.serve_http_as_is("http", listener, router(state));
+    service.serve_http_as_is("http", listener, routes::router_with_web(state, web));
     service.run().await
 }

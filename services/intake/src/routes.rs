@@ -24,7 +24,7 @@ use crate::catalogue::Catalogue;
 use crate::config::IntakeConfig;
 use crate::error::{Open311Error, Rejection};
 use crate::format::{Format, list_document};
-use crate::idempotency::{IdempotencyCache, IdempotencyKey, Remembered};
+use crate::idempotency::{self, Claim, IdempotencyCache, IdempotencyKey};
 use crate::metrics::TICKETS_CREATED;
 use crate::query::{RequestsFilter, UpdatesFilter, jurisdiction_of, render_datetime};
 use crate::submission::NewServiceRequest;
@@ -59,19 +59,39 @@ impl AppState {
     pub fn readiness(&self) -> &Readiness {
         &self.0.readiness
     }
+
+    /// What the other channels on this port (the citizen web page) share with Open311.
+    pub(crate) fn parts(&self) -> &Parts {
+        &self.0
+    }
 }
 
-/// The whole HTTP surface, ready to serve.
+/// The whole HTTP surface, ready to serve (Open311 only: tests that need no web page).
 pub fn router(state: AppState) -> Router {
+    build(state, None)
+}
+
+/// [`router`] with the citizen web page (`/`, `/progress`, `/static/site.css`) beside Open311.
+pub fn router_with_web(state: AppState, web: crate::web::Web) -> Router {
+    build(state, Some(web))
+}
+
+fn build(state: AppState, web: Option<crate::web::Web>) -> Router {
     let limit = state.0.config.body_limit;
-    Router::new()
+    let mut routes = Router::new()
         .route(
             "/open311/v2/{resource}",
             get(get_resource).post(post_resource),
         )
         .route("/open311/v2/services/{resource}", get(get_definition))
         .route("/open311/v2/requests/{resource}", get(get_request))
-        .route("/open311/v2/tokens/{resource}", get(get_token))
+        .route("/open311/v2/tokens/{resource}", get(get_token));
+    if let Some(web) = web {
+        // Merged before the layers below: the page is counted and limited like Open311 (its
+        // upload route sets a larger body limit of its own).
+        routes = routes.merge(crate::web::router(web));
+    }
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .merge(hotline_telemetry::ops_routes(state.0.readiness.clone()))
@@ -465,18 +485,8 @@ async fn create_request(
     let service = catalogue.get(&code).ok_or(Rejection::UnknownService)?;
     let request = NewServiceRequest::parse(posted, service, config.max_description_chars)?;
 
-    let (ticket_no, outcome) = match idempotency {
-        Some(key) => create_once(state, key, request).await?,
-        None => {
-            let ticket_no = issue_number(state).await?;
-            let key = format!("web:{}", uuid::Uuid::new_v4().simple());
-            submit(state, key, request, ticket_no).await?
-        }
-    };
+    let (ticket_no, _) = register(state, idempotency, request).await?;
     tracing::Span::current().record("ticket", tracing::field::display(ticket_no));
-    TICKETS_CREATED
-        .with_label_values(&[Channel::Web.as_str(), outcome])
-        .inc();
     let posted = PostedOut {
         service_request_id: ticket_no.to_string(),
         service_notice: format!(
@@ -490,6 +500,28 @@ async fn create_request(
     ))
 }
 
+/// Registers a checked request as a web ticket: a number, the Create command, the metric. The
+/// one path for Open311 POSTs and the citizen web page's form; the outcome is `created`,
+/// `replayed` or `replayed_cache` (see [`TICKETS_CREATED`]).
+pub(crate) async fn register(
+    state: &AppState,
+    idempotency: Option<IdempotencyKey>,
+    request: NewServiceRequest,
+) -> Result<(TicketNo, &'static str), Open311Error> {
+    let (ticket_no, outcome) = match idempotency {
+        Some(key) => create_once(state, key, request).await?,
+        None => {
+            let ticket_no = issue_number(state).await?;
+            let key = format!("web:{}", uuid::Uuid::new_v4().simple());
+            submit(state, key, request, ticket_no).await?
+        }
+    };
+    TICKETS_CREATED
+        .with_label_values(&[Channel::Web.as_str(), outcome])
+        .inc();
+    Ok((ticket_no, outcome))
+}
+
 /// A POST with an `Idempotency-Key`: Redis first, the ledger as the backstop (see
 /// `idempotency`). A Redis that does not answer is skipped, never an error.
 async fn create_once(
@@ -497,40 +529,14 @@ async fn create_once(
     key: IdempotencyKey,
     request: NewServiceRequest,
 ) -> Result<(TicketNo, &'static str), Open311Error> {
-    let ledger_key = key.ledger_key();
-    let Some(cache) = state.0.idempotency.as_ref() else {
-        let ticket_no = issue_number(state).await?;
-        return submit(state, ledger_key, request, ticket_no).await;
-    };
+    let cache = state.0.idempotency.as_deref();
     let cache_key = key.cache_key(&state.0.config.namespace);
-    let remembered = cache.lookup(&cache_key).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %format!("{e:#}"), "idempotency lookup skipped");
-        None
-    });
-    let ticket_no = match remembered {
-        Some(Remembered::Created(ticket_no)) => return Ok((ticket_no, "replayed_cache")),
-        Some(Remembered::Reserved(ticket_no)) => ticket_no,
-        None => {
-            let fresh = issue_number(state).await?;
-            match cache.reserve(&cache_key, fresh).await {
-                Ok(None) => fresh,
-                Ok(Some(Remembered::Created(ticket_no))) => {
-                    return Ok((ticket_no, "replayed_cache"));
-                }
-                // Another attempt of the same request got there first: use its number, so
-                // that both reach the ledger as the same ticket.
-                Ok(Some(Remembered::Reserved(ticket_no))) => ticket_no,
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "idempotency reservation skipped");
-                    fresh
-                }
-            }
-        }
+    let ticket_no = match idempotency::claim(cache, &cache_key, || issue_number(state)).await? {
+        Claim::Replayed(ticket_no) => return Ok((ticket_no, "replayed_cache")),
+        Claim::Send(ticket_no) => ticket_no,
     };
-    let (ticket_no, outcome) = submit(state, ledger_key, request, ticket_no).await?;
-    if let Err(e) = cache.confirm(&cache_key, ticket_no).await {
-        tracing::warn!(error = %format!("{e:#}"), "idempotency confirmation skipped");
-    }
+    let (ticket_no, outcome) = submit(state, key.ledger_key(), request, ticket_no).await?;
+    idempotency::confirm(cache, &cache_key, ticket_no).await;
     Ok((ticket_no, outcome))
 }
 
@@ -569,6 +575,8 @@ async fn submit(
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
+
+    use crate::idempotency::Remembered;
 
     use axum::body::Body;
     use axum::http::Request;

@@ -59,8 +59,16 @@ const MAX_ATTRIBUTE_CODE: usize = 64;
 impl PostedServiceRequest {
     /// Reads a form body (`application/x-www-form-urlencoded`).
     pub fn from_form(body: &[u8]) -> Result<PostedServiceRequest, Rejection> {
+        PostedServiceRequest::from_pairs(crate::form::pairs(body)?)
+    }
+
+    /// Reads decoded `name=value` pairs (a form body, or the web page's multipart fields) under
+    /// the same rules: the text rule, no repeated field, blank is absent.
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<PostedServiceRequest, Rejection> {
         let mut posted = PostedServiceRequest::default();
-        for (name, value) in crate::form::pairs(body)? {
+        for (name, value) in pairs {
             posted.set(&name, value)?;
         }
         Ok(posted)

@@ -33,6 +33,7 @@ pub struct Settings {
     pub auth: Auth,
     pub wechat: Wechat,
     pub phone: Phone,
+    pub email: Email,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +92,45 @@ pub struct Phone {
     pub cti_token: Option<Secret>,
     /// A call answered within this many seconds of ringing counts as answered on target.
     pub answer_target_secs: u64,
+}
+
+/// The email channel (`hotline email`, services/intake/src/email): an SMTP server that takes
+/// mail for `mailbox@domain`, and auto-replies with the ticket number through a relay.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Email {
+    /// SMTP (2525 in the local run; the city's MX forwards port 25 here in production).
+    pub port: u16,
+    /// `/healthz`, `/readyz`, `/metrics` and the staff's attachment downloads.
+    pub http_port: u16,
+    /// The mail domain the hotline receives for; also the name in the greeting.
+    pub domain: String,
+    /// The one local part taken (`12345`: mail to 12345@hotline.local); any other is refused
+    /// at RCPT with 550.
+    pub mailbox: String,
+    /// Largest message, as advertised in EHLO's SIZE (552 beyond it).
+    pub max_message_bytes: u64,
+    /// Most RCPT TO in one transaction (452 beyond it).
+    pub max_recipients: usize,
+    /// Longest command or text line, CRLF included (RFC 5321 asks for at least 1000).
+    pub max_line_bytes: usize,
+    /// Connections served at once; one more is answered 421 and closed.
+    pub max_connections: usize,
+    /// Silence from a client for this long ends its connection with 421.
+    pub idle_timeout_secs: u64,
+    /// No connection lasts longer than this (421), whatever it sends.
+    pub connection_timeout_secs: u64,
+    pub max_attachments: usize,
+    pub max_attachment_bytes: u64,
+    /// MIME types taken as attachments (`type/subtype`, or `type/*`); a message carrying any
+    /// other is refused with 554 5.6.1.
+    pub attachment_types: Vec<String>,
+    /// The relay auto-replies go through; unset: no auto-replies.
+    #[serde(default)]
+    pub relay_host: Option<String>,
+    pub relay_port: u16,
+    /// The auto-replies' From; empty: `mailbox@domain`.
+    #[serde(default)]
+    pub from_address: String,
 }
 
 /// The WeChat official-account channel (`hotline wechat`, services/intake/src/wechat).
@@ -292,6 +332,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("intake.open311_api_keys")
+                .with_list_parse_key("email.attachment_types")
                 .source(Some(hotline_env)),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
@@ -341,6 +382,8 @@ impl Settings {
             ("identity.port", self.identity.port),
             ("wechat.port", self.wechat.port),
             ("phone.port", self.phone.port),
+            ("email.port", self.email.port),
+            ("email.http_port", self.email.http_port),
         ];
         let mut seen = HashSet::new();
         for (name, port) in ports {
@@ -389,6 +432,7 @@ impl Settings {
         self.validate_identity()?;
         self.validate_wechat()?;
         self.validate_phone()?;
+        self.validate_email()?;
         if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
             return invalid("telemetry.log_format must be text or json".into());
         }
@@ -452,6 +496,89 @@ impl Settings {
             let t = token.expose();
             if !(12..=128).contains(&t.len()) || !t.bytes().all(|b| b.is_ascii_graphic()) {
                 return invalid("phone.cti_token must be 12-128 visible ASCII characters");
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_email(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let e = &self.email;
+        let domain_ok = |d: &str| {
+            !d.is_empty()
+                && d.len() <= 253
+                && d.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        };
+        if !domain_ok(&e.domain) {
+            return invalid("email.domain must be a domain name (letters, digits, '-', dots)");
+        }
+        if e.mailbox.is_empty()
+            || e.mailbox.len() > 64
+            || !e
+                .mailbox
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+        {
+            return invalid("email.mailbox must be 1-64 letters, digits, '-', '_', '.' or '+'");
+        }
+        if e.max_message_bytes < 1024 || e.max_message_bytes > 100 * 1024 * 1024 {
+            return invalid("email.max_message_bytes must be 1 KiB-100 MiB");
+        }
+        if e.max_recipients == 0 || e.max_recipients > 1000 {
+            return invalid("email.max_recipients must be 1-1000");
+        }
+        if e.max_line_bytes < 1000 || e.max_line_bytes > 1024 * 1024 {
+            return invalid("email.max_line_bytes must be 1000-1048576 (RFC 5321: at least 1000)");
+        }
+        if e.max_connections == 0 || e.idle_timeout_secs == 0 || e.connection_timeout_secs == 0 {
+            return invalid("email limits and timeouts must be positive");
+        }
+        if e.idle_timeout_secs > e.connection_timeout_secs {
+            return invalid("email.idle_timeout_secs must not exceed connection_timeout_secs");
+        }
+        if e.max_attachment_bytes > e.max_message_bytes {
+            return invalid("email.max_attachment_bytes must not exceed max_message_bytes");
+        }
+        let type_ok = |t: &str| {
+            t.split_once('/').is_some_and(|(a, b)| {
+                let token = |s: &str| {
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&c))
+                };
+                token(a) && (b == "*" || token(b))
+            })
+        };
+        if !e.attachment_types.iter().all(|t| type_ok(t)) {
+            return invalid("email.attachment_types must be MIME types (type/subtype or type/*)");
+        }
+        if let Some(host) = &e.relay_host {
+            let host_ok = domain_ok(host) || host.parse::<std::net::IpAddr>().is_ok();
+            if !host_ok || e.relay_port == 0 {
+                return invalid("email.relay_host must be a host name or IP, relay_port not 0");
+            }
+        }
+        if !e.from_address.is_empty() {
+            let ok = e
+                .from_address
+                .split_once('@')
+                .is_some_and(|(local, domain)| {
+                    !local.is_empty()
+                        && local
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+                        && domain_ok(domain)
+                });
+            if !ok {
+                return invalid("email.from_address must be an address like 12345@hotline.local");
             }
         }
         Ok(())
@@ -580,6 +707,20 @@ mod tests {
             ("HOTLINE__PHONE__PORT", "8083"),
             ("HOTLINE__PHONE__CTI_TOKEN", "short"),
             ("HOTLINE__PHONE__ANSWER_TARGET_SECS", "0"),
+            ("HOTLINE__EMAIL__PORT", "8080"),
+            ("HOTLINE__EMAIL__HTTP_PORT", "8083"),
+            ("HOTLINE__EMAIL__DOMAIN", "bad domain"),
+            ("HOTLINE__EMAIL__DOMAIN", "-x.local"),
+            ("HOTLINE__EMAIL__MAILBOX", "a@b"),
+            ("HOTLINE__EMAIL__MAX_MESSAGE_BYTES", "10"),
+            ("HOTLINE__EMAIL__MAX_RECIPIENTS", "0"),
+            ("HOTLINE__EMAIL__MAX_LINE_BYTES", "512"),
+            ("HOTLINE__EMAIL__IDLE_TIMEOUT_SECS", "0"),
+            ("HOTLINE__EMAIL__IDLE_TIMEOUT_SECS", "100000"),
+            ("HOTLINE__EMAIL__MAX_ATTACHMENT_BYTES", "999999999"),
+            ("HOTLINE__EMAIL__ATTACHMENT_TYPES", "image/png,exe"),
+            ("HOTLINE__EMAIL__RELAY_HOST", "smtp relay"),
+            ("HOTLINE__EMAIL__FROM_ADDRESS", "no-at-sign"),
         ] {
             let r = Settings::load_from(None, env(&[bad]));
             assert!(
@@ -614,6 +755,33 @@ mod tests {
         let shown = format!("{:?}", s.wechat);
         assert!(!shown.contains("my-token-1") && !shown.contains("app-secret-value"));
         assert!(!shown.contains("0123456789ABCDEFG"));
+    }
+
+    #[test]
+    fn the_email_channel_defaults_and_its_lists_come_from_the_environment() {
+        let s = Settings::load_from(None, env(&[])).expect("valid");
+        assert_eq!((s.email.port, s.email.http_port), (2525, 8088));
+        assert_eq!(
+            (s.email.mailbox.as_str(), s.email.domain.as_str()),
+            ("12345", "hotline.local")
+        );
+        assert!(s.email.relay_host.is_none(), "no relay until one is set");
+        assert!(s.email.attachment_types.iter().any(|t| t == "image/*"));
+        let s = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "HOTLINE__EMAIL__ATTACHMENT_TYPES",
+                    "image/png,application/pdf",
+                ),
+                ("HOTLINE__EMAIL__RELAY_HOST", "127.0.0.1"),
+                ("HOTLINE__EMAIL__RELAY_PORT", "2526"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.email.attachment_types, ["image/png", "application/pdf"]);
+        assert_eq!(s.email.relay_host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(s.email.relay_port, 2526);
     }
 
     #[test]

@@ -70,10 +70,14 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, "HTTP listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-        .with_context(|| format!("HTTP server on {addr:?}"))
+    // The peer address (`ConnectInfo`) is what a per-client limit keys on (intake's web page).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop.cancelled_owned())
+    .await
+    .with_context(|| format!("HTTP server on {addr:?}"))
 }
 
 #[cfg(test)]

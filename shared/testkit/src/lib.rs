@@ -153,7 +153,7 @@ impl TestEnv {
     /// Settings pointing at this test's servers, database and namespace, with free ports so
     /// tests can run whole services side by side.
     pub fn settings(&self) -> anyhow::Result<hotline_config::Settings> {
-        let ports = free_ports(10)?;
+        let ports = free_ports(12)?;
         let env = vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
@@ -176,6 +176,13 @@ impl TestEnv {
             ("HOTLINE__IDENTITY__PORT".to_owned(), ports[7].to_string()),
             ("HOTLINE__PHONE__PORT".to_owned(), ports[8].to_string()),
             ("HOTLINE__WECHAT__PORT".to_owned(), ports[9].to_string()),
+            // `hotline all` runs the email channel too: never on the default 2525/8088, which
+            // a local demo or a parallel test may hold.
+            ("HOTLINE__EMAIL__PORT".to_owned(), ports[10].to_string()),
+            (
+                "HOTLINE__EMAIL__HTTP_PORT".to_owned(),
+                ports[11].to_string(),
+            ),
             // The issuer's URL names its port: tokens minted in a test carry this `iss`.
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
@@ -241,6 +248,14 @@ impl TestEnv {
             (
                 "HOTLINE__WECHAT__PORT".to_owned(),
                 settings.wechat.port.to_string(),
+            ),
+            (
+                "HOTLINE__EMAIL__PORT".to_owned(),
+                settings.email.port.to_string(),
+            ),
+            (
+                "HOTLINE__EMAIL__HTTP_PORT".to_owned(),
+                settings.email.http_port.to_string(),
             ),
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),

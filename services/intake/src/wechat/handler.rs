@@ -33,7 +33,7 @@ use sha2::{Digest as _, Sha256};
 use super::WechatState;
 use super::crypto::{self, CryptoError};
 use super::message::{self, Event, Inbound, Kind, XmlError};
-use crate::idempotency::Remembered;
+use crate::idempotency::{self, Claim};
 use crate::metrics::TICKETS_CREATED;
 
 /// Largest body WeChat sends is a few KiB.
@@ -540,28 +540,11 @@ async fn create_once(
             tracing::warn!(error = %format!("{e:#}"), "no ticket number");
         })
     };
+    let cache = state.0.idempotency.as_deref();
     let cache_key = format!("{}:idem:{key}", state.0.config.namespace);
-    let ticket_no = match state.0.idempotency.as_ref() {
-        None => issue().await?,
-        Some(cache) => match cache.lookup(&cache_key).await {
-            Ok(Some(Remembered::Created(no))) => return Ok((no, "replayed_cache")),
-            Ok(Some(Remembered::Reserved(no))) => no,
-            other => {
-                if let Err(e) = other {
-                    tracing::warn!(error = %format!("{e:#}"), "idempotency lookup skipped");
-                }
-                let fresh = issue().await?;
-                match cache.reserve(&cache_key, fresh).await {
-                    Ok(None) => fresh,
-                    Ok(Some(Remembered::Created(no))) => return Ok((no, "replayed_cache")),
-                    Ok(Some(Remembered::Reserved(no))) => no,
-                    Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "idempotency reservation skipped");
-                        fresh
-                    }
-                }
-            }
-        },
+    let ticket_no = match idempotency::claim(cache, &cache_key, issue).await? {
+        Claim::Replayed(no) => return Ok((no, "replayed_cache")),
+        Claim::Send(no) => no,
     };
     let command = TicketCommand::Create {
         idempotency_key: key,
@@ -576,11 +559,7 @@ async fn create_once(
     let accepted = state.0.ledger.submit(command).await.map_err(|e| {
         tracing::warn!(error = %e, "the ledger did not take a wechat ticket");
     })?;
-    if let Some(cache) = state.0.idempotency.as_ref()
-        && let Err(e) = cache.confirm(&cache_key, accepted.ticket_no).await
-    {
-        tracing::warn!(error = %format!("{e:#}"), "idempotency confirmation skipped");
-    }
+    idempotency::confirm(cache, &cache_key, accepted.ticket_no).await;
     let outcome = if accepted.replayed {
         "replayed"
     } else {
