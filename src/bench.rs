@@ -19,6 +19,7 @@ use hotline_config::Settings;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+mod channels;
 mod knowledge;
 mod sla;
 
@@ -31,6 +32,9 @@ pub enum Suite {
     Knowledge,
     /// One million open deadlines: schedule rate and firing lateness, against plain SQL.
     Sla,
+    /// Accepted contacts per second on each channel (Open311, WeChat, phone CTI, email), each
+    /// against a raw HTTP or SMTP baseline; `--tickets` contacts per channel.
+    Channels,
 }
 
 #[derive(clap::Args, Clone)]
@@ -208,6 +212,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
         Suite::Tickets => tickets(settings, args).await,
         Suite::Knowledge => knowledge::run(settings, args).await,
         Suite::Sla => sla::run(settings, args).await,
+        Suite::Channels => channels::run(settings, args).await,
     }
 }
 
