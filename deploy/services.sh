@@ -215,6 +215,20 @@ SELECT 'CREATE DATABASE hotline OWNER hotline' WHERE NOT EXISTS (SELECT FROM pg_
 SQL
 }
 
+# Connection slots: `hotline all` opens one pool per service (up to database.max_connections
+# each, 16 by default, ten services) and the tests run many platforms at once; Debian's default
+# of 100 slots ran out ("remaining connection slots are reserved"). Writes conf.d/hotline.conf
+# on the local cluster; answers 0 when the file was written (a restart is needed).
+HOTLINE_PG_MAX_CONNECTIONS=500
+_hs_pg_tune() {   # $1 = major version
+    local dir="/etc/postgresql/$1/main/conf.d" file
+    file="$dir/hotline.conf"
+    [[ -d "$dir" ]] || return 1
+    grep -qs "max_connections = $HOTLINE_PG_MAX_CONNECTIONS" "$file" && return 1
+    printf '# written by deploy/services.sh\nmax_connections = %s\n' "$HOTLINE_PG_MAX_CONNECTIONS" >"$file"
+    _hs_log "Postgres: max_connections = $HOTLINE_PG_MAX_CONNECTIONS ($file)"
+}
+
 _hs_ensure_postgres() {
     if [[ -n "${DATABASE_URL:-}" ]]; then
         if _hs_pg_answers "$DATABASE_URL"; then _hs_log "Postgres: using DATABASE_URL"; return 0; fi
@@ -233,6 +247,7 @@ _hs_ensure_postgres() {
         fi
         port="$(awk '{print $3}' <<<"$line")"
         DATABASE_URL="postgres://hotline:hotline@127.0.0.1:$port/hotline"
+        _hs_pg_tune "$ver" || true
         if ! _hs_pg_answers "$DATABASE_URL"; then
             install -d -o postgres -g postgres -m 2775 /var/run/postgresql
             _hs_log "Postgres: pg_ctlcluster $ver main start (port $port)"
@@ -242,6 +257,14 @@ _hs_ensure_postgres() {
         fi
     else
         _hs_log "Postgres: already answers at 127.0.0.1:$port"
+        # A local cluster started before this script tuned it: tune and restart it once.
+        if [[ "$(id -u)" == 0 ]] && ver="$(_hs_pg_version)" \
+            && pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" && $3 == 5432 && $4 == "online" {f=1} END {exit !f}' \
+            && _hs_pg_tune "$ver"; then
+            _hs_log "Postgres: restarting $ver/main for the new settings"
+            pg_ctlcluster "$ver" main restart </dev/null >&2 || return 1
+            _hs_wait Postgres _hs_pg_answers "$DATABASE_URL" || return 1
+        fi
     fi
     # role + database; works when the server is a local cluster we can reach as the postgres user
     if [[ "$(id -u)" == 0 ]] && id postgres >/dev/null 2>&1 && _hs_have psql; then
