@@ -50,6 +50,10 @@ enum Command {
     Phone,
     /// The email channel: an SMTP server for mail to the hotline's address, auto-replies.
     Email,
+    /// The mobile app's API: citizen sign-in by SMS code, tickets with photos and GPS.
+    App,
+    /// The SMS channel: the SMS gateway's callbacks (POST /sms/inbound), receipts by SMS.
+    Sms,
     /// Routing tickets to departments.
     Dispatch,
     /// Where departments connect (gRPC and REST).
@@ -103,6 +107,8 @@ fn main() -> anyhow::Result<()> {
         Command::Wechat => "hotline-wechat",
         Command::Phone => "hotline-phone",
         Command::Email => "hotline-email",
+        Command::App => "hotline-app",
+        Command::Sms => "hotline-sms",
         Command::Dispatch => "hotline-dispatch",
         Command::Gateway => "hotline-gateway",
         Command::Knowledge => "hotline-knowledge",
@@ -134,6 +140,8 @@ fn main() -> anyhow::Result<()> {
             Command::Wechat => hotline_intake::wechat::run(settings, shutdown).await,
             Command::Phone => hotline_intake::phone::run(settings, shutdown).await,
             Command::Email => hotline_intake::email::run(settings, shutdown).await,
+            Command::App => hotline_intake::app::run(settings, shutdown).await,
+            Command::Sms => hotline_intake::sms::run(settings, shutdown).await,
             Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
@@ -193,6 +201,8 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
     hotline_sla::migrate(&pool).await?;
     hotline_intake::phone::migrate(&pool).await?;
     hotline_intake::email::migrate(&pool).await?;
+    hotline_intake::app::migrate(&pool).await?;
+    hotline_intake::sms::migrate(&pool).await?;
     hotline_intake::web::migrate(&pool).await?;
     // Schema, first signing key, and with --demo the demo accounts.
     hotline_identity::prepare(&pool, settings).await?;
@@ -257,12 +267,29 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
         "email",
         hotline_intake::email::run(settings.clone(), stop.clone()),
     );
+    // The app API runs without an SMS gateway too; it then answers code requests with 503.
+    services.spawn(
+        "app",
+        hotline_intake::app::run(settings.clone(), stop.clone()),
+    );
+    // SMS needs a gateway, which the local demo does not have: without one it is not run (and
+    // nothing on the platform sends SMS).
+    if sms_configured(&settings) {
+        services.spawn(
+            "sms",
+            hotline_intake::sms::run(settings.clone(), stop.clone()),
+        );
+    }
     print_urls(&settings);
     services.run().await
 }
 
 fn phone_configured(s: &Settings) -> bool {
     s.demo || s.phone.cti_token.is_some()
+}
+
+fn sms_configured(s: &Settings) -> bool {
+    s.sms.provider_url.is_some()
 }
 
 fn wechat_configured(s: &Settings) -> bool {
@@ -276,7 +303,10 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    let services = 8 + usize::from(wechat_configured(s)) + usize::from(phone_configured(s));
+    let services = 9
+        + usize::from(wechat_configured(s))
+        + usize::from(phone_configured(s))
+        + usize::from(sms_configured(s));
     println!("12345 hotline is up ({services} services in one process)");
     println!(
         "  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json",
@@ -333,6 +363,23 @@ fn print_urls(s: &Settings) {
             None => "   (no relay: no auto-replies)".to_owned(),
         }
     );
+    println!(
+        "  mobile app API         http://{h}:{}/v1/   contract: /openapi.json{}",
+        s.app.port,
+        if sms_configured(s) {
+            ""
+        } else {
+            "   (no SMS gateway: no sign-in codes)"
+        }
+    );
+    if sms_configured(s) {
+        println!(
+            "  SMS gateway callback   http://{h}:{}/sms/inbound",
+            s.sms.port
+        );
+    } else {
+        println!("  SMS                    (no sms.provider_url: no SMS channel, no SMS sent)");
+    }
     println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
     if s.demo {
         println!("  demo Open311 api_key   demo-open311-key");

@@ -110,10 +110,15 @@ impl Platform {
         ]
     }
 
-    /// The four ports above and the knowledge and SLA ports: what `hotline all` serves.
+    /// The four ports above, the knowledge and SLA ports and the app API's: what `hotline all`
+    /// serves.
     pub fn every_port(&self) -> Vec<u16> {
         let mut ports = self.all_ports();
-        ports.extend([self.settings.knowledge.port, self.settings.sla.port]);
+        ports.extend([
+            self.settings.knowledge.port,
+            self.settings.sla.port,
+            self.settings.app.port,
+        ]);
         ports
     }
 

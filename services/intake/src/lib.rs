@@ -18,10 +18,15 @@
 //! - [`phone`]: the phone channel (`hotline phone`), its own process on its own port.
 //! - [`wechat`]: the WeChat official-account channel (`hotline wechat`, its own process).
 //! - [`email`]: the email channel (`hotline email`, its own process: SMTP + auto-replies).
+//! - [`sms`]: the SMS channel (`hotline sms`, its own process: the gateway's callbacks) and the
+//!   outbound SMS client every sender uses.
+//! - [`app`]: the mobile app's API (`hotline app`, its own process on its own port): citizen
+//!   accounts by phone + SMS code, tokens, tickets with photos and GPS, OpenAPI 3.1.
 //! - [`web`]: the citizen web page (`/`, `/progress`) on this port: a form whose submission
 //!   goes the Open311 POST's way, photos in Postgres (schema `attachments`), progress lookup.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod catalogue;
 pub mod config;
 pub mod email;
@@ -34,6 +39,7 @@ pub mod phone;
 pub mod present;
 pub mod query;
 pub mod routes;
+pub mod sms;
 pub mod submission;
 pub mod upstream;
 pub mod web;

@@ -34,6 +34,8 @@ pub struct Settings {
     pub wechat: Wechat,
     pub phone: Phone,
     pub email: Email,
+    pub app: App,
+    pub sms: Sms,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +133,96 @@ pub struct Email {
     /// The auto-replies' From; empty: `mailbox@domain`.
     #[serde(default)]
     pub from_address: String,
+}
+
+/// The mobile app's API (`hotline app`, services/intake/src/app): citizen accounts by phone
+/// number and a one-time code, tokens, tickets with photos and GPS.
+#[derive(Debug, Clone, Deserialize)]
+pub struct App {
+    pub port: u16,
+    /// The `iss` of the app's access tokens (their `aud` is always `hotline-app`).
+    pub issuer: String,
+    /// Access tokens are short: a stolen one is useful for minutes, not days.
+    pub access_token_secs: u64,
+    /// Refresh tokens, rotated on every use.
+    pub refresh_token_days: u64,
+    /// A one-time code's life and the wrong guesses it survives.
+    pub code_ttl_secs: u64,
+    pub code_max_tries: u32,
+    /// Codes sent per phone number and per client address in `code_window_secs`.
+    pub codes_per_phone: u32,
+    pub codes_per_client: u32,
+    pub code_window_secs: u64,
+    /// The push provider's endpoint; unset: device registration answers 404.
+    #[serde(default)]
+    pub push_endpoint: Option<String>,
+}
+
+/// The SMS channel (`hotline sms`, services/intake/src/sms): the gateway's callbacks for
+/// inbound SMS, and outbound SMS (receipts, progress, one-time codes) through the gateway's
+/// HTTP API. No `provider_url`: nothing is sent and `hotline all` does not start the channel.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sms {
+    /// `POST /sms/inbound` (the gateway's callback), `/healthz`, `/readyz`, `/metrics`.
+    pub port: u16,
+    /// The gateway's send endpoint (a full URL, POSTed to); tests point it at a fake.
+    #[serde(default)]
+    pub provider_url: Option<String>,
+    /// Our account at the gateway, sent as `X-Sms-Key`.
+    #[serde(default)]
+    pub access_key_id: String,
+    /// Signs what we send to the gateway (HMAC-SHA256).
+    #[serde(default)]
+    pub provider_secret: Option<Secret>,
+    /// Signs what the gateway sends us; unset: `hotline sms` refuses to start.
+    #[serde(default)]
+    pub inbound_secret: Option<Secret>,
+    /// Keys the hash that stands for a phone number in the STOP list and the Redis limits, so
+    /// neither holds a number and the hashes cannot be reversed by enumerating numbers.
+    #[serde(default)]
+    pub number_key: Option<Secret>,
+    /// The registered signature (签名) the gateway puts in front of every message.
+    pub sign_name: String,
+    /// The gateway's codes of our approved templates (模板).
+    pub templates: SmsTemplates,
+    /// Callbacks whose timestamp is further than this from now are refused (replays).
+    pub timestamp_window_secs: u64,
+    /// Most messages to one number in a rolling clock hour.
+    pub max_per_hour: u32,
+    /// At most one one-time code to a number within this many seconds.
+    pub one_time_code_interval_secs: u64,
+    /// Copied from the platform's sections at load, so a provider is built from this section
+    /// alone (the STOP list is in Postgres, the limits in Redis).
+    #[serde(skip)]
+    pub stores: SmsStores,
+}
+
+/// The gateway's template codes, one per kind of message we send.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmsTemplates {
+    pub receipt: String,
+    pub progress: String,
+    pub survey: String,
+    pub one_time_code: String,
+}
+
+/// Where the SMS channel keeps its state: `namespace`, `redis.url`, `database.url`.
+#[derive(Clone, Default)]
+pub struct SmsStores {
+    pub namespace: String,
+    pub redis_url: String,
+    pub database_url: String,
+}
+
+/// The URLs may carry passwords: shown as their sections' names only.
+impl std::fmt::Debug for SmsStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsStores")
+            .field("namespace", &self.namespace)
+            .field("redis_url", &"(redis.url)")
+            .field("database_url", &"(database.url)")
+            .finish()
+    }
 }
 
 /// The WeChat official-account channel (`hotline wechat`, services/intake/src/wechat).
@@ -335,7 +427,12 @@ impl Settings {
                 .with_list_parse_key("email.attachment_types")
                 .source(Some(hotline_env)),
         );
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.sms.stores = SmsStores {
+            namespace: settings.namespace.clone(),
+            redis_url: settings.redis.url.clone(),
+            database_url: settings.database.url.clone(),
+        };
         settings.validate()?;
         Ok(settings)
     }
@@ -384,6 +481,8 @@ impl Settings {
             ("phone.port", self.phone.port),
             ("email.port", self.email.port),
             ("email.http_port", self.email.http_port),
+            ("app.port", self.app.port),
+            ("sms.port", self.sms.port),
         ];
         let mut seen = HashSet::new();
         for (name, port) in ports {
@@ -433,6 +532,8 @@ impl Settings {
         self.validate_wechat()?;
         self.validate_phone()?;
         self.validate_email()?;
+        self.validate_sms()?;
+        self.validate_app()?;
         if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
             return invalid("telemetry.log_format must be text or json".into());
         }
@@ -497,6 +598,33 @@ impl Settings {
             if !(12..=128).contains(&t.len()) || !t.bytes().all(|b| b.is_ascii_graphic()) {
                 return invalid("phone.cti_token must be 12-128 visible ASCII characters");
             }
+        }
+        Ok(())
+    }
+
+    fn validate_app(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let a = &self.app;
+        if a.issuer.trim().is_empty() || a.issuer.chars().any(char::is_control) {
+            return invalid("app.issuer must be set");
+        }
+        if !(60..=3600).contains(&a.access_token_secs) {
+            return invalid("app.access_token_secs must be 60-3600");
+        }
+        if !(1..=365).contains(&a.refresh_token_days) {
+            return invalid("app.refresh_token_days must be 1-365");
+        }
+        if !(60..=1800).contains(&a.code_ttl_secs) || !(1..=10).contains(&a.code_max_tries) {
+            return invalid("app.code_ttl_secs must be 60-1800 and app.code_max_tries 1-10");
+        }
+        if a.codes_per_phone == 0 || a.codes_per_client == 0 || a.code_window_secs == 0 {
+            return invalid("app code limits must be positive");
+        }
+        if let Some(url) = &a.push_endpoint
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
+            return invalid("app.push_endpoint must be an http(s) URL");
         }
         Ok(())
     }
@@ -579,6 +707,46 @@ impl Settings {
                 });
             if !ok {
                 return invalid("email.from_address must be an address like 12345@hotline.local");
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_sms(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let s = &self.sms;
+        if s.timestamp_window_secs == 0 || s.max_per_hour == 0 || s.one_time_code_interval_secs == 0
+        {
+            return invalid("sms windows and limits must be positive");
+        }
+        for secret in [&s.provider_secret, &s.inbound_secret, &s.number_key]
+            .into_iter()
+            .flatten()
+        {
+            let v = secret.expose();
+            if !(16..=256).contains(&v.len()) || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                return invalid(
+                    "sms secrets and number_key must be 16-256 visible ASCII characters",
+                );
+            }
+        }
+        let visible = |v: &str| !v.is_empty() && v.len() <= 64 && !v.chars().any(char::is_control);
+        let t = &s.templates;
+        if ![&t.receipt, &t.progress, &t.survey, &t.one_time_code]
+            .into_iter()
+            .all(|c| visible(c))
+            || !visible(&s.sign_name)
+            || s.access_key_id.len() > 64
+            || s.access_key_id.chars().any(char::is_control)
+        {
+            return invalid("sms.sign_name and sms.templates must be 1-64 visible characters");
+        }
+        if let Some(url) = &s.provider_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return invalid("sms.provider_url must be an http(s) URL");
+            }
+            if s.provider_secret.is_none() || s.number_key.is_none() {
+                return invalid("sms.provider_url needs sms.provider_secret and sms.number_key");
             }
         }
         Ok(())
@@ -733,6 +901,50 @@ mod tests {
     }
 
     #[test]
+    fn the_sms_section_defaults_off_and_needs_its_secrets_with_a_gateway() {
+        let s = Settings::load_from(None, env(&[("REDIS_URL", "redis://10.0.0.9:6379")]))
+            .expect("valid");
+        assert_eq!(s.sms.port, 8091);
+        assert!(s.sms.provider_url.is_none(), "no gateway by default");
+        assert_eq!(
+            (s.sms.max_per_hour, s.sms.one_time_code_interval_secs),
+            (5, 60)
+        );
+        assert_eq!(s.sms.stores.redis_url, "redis://10.0.0.9:6379");
+        assert_eq!(s.sms.stores.namespace, s.namespace);
+        assert!(
+            Settings::load_from(
+                None,
+                env(&[("HOTLINE__SMS__PROVIDER_URL", "https://sms.example.org/send")])
+            )
+            .is_err(),
+            "a gateway without secrets"
+        );
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("HOTLINE__SMS__PROVIDER_URL", "https://sms.example.org/send"),
+                ("HOTLINE__SMS__PROVIDER_SECRET", "provider-secret-value"),
+                ("HOTLINE__SMS__NUMBER_KEY", "number-key-value-0001"),
+            ]),
+        )
+        .expect("valid");
+        let shown = format!("{:?}", s.sms);
+        assert!(!shown.contains("provider-secret-value") && !shown.contains("number-key-value"));
+        for (key, value) in [
+            ("HOTLINE__SMS__PORT", "8081"),
+            ("HOTLINE__SMS__NUMBER_KEY", "short"),
+            ("HOTLINE__SMS__MAX_PER_HOUR", "0"),
+            ("HOTLINE__SMS__PROVIDER_URL", "ftp://x"),
+        ] {
+            assert!(
+                Settings::load_from(None, env(&[(key, value)])).is_err(),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
     fn a_wechat_account_loads_and_its_secrets_are_not_printed() {
         let s = Settings::load_from(
             None,
@@ -755,6 +967,28 @@ mod tests {
         let shown = format!("{:?}", s.wechat);
         assert!(!shown.contains("my-token-1") && !shown.contains("app-secret-value"));
         assert!(!shown.contains("0123456789ABCDEFG"));
+    }
+
+    #[test]
+    fn the_app_section_defaults_and_refuses_nonsense() {
+        let s = Settings::load_from(None, env(&[])).expect("valid");
+        assert_eq!(s.app.port, 8087);
+        assert_eq!(s.app.access_token_secs, 900);
+        assert_eq!(s.app.refresh_token_days, 30);
+        assert_eq!((s.app.code_ttl_secs, s.app.code_max_tries), (300, 5));
+        assert!(s.app.push_endpoint.is_none());
+        for (key, value) in [
+            ("HOTLINE__APP__ACCESS_TOKEN_SECS", "86400"),
+            ("HOTLINE__APP__CODE_MAX_TRIES", "0"),
+            ("HOTLINE__APP__CODES_PER_PHONE", "0"),
+            ("HOTLINE__APP__PUSH_ENDPOINT", "ftp://push"),
+            ("HOTLINE__APP__PORT", "8080"),
+        ] {
+            assert!(
+                Settings::load_from(None, env(&[(key, value)])).is_err(),
+                "{key}={value} must be refused"
+            );
+        }
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub enum Channel {
     Web,
     Email,
     App,
+    /// Text messages through the city's SMS gateway (`hotline sms`).
+    Sms,
 }
 
 impl Channel {
@@ -97,6 +99,7 @@ impl Channel {
             Channel::Web => "web",
             Channel::Email => "email",
             Channel::App => "app",
+            Channel::Sms => "sms",
         }
     }
 }

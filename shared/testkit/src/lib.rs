@@ -153,7 +153,7 @@ impl TestEnv {
     /// Settings pointing at this test's servers, database and namespace, with free ports so
     /// tests can run whole services side by side.
     pub fn settings(&self) -> anyhow::Result<hotline_config::Settings> {
-        let ports = free_ports(12)?;
+        let ports = free_ports(13)?;
         let env = vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
@@ -183,6 +183,8 @@ impl TestEnv {
                 "HOTLINE__EMAIL__HTTP_PORT".to_owned(),
                 ports[11].to_string(),
             ),
+            // ... and the app API, never on the default 8087.
+            ("HOTLINE__APP__PORT".to_owned(), ports[12].to_string()),
             // The issuer's URL names its port: tokens minted in a test carry this `iss`.
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
@@ -256,6 +258,10 @@ impl TestEnv {
             (
                 "HOTLINE__EMAIL__HTTP_PORT".to_owned(),
                 settings.email.http_port.to_string(),
+            ),
+            (
+                "HOTLINE__APP__PORT".to_owned(),
+                settings.app.port.to_string(),
             ),
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
