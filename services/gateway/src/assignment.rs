@@ -128,7 +128,8 @@ pub fn note_of(event: &TicketEvent) -> String {
         Some(Action::Dispatch { note, .. })
         | Some(Action::Redispatch { note, .. })
         | Some(Action::ReviewReturn { note, .. })
-        | Some(Action::Supervise { note }) => note.clone(),
+        | Some(Action::Supervise { note })
+        | Some(Action::Supplement { note }) => note.clone(),
         _ => String::new(),
     }
 }

@@ -721,6 +721,29 @@ async fn email_becomes_tickets_and_bad_mail_stores_nothing() {
         "one confirmation for the supplement"
     );
 
+    // Written again while nobody asked (the ticket is in progress): the citizen's own addition
+    // (市民补充) is recorded on the same ticket; status and clocks stay as they are.
+    let addition = lettre::Message::builder()
+        .from(CITIZEN.parse().expect("from"))
+        .to("12345@hotline.local".parse().expect("to"))
+        .subject(format!("Re: {subject}"))
+        .body("晚上也不亮，补充一张照片稍后发。".to_owned())
+        .expect("message");
+    client
+        .send(addition)
+        .await
+        .expect("lettre delivered the addition");
+    let added = get(&bus, first).await;
+    assert_eq!(added.ticket.status, Status::InProgress, "status unchanged");
+    assert_eq!(
+        added.history.last().and_then(|e| e.action.clone()),
+        Some(Action::Supplement {
+            note: "晚上也不亮，补充一张照片稍后发。".into()
+        })
+    );
+    assert_eq!(list(&bus).await.len(), tickets_before + 1, "no new ticket");
+    sink.wait_for(CITIZEN, 2).await;
+
     // Connection limits: one over `max_connections` is told 421; a silent client is closed
     // with 421 after the idle timeout.
     let mut held = Vec::new();

@@ -115,6 +115,7 @@ pub fn may_take(who: &Principal, action: &Action) -> bool {
         | A::Reject { .. }
         | A::Emergency { .. }
         | A::ProvideInformation { .. }
+        | A::Supplement { .. }
         | A::Survey { .. } => &[Role::Agent, Role::Supervisor, Role::Admin],
         A::Merge { .. } => &[Role::Agent, Role::Dispatcher, Role::Supervisor, Role::Admin],
         A::Dispatch { .. } => &[Role::Dispatcher, Role::Supervisor, Role::Admin],
@@ -478,6 +479,7 @@ mod tests {
                 "dispatcher supervisor admin",
             ),
             (Action::Supervise { note: n() }, "supervisor admin"),
+            (Action::Supplement { note: n() }, "agent supervisor admin"),
             (
                 Action::DecideExtension {
                     approved: true,

@@ -83,6 +83,7 @@ impl Action {
             | Action::ReviewReturn { note, .. }
             | Action::AddProgress { note }
             | Action::ProvideInformation { note }
+            | Action::Supplement { note }
             | Action::DecideExtension { note, .. }
             | Action::Complete { note }
             | Action::Redispatch { note, .. }

@@ -343,6 +343,12 @@ pub enum Action {
     ProvideInformation {
         note: String,
     },
+    /// 市民补充: the citizen adds to their open ticket (a reply to the receipt, a later message),
+    /// recorded by the centre on their behalf. Unlike `ProvideInformation` nobody asked, so the
+    /// status and the clocks stay as they are; the department sees it in the history.
+    Supplement {
+        note: String,
+    },
     RequestExtension {
         reason: String,
         until: DateTime<Utc>,
@@ -395,6 +401,7 @@ impl Action {
             Action::AddProgress { .. } => "add_progress",
             Action::RequestInformation { .. } => "request_information",
             Action::ProvideInformation { .. } => "provide_information",
+            Action::Supplement { .. } => "supplement",
             Action::RequestExtension { .. } => "request_extension",
             Action::DecideExtension { .. } => "decide_extension",
             Action::Reply { .. } => "reply",
@@ -703,6 +710,14 @@ impl Ticket {
                     extension_pending: false,
                     satisfied: None,
                 })
+            }
+            Action::Supplement { note } => {
+                centre_only()?;
+                non_empty(note)?;
+                if !self.status.is_open_for_citizen() {
+                    return Err(illegal());
+                }
+                Ok(keep(self.status))
             }
             Action::Supervise { note } => {
                 centre_only()?;

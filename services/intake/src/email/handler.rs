@@ -239,13 +239,28 @@ impl Handler {
             }
             note.push_str(&format!("[附件] {} ({})", s.file_name, s.id));
         }
-        let command = TicketCommand::Act {
+        // The answer to the department's question (补充材料) when it asked one; otherwise the
+        // citizen's own addition (市民补充), which leaves the status and clocks alone. The ledger
+        // decides which applies: the first is refused unless the ticket awaits the citizen.
+        let asked = TicketCommand::Act {
             idempotency_key: key.clone(),
             actor: Actor::system("intake"),
             ticket_no,
-            action: Action::ProvideInformation { note },
+            action: Action::ProvideInformation { note: note.clone() },
         };
-        match tokio::time::timeout(within, self.ledger.submit(command)).await {
+        let submitted = match tokio::time::timeout(within, self.ledger.submit(asked)).await {
+            Ok(Err(e)) if e.kind().is_refusal() => {
+                let added = TicketCommand::Act {
+                    idempotency_key: format!("{key}:addition"),
+                    actor: Actor::system("intake"),
+                    ticket_no,
+                    action: Action::Supplement { note },
+                };
+                tokio::time::timeout(within, self.ledger.submit(added)).await
+            }
+            other => other,
+        };
+        match submitted {
             Ok(Ok(accepted)) => {
                 self.settle(&key, ticket_no).await;
                 // A message sent again is the same step, and its confirmation went out already.
@@ -271,11 +286,11 @@ impl Handler {
                 self.forget(&key).await;
                 Ok(Some(Taken {
                     outcome: "supplement_refused",
-                    text: format!("2.0.0 OK, ticket {ticket_no} takes no information now"),
+                    text: format!("2.0.0 OK, ticket {ticket_no} is closed to additions"),
                     answer: Some((
                         format!("工单编号 {ticket_no}"),
                         format!(
-                            "您好！\n\n工单 {ticket_no} 当前无需补充材料，来信未转交。如有新的诉求，请另发新邮件（主题中不要包含工单编号）。\n\n本邮件由系统自动发送。\n12345政务服务便民热线"
+                            "您好！\n\n工单 {ticket_no} 已办结，来信未转交。如有新的诉求，请另发新邮件（主题中不要包含工单编号）。\n\n本邮件由系统自动发送。\n12345政务服务便民热线"
                         ),
                     )),
                 }))
