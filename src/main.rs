@@ -54,6 +54,8 @@ enum Command {
     App,
     /// The SMS channel: the SMS gateway's callbacks (POST /sms/inbound), receipts by SMS.
     Sms,
+    /// Notices to citizens (reply, progress, survey invitation) on the channel they used.
+    Notify,
     /// Routing tickets to departments.
     Dispatch,
     /// Where departments connect (gRPC and REST).
@@ -109,6 +111,7 @@ fn main() -> anyhow::Result<()> {
         Command::Email => "hotline-email",
         Command::App => "hotline-app",
         Command::Sms => "hotline-sms",
+        Command::Notify => "hotline-notify",
         Command::Dispatch => "hotline-dispatch",
         Command::Gateway => "hotline-gateway",
         Command::Knowledge => "hotline-knowledge",
@@ -142,6 +145,7 @@ fn main() -> anyhow::Result<()> {
             Command::Email => hotline_intake::email::run(settings, shutdown).await,
             Command::App => hotline_intake::app::run(settings, shutdown).await,
             Command::Sms => hotline_intake::sms::run(settings, shutdown).await,
+            Command::Notify => hotline_intake::notify::run(settings, shutdown).await,
             Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
@@ -204,6 +208,7 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
     hotline_intake::app::migrate(&pool).await?;
     hotline_intake::sms::migrate(&pool).await?;
     hotline_intake::web::migrate(&pool).await?;
+    hotline_intake::notify::migrate(&pool).await?;
     // Schema, first signing key, and with --demo the demo accounts.
     hotline_identity::prepare(&pool, settings).await?;
     if settings.demo {
@@ -280,6 +285,11 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
             hotline_intake::sms::run(settings.clone(), stop.clone()),
         );
     }
+    // Notices wait in their stream for a channel whose outbound side is not configured.
+    services.spawn(
+        "notify",
+        hotline_intake::notify::run(settings.clone(), stop.clone()),
+    );
     print_urls(&settings);
     services.run().await
 }
@@ -303,11 +313,15 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    let services = 9
+    let services = 10
         + usize::from(wechat_configured(s))
         + usize::from(phone_configured(s))
         + usize::from(sms_configured(s));
     println!("12345 hotline is up ({services} services in one process)");
+    println!(
+        "  citizen web page       http://{h}:{}/   progress: /progress",
+        s.intake.port
+    );
     println!(
         "  Open311 GeoReport v2   http://{h}:{}/open311/v2/discovery.json",
         s.intake.port

@@ -22,6 +22,8 @@
 //!   outbound SMS client every sender uses.
 //! - [`app`]: the mobile app's API (`hotline app`, its own process on its own port): citizen
 //!   accounts by phone + SMS code, tokens, tickets with photos and GPS, OpenAPI 3.1.
+//! - [`notify`]: notices to citizens (`hotline notify`): reply, progress and survey invitation
+//!   on the channel they used, through the notify stream, never twice.
 //! - [`web`]: the citizen web page (`/`, `/progress`) on this port: a form whose submission
 //!   goes the Open311 POST's way, photos in Postgres (schema `attachments`), progress lookup.
 #![forbid(unsafe_code)]
@@ -35,6 +37,7 @@ pub mod form;
 pub mod format;
 pub mod idempotency;
 pub mod metrics;
+pub mod notify;
 pub mod phone;
 pub mod present;
 pub mod query;

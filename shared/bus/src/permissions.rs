@@ -82,6 +82,9 @@ pub struct Permissions {
 
 const JS_API: &str = "$JS.API";
 
+/// The channels intake sends notices on, each with its own sender consumer.
+pub const NOTIFY_CHANNELS: [&str; 3] = ["email", "sms", "wechat"];
+
 /// The allow-lists of `service` in the namespace of `s`.
 pub fn for_service(service: Service, s: &Subjects) -> Permissions {
     if service == Service::Setup {
@@ -124,6 +127,14 @@ pub fn for_service(service: Service, s: &Subjects) -> Permissions {
                 format!("{JS_API}.STREAM.MSG.GET.{kv}"),
                 format!("$KV.{bucket}.>"),
             ]);
+            // Notices: read ticket events, write and send notices per channel.
+            consume(&mut p, s, &tickets, durable::NOTIFY);
+            p.publish.push(s.notify_all());
+            let notify = s.notify_stream();
+            for channel in NOTIFY_CHANNELS {
+                let name = format!("{}{channel}", durable::NOTIFY_SENDER_PREFIX);
+                consume(&mut p, s, &notify, &name);
+            }
         }
         Service::Dispatch => {
             p.publish.push(s.ticket_commands_from(Service::Dispatch));
@@ -292,6 +303,32 @@ mod tests {
         }
         assert!(intake.may_publish(&format!("$JS.API.STREAM.INFO.{tickets}")));
         assert!(intake.may_subscribe("_INBOX.intake.abc.1"));
+    }
+
+    #[test]
+    fn intake_routes_and_sends_notices_only_through_its_own_consumers() {
+        let s = s();
+        let intake = for_service(Service::Intake, &s);
+        let (tickets, notify) = (s.tickets_stream(), s.notify_stream());
+        assert!(intake.may_publish(&format!(
+            "$JS.API.CONSUMER.CREATE.{tickets}.{}",
+            durable::NOTIFY
+        )));
+        assert!(intake.may_publish(&format!("$JS.API.CONSUMER.MSG.NEXT.{notify}.notify-sms")));
+        assert!(intake.may_publish(&format!("$JS.ACK.{notify}.notify-email.1.2.3.4.5")));
+        assert!(intake.may_publish(&s.notify("wechat")));
+        assert!(intake.may_publish(&s.dead_letter("notify-sms")));
+        assert!(!intake.may_publish(&format!(
+            "$JS.API.CONSUMER.CREATE.{tickets}.{}",
+            durable::SLA
+        )));
+        assert!(!intake.may_publish(&format!("$JS.API.CONSUMER.CREATE.{notify}.spy")));
+        for other in [Service::Dispatch, Service::Gateway, Service::Sla] {
+            assert!(
+                !for_service(other, &s).may_publish(&s.notify("sms")),
+                "{other}"
+            );
+        }
     }
 
     #[test]

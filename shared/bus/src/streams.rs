@@ -140,6 +140,11 @@ fn stream_configs(s: &crate::Subjects, options: StreamOptions) -> Vec<stream::Co
             "SLA facts: warnings, overdue, supervision orders, escalations, extensions",
         ),
         (
+            s.notify_stream(),
+            s.notify_all(),
+            "Notices to citizens (receipt, progress, reply, survey) per channel",
+        ),
+        (
             s.dead_letter_stream(),
             s.dead_letter_all(),
             "Messages a consumer gave up on, with the reason",

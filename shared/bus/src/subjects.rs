@@ -37,6 +37,8 @@ pub mod suffix {
     pub const SLA_EVENTS: &str = "sla.events";
     /// A department's extension request, checked against its deadline (request/reply).
     pub const SLA_EXTENSION_REQUEST: &str = "sla.extensions.request";
+    /// Notices to citizens, one subject per channel: `notify.<channel>`.
+    pub const NOTIFY: &str = "notify";
 }
 
 /// Durable consumer names; each is also its dead-letter subject's last token
@@ -46,6 +48,10 @@ pub mod durable {
     pub const GATEWAY_DELIVERY: &str = "gateway-delivery";
     pub const KNOWLEDGE: &str = "knowledge";
     pub const SLA: &str = "sla";
+    /// Intake's router from ticket events to notices.
+    pub const NOTIFY: &str = "notify";
+    /// Intake's sender per channel on the notify stream: `notify-<channel>`.
+    pub const NOTIFY_SENDER_PREFIX: &str = "notify-";
     /// A department's consumer on the delivery stream: `dept-<CODE>`.
     pub const DEPARTMENT_PREFIX: &str = "dept-";
 }
@@ -168,6 +174,17 @@ impl Subjects {
         self.dead_letter(">")
     }
 
+    /// `<ns>.notify.<channel>`.
+    pub fn notify(&self, channel: &str) -> String {
+        format!("{}.{}.{channel}", self.ns, suffix::NOTIFY)
+    }
+    pub fn notify_all(&self) -> String {
+        self.notify(">")
+    }
+
+    pub fn notify_stream(&self) -> String {
+        format!("{}_NOTIFY", self.stream_prefix)
+    }
     pub fn tickets_stream(&self) -> String {
         format!("{}_TICKETS", self.stream_prefix)
     }
@@ -199,6 +216,8 @@ mod tests {
         assert_eq!(s.delivery("GZ-TH"), "t-42.x.delivery.GZ-TH");
         assert_eq!(s.tickets_stream(), "T_42_X_TICKETS");
         assert_eq!(s.dead_letter("gateway"), "t-42.x.dlq.gateway");
+        assert_eq!(s.notify("sms"), "t-42.x.notify.sms");
+        assert_eq!(s.notify_stream(), "T_42_X_NOTIFY");
         assert_eq!(
             s.ticket_commands_from(crate::Service::Gateway),
             "t-42.x.tickets.cmd.gateway"

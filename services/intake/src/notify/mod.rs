@@ -1,0 +1,415 @@
+//! Notices to the citizen (`hotline notify`): what the department answered, progress and the
+//! survey invitation reach the citizen on the channel they used, at least once and never
+//! twice.
+//!
+//! Map, in the order a notice travels:
+//! - [`route`]: a ticket event the citizen should hear about becomes a [`Notice`]. The router
+//!   is the durable consumer `notify` on the tickets stream (`reply`, `add_progress`,
+//!   `complete`); each notice is published to `<ns>.notify.<channel>` with `Nats-Msg-Id`
+//!   `<ticket_no>:<seq>:<kind>`, so a redelivered event inside the stream's duplicate window
+//!   adds nothing.
+//! - [`send`]: one durable consumer per channel (`notify-email`, `notify-sms`,
+//!   `notify-wechat`) claims the notice id in `notify.sent` before sending; a claimed id is
+//!   acked unsent, so a notice redelivered after the duplicate window is not sent twice either.
+//!
+//! No receipts: every channel that has an outbound side already answers with the number as the
+//! contact comes in (WeChat's passive reply or its customer-service message, email's
+//! auto-reply, SMS's receipt), and Open311, the web page and the app give it in the response.
+//! Phone, web and Open311 tickets get no notice (no channel back to the citizen here); app
+//! tickets neither (no push provider exists yet).
+//!
+//! The address comes from the event itself: every ticket event carries the ticket with its
+//! unmasked contact (`TicketEvent::ticket`), confidential tickets included (it is the
+//! citizen's own ticket), so nothing is copied into a table of our own.
+#![forbid(unsafe_code)]
+
+pub mod send;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_nats::HeaderMap;
+use async_nats::jetstream::Message;
+use hotline_bus::consumer::{self, ConsumerSpec, HandleError};
+use hotline_bus::subjects::durable;
+use hotline_bus::{Bus, Envelope};
+use hotline_config::Settings;
+use hotline_domain::contract::{TicketEvent, TicketView};
+use hotline_domain::{Action, Channel, TicketNo};
+use hotline_runtime::Service;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub use send::{SendError, Sender};
+
+/// The schema of the sent-notice claims.
+pub const SCHEMA: &str = "notify";
+
+/// Schema `notify`; run by `hotline setup` and by `hotline notify` at start.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    hotline_bus::db::migrate(pool, sqlx::migrate!("./migrations/notify"), SCHEMA).await
+}
+
+/// What a notice tells the citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Receipt,
+    Progress,
+    Reply,
+    SurveyInvitation,
+}
+
+impl NoticeKind {
+    /// A fixed word, for notice ids, logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Receipt => "receipt",
+            NoticeKind::Progress => "progress",
+            NoticeKind::Reply => "reply",
+            NoticeKind::SurveyInvitation => "survey_invitation",
+        }
+    }
+
+    /// How the citizen reads it (subjects and SMS status words).
+    pub fn chinese(self) -> &'static str {
+        match self {
+            NoticeKind::Receipt => "已受理",
+            NoticeKind::Progress => "办理进展",
+            NoticeKind::Reply => "办理答复",
+            NoticeKind::SurveyInvitation => "满意度回访",
+        }
+    }
+}
+
+/// One notice to one citizen. Personal data (`address`, `text`): never logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// `<ticket_no>:<history seq>:<kind>`: the same event always gives the same id.
+    pub id: String,
+    pub ticket_no: TicketNo,
+    pub kind: NoticeKind,
+    pub channel: Channel,
+    /// The e-mail address, phone number or WeChat openid the contact came from.
+    pub address: String,
+    pub text: String,
+}
+
+// Hand-written so that a `{:?}` anywhere cannot print the address or the text.
+impl std::fmt::Debug for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notice")
+            .field("id", &self.id)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ticket-event steps the router reads.
+pub const STEPS: [&str; 3] = ["reply", "add_progress", "complete"];
+
+/// The notice `event` should give the citizen, if any.
+pub fn route(event: &TicketEvent) -> Option<Notice> {
+    let ticket_no = event.ticket.ticket_no;
+    let (kind, text) = match event.entry.action.as_ref()? {
+        Action::Reply { text } => (NoticeKind::Reply, text.clone()),
+        Action::AddProgress { note } => (NoticeKind::Progress, note.clone()),
+        Action::Complete { .. } => (NoticeKind::SurveyInvitation, survey_text(ticket_no)),
+        _ => return None,
+    };
+    let address = address(&event.ticket)?;
+    Some(Notice {
+        id: format!("{ticket_no}:{}:{}", event.entry.seq, kind.as_str()),
+        ticket_no,
+        kind,
+        channel: event.ticket.channel,
+        address,
+        text,
+    })
+}
+
+/// Where the citizen hears back on their own channel; `None` where no sender exists.
+fn address(ticket: &TicketView) -> Option<String> {
+    let citizen = &ticket.citizen;
+    let address = match ticket.channel {
+        Channel::Email => citizen.email.clone(),
+        Channel::Sms => citizen.phone.clone(),
+        // The WeChat channel records the follower as `wechat:<openid>`.
+        Channel::Wechat => citizen
+            .account_id
+            .as_deref()
+            .and_then(|a| a.strip_prefix("wechat:"))
+            .map(str::to_owned),
+        Channel::Phone | Channel::Web | Channel::App => None,
+    }?;
+    (!address.trim().is_empty()).then_some(address)
+}
+
+fn survey_text(ticket_no: TicketNo) -> String {
+    format!("您的工单 {ticket_no} 已办结。请对办理结果作出评价，我们将进行满意度回访。")
+}
+
+/// The ticket number of a notice message: keeps one ticket's notices in order.
+fn notice_key(payload: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Data {
+        ticket_no: String,
+    }
+    #[derive(Deserialize)]
+    struct Partial {
+        data: Data,
+    }
+    serde_json::from_slice::<Partial>(payload)
+        .map(|p| p.data.ticket_no)
+        .unwrap_or_default()
+}
+
+/// The router's step for one ticket event.
+async fn route_message(bus: &Bus, message: &Message) -> Result<(), HandleError> {
+    let envelope: Envelope<TicketEvent> = Envelope::from_slice(&message.payload)
+        .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
+    let Some(notice) = route(&envelope.data) else {
+        return Ok(());
+    };
+    let payload = Envelope::new(uuid::Uuid::now_v7(), "notice", &notice)
+        .to_bytes()
+        .map_err(|e| HandleError::Reject(anyhow::anyhow!("encoding a notice: {e}")))?;
+    let mut headers = HeaderMap::new();
+    hotline_bus::trace::inject_current(&mut headers);
+    hotline_bus::publish::publish_acked(
+        bus,
+        bus.subjects.notify(notice.channel.as_str()),
+        &notice.id,
+        headers,
+        payload.into(),
+    )
+    .await
+    .map_err(|e| HandleError::Retry(anyhow::anyhow!(e)))?;
+    Ok(())
+}
+
+/// The router's consumer spec.
+pub fn router_spec(bus: &Bus) -> ConsumerSpec {
+    ConsumerSpec::new(
+        bus.subjects.tickets_stream(),
+        durable::NOTIFY,
+        STEPS.iter().map(|s| bus.subjects.ticket_event(s)).collect(),
+    )
+}
+
+/// The sender consumer spec of `channel`.
+pub fn sender_spec(bus: &Bus, channel: Channel) -> ConsumerSpec {
+    let mut spec = ConsumerSpec::new(
+        bus.subjects.notify_stream(),
+        &sender_durable(channel),
+        vec![bus.subjects.notify(channel.as_str())],
+    );
+    // A relay or gateway may take its 30 s timeout; the ack must outlive it.
+    spec.ack_wait = std::time::Duration::from_secs(90);
+    // Rounds run in parallel per ticket: this caps connections to the relay and gateways.
+    spec.batch = 32;
+    spec
+}
+
+/// `notify-<channel>`.
+pub fn sender_durable(channel: Channel) -> String {
+    format!("{}{}", durable::NOTIFY_SENDER_PREFIX, channel.as_str())
+}
+
+/// Runs the router and the configured senders until `shutdown`. A channel without its
+/// outbound settings (email relay, SMS gateway, WeChat app secret) gets no sender: its notices
+/// wait in the stream until one is configured.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let senders = send::from_settings(&settings)?;
+    let mut service = Service::start("intake", &settings, shutdown).await?;
+    let pool = service.postgres_unmigrated(&settings).await?;
+    migrate(&pool).await?;
+    if senders.iter().any(|s| s.channel() == Channel::Sms) {
+        // The SMS provider checks the STOP list there.
+        crate::sms::migrate(&pool).await?;
+    }
+    let bus = service.bus().clone();
+    let stop = service.stop_token();
+    {
+        let bus2 = bus.clone();
+        service.spawn(
+            "router",
+            consumer::run(
+                bus.clone(),
+                router_spec(&bus),
+                |m| hotline_bus::envelope::ticket_key(&m.payload),
+                move |m| {
+                    let bus = bus2.clone();
+                    async move { route_message(&bus, &m).await }
+                },
+                stop.clone(),
+            ),
+        );
+    }
+    for sender in senders {
+        let sender = Arc::new(sender);
+        let pool = pool.clone();
+        let name = sender.task_name();
+        let spec = sender_spec(&bus, sender.channel());
+        service.spawn(
+            name,
+            consumer::run(
+                bus.clone(),
+                spec,
+                |m| notice_key(&m.payload),
+                move |m| {
+                    let (sender, pool) = (sender.clone(), pool.clone());
+                    async move { send::handle(&pool, &sender, &m).await }
+                },
+                stop.clone(),
+            ),
+        );
+    }
+    service
+        .run()
+        .await
+        .context("the notify process (router and senders)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use hotline_domain::contract::{Citizen, HistoryEntry};
+    use hotline_domain::{Actor, RequestType, Status};
+
+    fn event(channel: Channel, citizen: Citizen, seq: i32, action: Option<Action>) -> TicketEvent {
+        let ticket_no = TicketNo::compose(261203, 11).expect("no");
+        TicketEvent {
+            event_id: uuid::Uuid::now_v7(),
+            entry: HistoryEntry {
+                seq,
+                at: Utc::now(),
+                actor: Actor::system("t"),
+                step: action
+                    .as_ref()
+                    .map(|a| a.name().to_owned())
+                    .unwrap_or_else(|| "created".into()),
+                action,
+                from: None,
+                to: Status::Replied,
+            },
+            ticket: TicketView {
+                ticket_no,
+                status: Status::Replied,
+                channel,
+                request_type: RequestType::Complaint,
+                service_code: None,
+                description: "d".into(),
+                location: Default::default(),
+                citizen,
+                confidential: true,
+                lead: None,
+                co: vec![],
+                attributes: Default::default(),
+                media_url: None,
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            },
+        }
+    }
+
+    fn email() -> Citizen {
+        Citizen {
+            email: Some("citizen@example.cn".into()),
+            ..Citizen::default()
+        }
+    }
+
+    #[test]
+    fn replies_progress_and_completion_become_notices_with_stable_ids() {
+        let reply = Some(Action::Reply {
+            text: "已处理".into(),
+        });
+        let notice = route(&event(Channel::Email, email(), 5, reply.clone())).expect("notice");
+        assert_eq!(notice.kind, NoticeKind::Reply);
+        assert_eq!(notice.text, "已处理");
+        assert_eq!(notice.address, "citizen@example.cn");
+        let no = TicketNo::compose(261203, 11).expect("no");
+        assert_eq!(notice.id, format!("{no}:5:reply"));
+        let again = route(&event(Channel::Email, email(), 5, reply)).expect("notice");
+        assert_eq!(again.id, notice.id, "a redelivered event gives the same id");
+        let progress = Some(Action::AddProgress {
+            note: "已到场".into(),
+        });
+        assert_eq!(
+            route(&event(Channel::Email, email(), 4, progress)).map(|n| n.kind),
+            Some(NoticeKind::Progress)
+        );
+        let done = Some(Action::Complete {
+            note: String::new(),
+        });
+        let survey = route(&event(Channel::Email, email(), 6, done)).expect("survey");
+        assert_eq!(survey.kind, NoticeKind::SurveyInvitation);
+        assert!(survey.text.contains(&survey.ticket_no.to_string()));
+    }
+
+    #[test]
+    fn receipts_other_steps_and_channels_without_a_sender_give_nothing() {
+        assert!(
+            route(&event(Channel::Email, email(), 1, None)).is_none(),
+            "created"
+        );
+        assert!(route(&event(Channel::Email, email(), 2, Some(Action::Accept))).is_none());
+        let reply = || Some(Action::Reply { text: "x".into() });
+        let phone = Citizen {
+            phone: Some("13800138000".into()),
+            ..Citizen::default()
+        };
+        for channel in [Channel::Web, Channel::App, Channel::Phone] {
+            assert!(
+                route(&event(channel, phone.clone(), 3, reply())).is_none(),
+                "{channel:?}"
+            );
+        }
+        // An SMS ticket without a number has nowhere to go.
+        assert!(route(&event(Channel::Sms, Citizen::default(), 3, reply())).is_none());
+        let sms = route(&event(Channel::Sms, phone, 3, reply())).expect("sms");
+        assert_eq!(sms.address, "13800138000");
+        let wechat = Citizen {
+            account_id: Some("wechat:oABC123".into()),
+            ..Citizen::default()
+        };
+        assert_eq!(
+            route(&event(Channel::Wechat, wechat, 3, reply())).map(|n| n.address),
+            Some("oABC123".to_owned())
+        );
+    }
+
+    #[test]
+    fn debug_does_not_print_the_address_or_the_text() {
+        let notice = route(&event(
+            Channel::Email,
+            email(),
+            5,
+            Some(Action::Reply {
+                text: "秘密内容".into(),
+            }),
+        ))
+        .expect("notice");
+        let shown = format!("{notice:?}");
+        assert!(!shown.contains("citizen@"), "{shown}");
+        assert!(!shown.contains("秘密"), "{shown}");
+    }
+
+    #[test]
+    fn notice_messages_are_keyed_by_ticket() {
+        let notice = route(&event(
+            Channel::Email,
+            email(),
+            5,
+            Some(Action::Reply { text: "x".into() }),
+        ))
+        .expect("notice");
+        let bytes = Envelope::new(uuid::Uuid::now_v7(), "notice", &notice)
+            .to_bytes()
+            .expect("json");
+        assert_eq!(notice_key(&bytes), notice.ticket_no.to_string());
+    }
+}
