@@ -92,7 +92,7 @@ impl Catalogue {
         let recently_tried = self
             .read(|s| s.last_attempt)
             .is_some_and(|t| t.elapsed() < RETRY_ON_DEMAND_AFTER);
-        if !recently_tried && let Err(e) = self.refresh().await {
+        if !recently_tried && let Err(e) = self.load().await {
             tracing::warn!(error = %e, "the service catalogue could not be loaded");
         }
         self.current().ok_or_else(|| {
@@ -116,6 +116,15 @@ impl Catalogue {
     /// Fetches the catalogue; keeps the old copy when the fetch fails.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self) -> Result<(), CallError> {
+        // Under the loading lock: a request that finds no copy yet waits for an attempt in
+        // flight (the refresher's first, at start) instead of answering 503 because an attempt
+        // "was just made".
+        let _loading = self.loading.lock().await;
+        self.load().await
+    }
+
+    /// One attempt; the caller holds `loading`.
+    async fn load(&self) -> Result<(), CallError> {
         let attempt = Instant::now();
         self.state
             .write()
@@ -180,6 +189,38 @@ mod tests {
         catalogue.refresh().await.expect("loads");
         let snap = catalogue.snapshot().await.expect("loaded");
         assert!(snap.get(&ServiceCode::parse("S1").expect("code")).is_some());
+    }
+
+    /// A dispatch that answers after a while.
+    struct Slow(Vec<CatalogueService>);
+
+    impl CatalogueSource for Slow {
+        fn services(
+            &self,
+        ) -> futures::future::BoxFuture<'_, Result<Vec<CatalogueService>, CallError>> {
+            let services = self.0.clone();
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(services)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_during_the_first_load_waits_for_it_instead_of_503() {
+        let catalogue = Arc::new(Catalogue::new(Arc::new(Slow(vec![service("S1")]))));
+        let first = tokio::spawn({
+            let catalogue = catalogue.clone();
+            async move { catalogue.refresh().await }
+        });
+        // The refresher's attempt is in flight (and counts as "just tried").
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let snap = catalogue
+            .snapshot()
+            .await
+            .expect("waited for the load in flight");
+        assert_eq!(snap.services().len(), 1);
+        assert!(first.await.expect("joins").is_ok());
     }
 
     #[tokio::test]
