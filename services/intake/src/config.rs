@@ -23,6 +23,8 @@ pub struct IntakeConfig {
     pub utc_offset: FixedOffset,
     pub city: String,
     pub body_limit: usize,
+    /// Open311 POSTs per api key per minute; 0: no limit.
+    pub posts_per_key_per_minute: u32,
 }
 
 impl IntakeConfig {
@@ -38,6 +40,7 @@ impl IntakeConfig {
         }
         IntakeConfig {
             namespace: settings.namespace.clone(),
+            posts_per_key_per_minute: settings.intake.open311_posts_per_key_per_minute,
             api_keys: Arc::new(api_keys),
             jurisdiction_id: settings.intake.jurisdiction_id.clone(),
             max_description_chars: settings.intake.max_description_chars,

@@ -15,6 +15,8 @@ use hotline_domain::contract::ErrorKind;
 pub enum Rejection {
     #[error("api_key is missing or not valid")]
     ApiKey,
+    #[error("too many requests for this api_key, please retry in a minute")]
+    RateLimited,
     #[error("jurisdiction_id was not found")]
     UnknownJurisdiction,
     #[error("the request body is not valid UTF-8")]
@@ -86,6 +88,7 @@ impl Rejection {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Rejection::ApiKey => ErrorKind::Forbidden,
+            Rejection::RateLimited => ErrorKind::RateLimited,
             // Open311 answers 404 for a service_code or jurisdiction that does not exist.
             Rejection::UnknownService | Rejection::UnknownJurisdiction | Rejection::Format => {
                 ErrorKind::NotFound

@@ -105,6 +105,10 @@ async fn state(
         catalogue: catalogue.clone(),
         numbers: Arc::new(numbers),
         idempotency: Some(Arc::new(idempotency)),
+        limiter: Some(crate::web::guard::Guard::new(
+            &settings.redis.url,
+            &settings.namespace,
+        )?),
         readiness,
     });
     Ok((state, catalogue))

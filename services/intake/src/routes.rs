@@ -48,6 +48,8 @@ pub struct Parts {
     pub numbers: Arc<dyn NumberIssuer>,
     /// `None`: no fast path, the ledger alone makes retries idempotent.
     pub idempotency: Option<Arc<dyn IdempotencyCache>>,
+    /// Per-caller counters in Redis; `None`: no limits (tests without Redis).
+    pub limiter: Option<crate::web::guard::Guard>,
     pub readiness: Readiness,
 }
 
@@ -472,6 +474,7 @@ async fn create_request(
     if !config.serves(posted.jurisdiction_id.as_deref()) {
         return Err(Rejection::UnknownJurisdiction.into());
     }
+    within_allowance(state, &api_key).await?;
     let idempotency = headers
         .get("idempotency-key")
         .map(|v| IdempotencyKey::parse(&api_key, v.as_bytes()))
@@ -520,6 +523,32 @@ pub(crate) async fn register(
         .with_label_values(&[Channel::Web.as_str(), outcome])
         .inc();
     Ok((ticket_no, outcome))
+}
+
+/// Counts the POST against its api key's allowance. A Redis that does not answer lets the POST
+/// through (logged): a limit is protection, not a reason to turn citizens away.
+async fn within_allowance(state: &AppState, api_key: &str) -> Result<(), Open311Error> {
+    let per_minute = state.0.config.posts_per_key_per_minute;
+    let Some(limiter) = state.0.limiter.as_ref().filter(|_| per_minute > 0) else {
+        return Ok(());
+    };
+    let caller = crate::web::guard::ClientKey::of_secret(api_key);
+    match limiter
+        .count(
+            "open311-post",
+            &caller,
+            per_minute,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+    {
+        Ok(crate::web::guard::Allowance::Allowed) => Ok(()),
+        Ok(crate::web::guard::Allowance::Exceeded { .. }) => Err(Rejection::RateLimited.into()),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "rate limit not counted");
+            Ok(())
+        }
+    }
 }
 
 /// A POST with an `Idempotency-Key`: Redis first, the ledger as the backstop (see
@@ -974,6 +1003,7 @@ mod tests {
             catalogue: h.state.0.catalogue.clone(),
             numbers: h.numbers.clone(),
             idempotency: None,
+            limiter: None,
             readiness: Readiness::default(),
         });
         let broken = Harness { state, ..h };

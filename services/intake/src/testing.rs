@@ -397,6 +397,7 @@ impl Harness {
             utc_offset: chrono::FixedOffset::east_opt(8 * 3600).expect("offset"),
             city: "Guangzhou".into(),
             body_limit: crate::config::BODY_LIMIT,
+            posts_per_key_per_minute: 0,
         };
         let state = crate::AppState::new(crate::Parts {
             config,
@@ -404,6 +405,7 @@ impl Harness {
             catalogue: Arc::new(Catalogue::new(catalogue.clone())),
             numbers: numbers.clone(),
             idempotency: Some(cache.clone()),
+            limiter: None,
             readiness: hotline_telemetry::Readiness::default(),
         });
         Harness {

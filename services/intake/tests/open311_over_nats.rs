@@ -386,3 +386,55 @@ async fn run_serves_on_its_port_and_stops_on_shutdown() {
         "the port is closed after shutdown"
     );
 }
+
+#[tokio::test]
+async fn an_api_key_over_its_allowance_gets_429_and_files_nothing() {
+    let env = hotline_testkit::env().await.expect("test servers");
+    let settings = settings(
+        &env,
+        &[(
+            "HOTLINE__INTAKE__OPEN311_POSTS_PER_KEY_PER_MINUTE",
+            "3".to_owned(),
+        )],
+    );
+    let stop = CancellationToken::new();
+    let services = env.settings().expect("settings");
+    support::start_tickets(&services, &stop).await;
+    support::start_dispatch(&services, &stop).await;
+    let bus = with_bus(&env).await;
+    let state = hotline_intake::connect(&settings, stop.clone())
+        .await
+        .expect("intake connects");
+
+    for i in 0..3 {
+        let posted = send(&state, post(None)).await;
+        assert_eq!(
+            posted.status,
+            StatusCode::CREATED,
+            "POST {i}: {}",
+            posted.body
+        );
+    }
+    let over = send(&state, post(None)).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.body);
+    assert!(
+        over.body.contains("429"),
+        "Open311's error list: {}",
+        over.body
+    );
+    assert_eq!(list(&bus).await.len(), 3, "the fourth filed nothing");
+    // Redis counts a hash of the key, never the key itself.
+    let redis = redis::Client::open(env.redis_url.as_str()).expect("redis url");
+    let mut conn = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:web:limit:open311-post:*", env.namespace))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    assert_eq!(keys.len(), 1, "one counter for the one key");
+    assert!(!keys[0].contains(API_KEY));
+    stop.cancel();
+}

@@ -81,6 +81,9 @@ pub struct Intake {
     pub open311_api_keys: Vec<String>,
     pub max_description_chars: usize,
     pub jurisdiction_id: String,
+    /// Open311 POSTs one api key may make per minute (counted in Redis across replicas; a city
+    /// app files for many citizens, so this is per caller, not per address); 0: no limit.
+    pub open311_posts_per_key_per_minute: u32,
 }
 
 /// The phone channel (`hotline phone`, services/intake/src/phone): CTI events from the call

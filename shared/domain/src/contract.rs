@@ -425,6 +425,8 @@ pub enum ErrorKind {
     Internal,
     /// No valid credentials (401 / UNAUTHENTICATED): who is calling is unknown.
     Unauthenticated,
+    /// The caller is over its allowance; try again later (429 / RESOURCE_EXHAUSTED).
+    RateLimited,
 }
 
 impl ErrorKind {
@@ -437,6 +439,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
             ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::RateLimited => "rate_limited",
         }
     }
 

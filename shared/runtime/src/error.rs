@@ -21,6 +21,7 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -34,6 +35,7 @@ pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
         ErrorKind::Conflict => tonic::Code::FailedPrecondition,
         ErrorKind::Unavailable => tonic::Code::Unavailable,
         ErrorKind::Internal => tonic::Code::Internal,
+        ErrorKind::RateLimited => tonic::Code::ResourceExhausted,
     }
 }
 

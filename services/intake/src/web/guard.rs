@@ -105,6 +105,14 @@ impl Bucket {
 pub struct ClientKey(String);
 
 impl ClientKey {
+    /// A caller known by a secret (an api key): hashed, so Redis holds no key.
+    pub fn of_secret(secret: &str) -> ClientKey {
+        let mut hasher = Sha256::new();
+        hasher.update(b"secret\0");
+        hasher.update(secret.as_bytes());
+        ClientKey(hex::encode(&hasher.finalize()[..16]))
+    }
+
     pub fn of(ip: Option<IpAddr>) -> ClientKey {
         let mut hasher = Sha256::new();
         match ip {
@@ -237,12 +245,18 @@ impl Guard {
     /// Counts one attempt of `client` in `bucket`'s window.
     pub async fn hit(&self, bucket: Bucket, client: &ClientKey) -> anyhow::Result<Allowance> {
         let (limit, window) = bucket.allowance();
-        let key = format!(
-            "{}:web:limit:{}:{}",
-            self.namespace,
-            bucket.name(),
-            client.0
-        );
+        self.count(bucket.name(), client, limit, window).await
+    }
+
+    /// Counts one attempt of `client` against `limit` per `window` in the counter `name`.
+    pub async fn count(
+        &self,
+        name: &str,
+        client: &ClientKey,
+        limit: u32,
+        window: Duration,
+    ) -> anyhow::Result<Allowance> {
+        let key = format!("{}:web:limit:{name}:{}", self.namespace, client.0);
         let mut connection = self.connection.clone();
         // SET NX EX then INCR in one transaction: the window starts with the first attempt and
         // the key can never be left without its expiry.
