@@ -351,31 +351,17 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
 }
 
 async fn wait_ready(client: &reqwest::Client, s: &Settings) -> anyhow::Result<()> {
-    let ports = [
-        s.intake.port,
-        s.tickets.port,
-        s.dispatch.port,
-        s.gateway.port,
-    ];
+    wait_ports_ready(
+        client,
+        &[
+            s.intake.port,
+            s.tickets.port,
+            s.dispatch.port,
+            s.gateway.port,
+        ],
+    )
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    for port in ports {
-        loop {
-            let ok = client
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            if ok {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the platform did not become ready on port {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
     // The catalogue reaches intake through dispatch; wait until Open311 lists services.
     loop {
         let r = client
@@ -394,6 +380,32 @@ async fn wait_ready(client: &reqwest::Client, s: &Settings) -> anyhow::Result<()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits until `/readyz` answers 200 on every port (90 s at most).
+pub(crate) async fn wait_ports_ready(
+    client: &reqwest::Client,
+    ports: &[u16],
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for port in ports {
+        loop {
+            let ok = client
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the platform did not become ready on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// A district matter, so each ticket goes through the gazetteer too.

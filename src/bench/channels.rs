@@ -117,7 +117,7 @@ async fn measure_channels(
     n: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Run>> {
-    wait_ready(
+    super::wait_ports_ready(
         client,
         &[
             s.intake.port,
@@ -513,29 +513,6 @@ async fn sink_session(stream: TcpStream) -> anyhow::Result<()> {
             _ => write.write_all(b"250 ok\r\n").await?,
         }
     }
-}
-
-async fn wait_ready(client: &reqwest::Client, ports: &[u16]) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    for port in ports {
-        loop {
-            let ok = client
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
-            if ok {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the platform did not become ready on port {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    Ok(())
 }
 
 /// Open311 lists services once the catalogue reached intake; answers a district matter's code.

@@ -1,7 +1,7 @@
 //! Ticket -> `traceparent`, remembered from forwarded events so that a department's call that
 //! carries no trace context still joins the ticket's trace.
 //!
-//! Redis holds only what can be lost (DESIGN.md section 3): if Redis is down or flushed, calls
+//! Redis holds only what can be lost (docs/architecture.md): if Redis is down or flushed, calls
 //! start new traces and nothing else changes. Every operation has a short timeout so that a
 //! slow Redis never slows a department's request.
 

@@ -264,7 +264,7 @@ async fn list(
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
-    // Lists never show contact details (DESIGN.md section 7); a department never sees the
+    // Lists never show contact details (docs/roles.md); a department never sees the
     // citizen of a confidential ticket (the store's department view already dropped it).
     let masked: Vec<_> = tickets
         .into_iter()

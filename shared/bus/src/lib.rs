@@ -1,4 +1,4 @@
-//! The messaging contract (DESIGN.md section 4), fixed in one place.
+//! The messaging contract (docs/messaging.md), fixed in one place.
 //!
 //! - [`subjects`]: every subject, stream and bucket name, derived from one namespace.
 //! - [`streams`]: creates the JetStream streams and KV buckets (file storage, dedup window).

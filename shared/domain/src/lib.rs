@@ -2,7 +2,7 @@
 //!
 //! - [`ids`]: identifiers parsed once at the edge (ticket numbers, department codes, service codes,
 //!   phone numbers).
-//! - [`ticket`]: the ticket (工单) and its closed-loop state machine (DESIGN.md section 2), the only
+//! - [`ticket`]: the ticket (工单) and its closed-loop state machine (docs/architecture.md), the only
 //!   place that decides which step may follow which.
 //! - [`department`]: departments and their hierarchy city > district > street (二级派单).
 //! - [`contract`]: commands sent to the ticket ledger and the events it publishes; versioned serde

@@ -1,4 +1,4 @@
-//! Masking of personal data (DESIGN.md section 7): what goes into logs, spans, events for
+//! Masking of personal data (docs/roles.md, personal data): what goes into logs, spans, events for
 //! departments that do not need it, and lists.
 
 /// `13800138000` -> `138****8000`; short numbers keep only their last two digits.
