@@ -12,116 +12,21 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use hotline_bus::rpc;
 use hotline_bus::{Bus, Service};
 use hotline_config::{Secret, Settings};
 use hotline_domain::contract::{Citizen, CommandAccepted, CreateTicket, Location, TicketCommand};
 use hotline_domain::{Action, Actor, Channel, DeptCode, RequestType, TicketNo};
-use hotline_intake::sms::sign;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-const PROVIDER_SECRET: &str = "provider-secret-0123456789";
+use support::smtp_sink::{Delivered, Sink};
+
+use support::sms_gateway::{PROVIDER_SECRET, start_gateway};
+
 const NUMBER_KEY: &str = "number-key-0123456789abcdef";
-
-/// What the fake gateway took, as it would hand it to the carrier.
-#[derive(Debug, Clone)]
-struct Taken {
-    to: String,
-    template_code: String,
-    params: serde_json::Value,
-}
-
-#[derive(Clone, Default)]
-struct Gateway {
-    taken: Arc<Mutex<Vec<Taken>>>,
-    forged: Arc<Mutex<usize>>,
-}
-
-impl Gateway {
-    fn taken(&self) -> Vec<Taken> {
-        self.taken.lock().expect("lock").clone()
-    }
-
-    fn to(&self, number: &str) -> Vec<Taken> {
-        self.taken()
-            .into_iter()
-            .filter(|t| t.to == number)
-            .collect()
-    }
-}
-
-/// The gateway's send endpoint: checks the signature (401 and nothing taken when it is wrong)
-/// and the body's shape, as the real one does.
-async fn gateway_send(
-    State(gateway): State<Gateway>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let checked = sign::verify(
-        PROVIDER_SECRET,
-        header(sign::TIMESTAMP_HEADER),
-        header(sign::NONCE_HEADER),
-        header(sign::SIGNATURE_HEADER),
-        &body,
-        chrono::Utc::now().timestamp(),
-        300,
-    );
-    if checked.is_err() || header(sign::KEY_HEADER) != Some("LTAI-test") {
-        *gateway.forged.lock().expect("lock") += 1;
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({"code": "SignatureDoesNotMatch"})),
-        );
-    }
-    let request: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(serde_json::json!({"code": "isv.INVALID_PARAMETERS"})),
-            );
-        }
-    };
-    assert_eq!(request["sign_name"], "12345热线");
-    assert!(request["out_id"].as_str().is_some_and(|s| !s.is_empty()));
-    gateway.taken.lock().expect("lock").push(Taken {
-        to: request["phone_numbers"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        template_code: request["template_code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        params: request["template_param"].clone(),
-    });
-    (
-        StatusCode::OK,
-        axum::Json(
-            serde_json::json!({"code": "OK", "message": "OK", "biz_id": "900619746936498440^0"}),
-        ),
-    )
-}
-
-async fn start_gateway() -> (Gateway, String) {
-    let gateway = Gateway::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/sms/send", listener.local_addr().expect("addr"));
-    let app = axum::Router::new()
-        .route("/sms/send", post(gateway_send))
-        .with_state(gateway.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (gateway, url)
-}
 
 // ---- WeChat's API: a token, and customer-service messages recorded ----
 
@@ -169,111 +74,6 @@ async fn start_wechat_api() -> (WechatApi, String) {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (api, base)
-}
-
-// ---- the relay: a small SMTP sink ----
-
-#[derive(Debug, Clone)]
-struct Delivered {
-    from: String,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-#[derive(Clone, Default)]
-struct Sink {
-    got: Arc<Mutex<Vec<Delivered>>>,
-}
-
-impl Sink {
-    async fn start() -> (Sink, u16) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let sink = Sink::default();
-        let got = sink.got.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(sink_session(stream, got.clone()));
-            }
-        });
-        (sink, port)
-    }
-
-    fn to(&self, rcpt: &str) -> Vec<Delivered> {
-        self.got
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|d| d.to.iter().any(|t| t.eq_ignore_ascii_case(rcpt)))
-            .cloned()
-            .collect()
-    }
-}
-
-/// Speaks just enough SMTP for a client (lettre) to hand over a message.
-async fn sink_session(stream: tokio::net::TcpStream, got: Arc<Mutex<Vec<Delivered>>>) {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    let _ = write.write_all(b"220 sink.test ESMTP\r\n").await;
-    let mut from = String::new();
-    let mut to = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let line = line.trim_end();
-        let upper = line.to_ascii_uppercase();
-        let answer: &[u8] = if upper.starts_with("EHLO") {
-            b"250-sink.test\r\n250 8BITMIME\r\n"
-        } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
-            b"250 OK\r\n"
-        } else if upper.starts_with("RSET") {
-            from.clear();
-            to.clear();
-            b"250 OK\r\n"
-        } else if let Some(rest) = upper.strip_prefix("MAIL FROM:") {
-            from = line[10..10 + rest.len()].trim().to_owned();
-            b"250 OK\r\n"
-        } else if upper.starts_with("RCPT TO:") {
-            to.push(
-                line[8..]
-                    .trim()
-                    .trim_start_matches('<')
-                    .split('>')
-                    .next()
-                    .unwrap_or("")
-                    .to_owned(),
-            );
-            b"250 OK\r\n"
-        } else if upper == "DATA" {
-            let _ = write.write_all(b"354 go ahead\r\n").await;
-            let mut data = Vec::new();
-            loop {
-                let mut l = Vec::new();
-                if reader.read_until(b'\n', &mut l).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                if l == b".\r\n" {
-                    break;
-                }
-                let l = l.strip_prefix(b".").unwrap_or(&l);
-                data.extend_from_slice(l);
-            }
-            got.lock().expect("lock").push(Delivered {
-                from: std::mem::take(&mut from),
-                to: std::mem::take(&mut to),
-                data,
-            });
-            b"250 queued\r\n"
-        } else if upper.starts_with("QUIT") {
-            let _ = write.write_all(b"221 bye\r\n").await;
-            return;
-        } else {
-            b"500 what\r\n"
-        };
-        let _ = write.write_all(answer).await;
-    }
 }
 
 /// One step on a ticket, sent as `caller` (the ledger checks who may speak for `actor`).

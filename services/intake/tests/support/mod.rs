@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod sms_gateway;
+pub mod smtp_sink;
+
 use std::time::{Duration, Instant};
 
 use hotline_bus::rpc::{self, CallError};
