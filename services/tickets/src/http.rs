@@ -116,11 +116,14 @@ pub fn may_take(who: &Principal, action: &Action) -> bool {
         | A::Emergency { .. }
         | A::ProvideInformation { .. }
         | A::Supplement { .. }
-        | A::Survey { .. } => &[Role::Agent, Role::Supervisor, Role::Admin],
+        | A::Survey { .. }
+        | A::SurveyUnreachable { .. } => &[Role::Agent, Role::Supervisor, Role::Admin],
         A::Merge { .. } => &[Role::Agent, Role::Dispatcher, Role::Supervisor, Role::Admin],
         A::Dispatch { .. } => &[Role::Dispatcher, Role::Supervisor, Role::Admin],
         A::ReviewReturn { .. } => &[Role::Dispatcher, Role::Supervisor, Role::Admin],
-        A::DecideExtension { .. } | A::Supervise { .. } => &[Role::Supervisor, Role::Admin],
+        A::DecideExtension { .. } | A::Supervise { .. } | A::Conclude { .. } => {
+            &[Role::Supervisor, Role::Admin]
+        }
         A::Close | A::Reopen { .. } => &[Role::Agent, Role::Supervisor, Role::Admin],
         _ => &[],
     };
@@ -457,6 +460,14 @@ mod tests {
             ),
             (Action::Close, agentish),
             (Action::Reopen { reason: n() }, agentish),
+            (Action::SurveyUnreachable { attempts: 3 }, agentish),
+            (
+                Action::Conclude {
+                    ruling: hotline_domain::Ruling::Explained,
+                    note: n(),
+                },
+                "supervisor admin",
+            ),
             (
                 Action::Merge {
                     into: TicketNo::compose(261202, 1).expect("no"),

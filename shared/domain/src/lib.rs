@@ -22,4 +22,4 @@ pub mod ticket;
 pub use department::{Department, DepartmentLevel, Directory};
 pub use ids::{DeptCode, IdError, ItemCode, PhoneNumber, ServiceCode, TicketNo};
 pub use text::TextError;
-pub use ticket::{Action, Actor, Channel, RequestType, Status, Ticket, TransitionError};
+pub use ticket::{Action, Actor, Channel, RequestType, Ruling, Status, Ticket, TransitionError};

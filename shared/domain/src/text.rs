@@ -94,7 +94,17 @@ impl Action {
             | Action::Reopen { reason } => check("reason", reason),
             Action::RequestInformation { question } => check("question", question),
             Action::Reply { text } => check("text", text),
-            Action::Merge { .. } | Action::Accept | Action::Close => Ok(()),
+            Action::Conclude { ruling, note } => {
+                check("note", note)?;
+                match ruling {
+                    crate::ticket::Ruling::UnreasonableRepeat { rule } => check("rule", rule),
+                    crate::ticket::Ruling::Explained => Ok(()),
+                }
+            }
+            Action::Merge { .. }
+            | Action::Accept
+            | Action::Close
+            | Action::SurveyUnreachable { .. } => Ok(()),
         }
     }
 }

@@ -380,10 +380,35 @@ pub enum Action {
         #[serde(default)]
         note: String,
     },
+    /// 回访未接通: the citizen could not be reached for the callback after the retries; the
+    /// callback clock stops and the ticket may be closed, counted neither satisfied nor not.
+    SurveyUnreachable {
+        attempts: u32,
+    },
     Close,
+    /// 重办: the citizen was not satisfied; the ticket goes back to the lead department it had
+    /// (or to dispatch when it had none, an answer on the spot).
     Reopen {
         reason: String,
     },
+    /// A supervisor's ruling that ends an unsatisfied ticket without another reopen: the
+    /// centre explained the outcome (解释办结), or the request is an unreasonable repeat
+    /// (无理重复诉求) under a cited rule.
+    Conclude {
+        ruling: Ruling,
+        note: String,
+    },
+}
+
+/// How a supervisor concludes an unsatisfied ticket ([`Action::Conclude`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ruling {
+    /// 解释办结: handled as far as the law allows; the citizen was told why.
+    Explained,
+    /// 无理重复诉求: the same demand again without new facts, closed under `rule` (the city's
+    /// rule, cited by name and article).
+    UnreasonableRepeat { rule: String },
 }
 
 impl Action {
@@ -409,8 +434,10 @@ impl Action {
             Action::Redispatch { .. } => "redispatch",
             Action::Supervise { .. } => "supervise",
             Action::Survey { .. } => "survey",
+            Action::SurveyUnreachable { .. } => "survey_unreachable",
             Action::Close => "close",
             Action::Reopen { .. } => "reopen",
+            Action::Conclude { .. } => "conclude",
         }
     }
 }
@@ -737,10 +764,22 @@ impl Ticket {
                     ..keep(S::Surveyed)
                 })
             }
+            Action::SurveyUnreachable { .. } => {
+                centre_only()?;
+                if !matches!(self.status, S::Completed | S::Answered) {
+                    return Err(illegal());
+                }
+                Ok(Transition {
+                    satisfied: None,
+                    ..keep(S::Surveyed)
+                })
+            }
             Action::Close => {
                 centre_only()?;
                 match (self.status, self.satisfied) {
-                    (S::Surveyed, Some(true)) => Ok(keep(S::Closed)),
+                    // Satisfied, or not reached (unreachable is not counted as satisfied, but
+                    // nothing is left to do).
+                    (S::Surveyed, Some(true) | None) => Ok(keep(S::Closed)),
                     // A ticket the citizen could not be reached about is archived as completed.
                     (S::Completed | S::Answered, _) => Ok(keep(S::Closed)),
                     _ => Err(illegal()),
@@ -752,7 +791,20 @@ impl Ticket {
                 if self.status != S::Surveyed || self.satisfied != Some(false) {
                     return Err(illegal());
                 }
-                Ok(released(S::Reopened))
+                // The lead stays: dispatch sends a reopened ticket back to the department that
+                // completed it (重办 to the same lead), and routes one that had none.
+                Ok(keep(S::Reopened))
+            }
+            Action::Conclude { ruling, note } => {
+                centre_only()?;
+                non_empty(note)?;
+                if let Ruling::UnreasonableRepeat { rule } = ruling {
+                    non_empty(rule)?;
+                }
+                if self.status != S::Surveyed || self.satisfied != Some(false) {
+                    return Err(illegal());
+                }
+                Ok(keep(S::Closed))
             }
         }
     }

@@ -112,7 +112,11 @@ fn the_whole_loop_from_received_to_closed() {
         },
     )
     .expect("reopen");
-    assert_eq!((t.status, t.lead.clone()), (Status::Reopened, None));
+    // 重办 keeps the lead that completed it: dispatch sends it back there.
+    assert_eq!(
+        (t.status, t.lead.clone()),
+        (Status::Reopened, Some(dept("GZ-TH-SP")))
+    );
     step(
         &mut t,
         &agent(),
@@ -492,6 +496,11 @@ fn arb_action() -> impl Strategy<Value = Action> {
         }),
         Just(Action::Close),
         Just(Action::Reopen { reason: "r".into() }),
+        Just(Action::SurveyUnreachable { attempts: 3 }),
+        Just(Action::Conclude {
+            ruling: Ruling::Explained,
+            note: "n".into()
+        }),
     ]
 }
 
@@ -512,6 +521,10 @@ proptest! {
                     if let Actor::Department { code } = &actor {
                         prop_assert!(before.lead.as_ref() == Some(code) || before.co.contains(code));
                     }
+                    // An unsatisfied ticket ends only by a ruling, never by a plain close.
+                    if matches!(action, Action::Close) && before.status == Status::Surveyed {
+                        prop_assert!(before.satisfied != Some(false));
+                    }
                     t.apply(tr);
                 }
                 Err(_) => prop_assert_eq!(&t, &before),
@@ -525,12 +538,70 @@ proptest! {
             }
             if matches!(
                 t.status,
-                Status::Received | Status::Answered | Status::Rejected | Status::Emergency | Status::Merged | Status::Reopened
+                Status::Received | Status::Answered | Status::Rejected | Status::Emergency | Status::Merged
             ) {
                 prop_assert!(t.lead.is_none(), "status {:?} lead {:?}", t.status, t.lead);
             }
             prop_assert!(!t.extension_pending || matches!(t.status, Status::Accepted | Status::InProgress | Status::Replied));
-            prop_assert!(t.satisfied.is_some() || !matches!(t.status, Status::Surveyed));
         }
     }
+}
+
+/// A completed ticket surveyed unsatisfied by the lead `GZ-CG`.
+fn unsatisfied() -> Ticket {
+    let mut t = ticket();
+    t.status = Status::Surveyed;
+    t.lead = Some(dept("GZ-CG"));
+    t.satisfied = Some(false);
+    t
+}
+
+#[test]
+fn an_unsatisfied_ticket_ends_only_by_a_ruling_and_an_unreached_one_closes() {
+    let directory = Directory::demo();
+    let t = unsatisfied();
+    assert!(matches!(
+        t.decide(&agent(), &Action::Close, &directory),
+        Err(TransitionError::Illegal { .. })
+    ));
+    let explained = Action::Conclude {
+        ruling: Ruling::Explained,
+        note: "已向市民解释政策".into(),
+    };
+    assert!(matches!(
+        t.decide(&as_dept("GZ-CG"), &explained, &directory),
+        Err(TransitionError::CentreOnly { .. })
+    ));
+    assert_eq!(
+        t.decide(&agent(), &explained, &directory).expect("ruling").to,
+        Status::Closed
+    );
+    let no_rule = Action::Conclude {
+        ruling: Ruling::UnreasonableRepeat { rule: " ".into() },
+        note: "同一诉求第四次".into(),
+    };
+    assert_eq!(
+        t.decide(&agent(), &no_rule, &directory),
+        Err(TransitionError::EmptyText)
+    );
+
+    let mut completed = ticket();
+    completed.status = Status::Completed;
+    completed.lead = Some(dept("GZ-CG"));
+    assert!(matches!(
+        completed.decide(&agent(), &explained, &directory),
+        Err(TransitionError::Illegal { .. })
+    ));
+    let unreached = completed
+        .decide(&agent(), &Action::SurveyUnreachable { attempts: 3 }, &directory)
+        .expect("unreachable");
+    assert_eq!((unreached.to, unreached.satisfied), (Status::Surveyed, None));
+    completed.apply(unreached);
+    assert_eq!(
+        completed
+            .decide(&agent(), &Action::Close, &directory)
+            .expect("close")
+            .to,
+        Status::Closed
+    );
 }
