@@ -29,6 +29,7 @@ pub struct Settings {
     pub gateway: Gateway,
     pub knowledge: Knowledge,
     pub sla: Sla,
+    pub survey: Survey,
     pub identity: Identity,
     pub auth: Auth,
     pub wechat: Wechat,
@@ -295,6 +296,27 @@ pub struct Sla {
     pub fire_batch: u32,
 }
 
+/// The callback survey (回访): scheduling on the working calendar, retries, links, reopens.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Survey {
+    pub port: u16,
+    /// The base of the links citizens get (`<public_url>/s/<token>`).
+    pub public_url: String,
+    /// Signs the links; unset outside the demo: `hotline survey` refuses to start.
+    #[serde(default)]
+    pub link_secret: Option<Secret>,
+    pub delay_working_days: u32,
+    /// Local hour (0-23) at which a due callback is placed on its working day.
+    pub call_hour: u32,
+    pub max_attempts: u32,
+    pub retry_after_minutes: u32,
+    pub link_valid_hours: u32,
+    pub max_reopens: u32,
+    pub first_contact_days: u32,
+    pub poll_interval_ms: u64,
+    pub fire_batch: u32,
+}
+
 /// How the people's APIs verify a bearer token (JWT) from the OpenID Connect issuer: the
 /// platform's own (services/identity) in the local run, the city's provider in production.
 #[derive(Debug, Clone, Deserialize)]
@@ -479,6 +501,7 @@ impl Settings {
             ("gateway.grpc_port", self.gateway.grpc_port),
             ("knowledge.port", self.knowledge.port),
             ("sla.port", self.sla.port),
+            ("survey.port", self.survey.port),
             ("identity.port", self.identity.port),
             ("wechat.port", self.wechat.port),
             ("phone.port", self.phone.port),
@@ -533,6 +556,7 @@ impl Settings {
         }
         self.validate_identity()?;
         self.validate_wechat()?;
+        self.validate_survey()?;
         self.validate_phone()?;
         self.validate_email()?;
         self.validate_sms()?;
@@ -556,6 +580,31 @@ impl Settings {
             .any(|k| k.trim().len() < 8)
         {
             return invalid("open311 api keys must be at least 8 characters".into());
+        }
+        Ok(())
+    }
+
+    fn validate_survey(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let v = &self.survey;
+        if !v.public_url.starts_with("http://") && !v.public_url.starts_with("https://") {
+            return invalid("survey.public_url must be an http(s) URL");
+        }
+        if v.call_hour > 23 {
+            return invalid("survey.call_hour must be 0-23");
+        }
+        if v.max_attempts == 0 || v.link_valid_hours == 0 || v.retry_after_minutes == 0 {
+            return invalid(
+                "survey.max_attempts, link_valid_hours and retry_after_minutes must be positive",
+            );
+        }
+        if v.fire_batch == 0 || v.poll_interval_ms == 0 {
+            return invalid("survey.fire_batch and poll_interval_ms must be positive");
+        }
+        if let Some(secret) = &v.link_secret
+            && secret.expose().len() < 16
+        {
+            return invalid("survey.link_secret must be at least 16 characters");
         }
         Ok(())
     }
@@ -997,7 +1046,7 @@ mod tests {
     #[test]
     fn the_email_channel_defaults_and_its_lists_come_from_the_environment() {
         let s = Settings::load_from(None, env(&[])).expect("valid");
-        assert_eq!((s.email.port, s.email.http_port), (2525, 8088));
+        assert_eq!((s.email.port, s.email.http_port), (2525, 8092));
         assert_eq!(
             (s.email.mailbox.as_str(), s.email.domain.as_str()),
             ("12345", "hotline.local")
