@@ -14,7 +14,9 @@ use hotline_bus::Bus;
 use hotline_bus::Service;
 use hotline_bus::rpc;
 use hotline_config::Settings;
-use hotline_domain::contract::{CommandAccepted, TicketCommand, TicketQuery, TicketView};
+use hotline_domain::contract::{
+    CommandAccepted, GetTicket, TicketCommand, TicketQuery, TicketView, TicketWithHistory,
+};
 use hotline_domain::{Action, Actor, Channel, DeptCode, Status, TicketNo};
 use hotline_intake::wechat::crypto::{self, Cipher};
 use hotline_intake::wechat::message;
@@ -197,7 +199,10 @@ async fn wait_ledger(bus: &Bus) {
 #[tokio::test]
 async fn wechat_messages_become_one_ticket_each_and_bad_requests_store_nothing() {
     let env = hotline_testkit::env().await.expect("test servers");
-    let settings: Settings = env.settings().expect("settings");
+    let mut settings: Settings = env.settings().expect("settings");
+    // One follower sends every message here, each meant as its own ticket: no conversations
+    // (the grouping has its own test below).
+    settings.wechat.conversation_window_secs = 0;
     assert!(settings.demo, "the demo account is used");
     let stop = CancellationToken::new();
     let _tickets = tokio::spawn(hotline_tickets::run(settings.clone(), stop.clone()));
@@ -597,6 +602,7 @@ async fn a_slow_ledger_gets_success_then_a_customer_service_message() {
         ledger: Arc::new(hotline_intake::upstream::BusUpstream::new(bus.clone())),
         numbers: Arc::new(numbers),
         idempotency: None,
+        conversations: None,
         outbound: Some(outbound.clone()),
         // No ledger answers this fast: the passive reply is always `success`.
         answer_within: Duration::ZERO,
@@ -656,5 +662,217 @@ async fn a_slow_ledger_gets_success_then_a_customer_service_message() {
         1,
         "the access token is cached"
     );
+    stop.cancel();
+}
+
+/// The ticket with its history, as the ledger keeps it.
+async fn history(bus: &Bus, ticket_no: TicketNo) -> TicketWithHistory {
+    rpc::call(
+        bus,
+        bus.subjects.ticket_get(),
+        &GetTicket {
+            ticket_no,
+            as_department: None,
+        },
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the ticket")
+}
+
+/// The notes of the ticket's 市民补充 steps, in order.
+async fn supplements(bus: &Bus, ticket_no: TicketNo) -> Vec<String> {
+    history(bus, ticket_no)
+        .await
+        .history
+        .into_iter()
+        .filter_map(|entry| match entry.action {
+            Some(Action::Supplement { note }) => Some(note),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A message of `kind` from `open_id` (plain XML, before encryption).
+fn message_from(open_id: &str, kind: &str, fields: &str, msg_id: &str) -> String {
+    format!(
+        "<xml><ToUserName>gh_hotline</ToUserName><FromUserName>{open_id}</FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType>{kind}</MsgType>{fields}<MsgId>{msg_id}</MsgId></xml>",
+        now()
+    )
+}
+
+#[tokio::test]
+async fn a_followers_messages_within_the_window_are_one_ticket() {
+    let env = hotline_testkit::env().await.expect("test servers");
+    let mut settings: Settings = env.settings().expect("settings");
+    // Short, so that the test can outwait it.
+    settings.wechat.conversation_window_secs = 2;
+    let stop = CancellationToken::new();
+    let _tickets = tokio::spawn(hotline_tickets::run(settings.clone(), stop.clone()));
+    let bus = Bus::connect(&env.nats_url, &env.namespace, "wechat-itest")
+        .await
+        .expect("NATS");
+    wait_ledger(&bus).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let _wechat = tokio::spawn(hotline_intake::wechat::run_with_listener(
+        settings.clone(),
+        listener,
+        stop.clone(),
+    ));
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the wechat channel never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let peer = Peer {
+        http,
+        url: format!("{base}/wechat"),
+        cipher: Cipher::new(DEMO_AES_KEY, DEMO_APP_ID).expect("cipher"),
+    };
+    let follower = "oHotlineConversation0001";
+    let reply_to = |reply: &str| -> String {
+        let fields = message::fields(reply).expect("reply XML");
+        assert_eq!(fields["ToUserName"], follower);
+        fields["Content"].clone()
+    };
+
+    // Text, then a photo, then the place: one ticket, the two later ones added to it.
+    let text = message_from(
+        follower,
+        "text",
+        "<Content>小区门口井盖缺失</Content>",
+        "9300000000000001",
+    );
+    let (status, reply) = peer.safe(&text).await;
+    assert_eq!(status, 200, "{reply}");
+    let content = reply_to(&reply);
+    assert!(content.contains("已受理"), "{content}");
+    let first = ticket_in(&content);
+    let image = message_from(
+        follower,
+        "image",
+        "<PicUrl>http://mmbiz.qpic.cn/well.jpg</PicUrl><MediaId>image-media-9</MediaId>",
+        "9300000000000002",
+    );
+    let (status, reply) = peer.safe(&image).await;
+    assert_eq!(status, 200, "{reply}");
+    let content = reply_to(&reply);
+    assert!(content.contains("已补充到工单"), "{content}");
+    assert_eq!(ticket_in(&content), first);
+    let location = message_from(
+        follower,
+        "location",
+        "<Location_X>23.1291</Location_X><Location_Y>113.2644</Location_Y><Scale>20</Scale>\
+         <Label><![CDATA[天河路2号]]></Label>",
+        "9300000000000003",
+    );
+    let (status, reply) = peer.plain(&location, now(), true).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(ticket_in(&reply_to(&reply)), first);
+
+    // WeChat's repeats: the same replies, nothing added twice.
+    let (status, again) = peer.safe(&image).await;
+    assert_eq!(status, 200, "{again}");
+    let content = reply_to(&again);
+    assert!(content.contains("已补充到工单"), "{content}");
+    assert_eq!(ticket_in(&content), first);
+    let (status, again) = peer.safe(&text).await;
+    assert_eq!(status, 200, "{again}");
+    let content = reply_to(&again);
+    assert!(content.contains("已受理"), "{content}");
+    assert_eq!(ticket_in(&content), first);
+    let mine: Vec<TicketView> = list(&bus)
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|t| t.citizen.account_id.as_deref() == Some(&format!("wechat:{follower}")))
+        .collect();
+    assert_eq!(mine.len(), 1, "one contact, one ticket");
+    assert_eq!(mine[0].description, "小区门口井盖缺失");
+    assert_eq!(
+        supplements(&bus, first).await,
+        vec![
+            "[图片] http://mmbiz.qpic.cn/well.jpg".to_owned(),
+            "[位置] 天河路2号 (23.1291, 113.2644)".to_owned(),
+        ]
+    );
+
+    // A progress query during the conversation answers; it is not added.
+    let (status, reply) = peer
+        .safe(&message_from(
+            follower,
+            "text",
+            &format!("<Content>查询 {first}</Content>"),
+            "9300000000000004",
+        ))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply_to(&reply).contains("办理中"), "{reply}");
+    assert_eq!(supplements(&bus, first).await.len(), 2);
+
+    // After the window: a new contact, a new ticket.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let (status, reply) = peer
+        .safe(&message_from(
+            follower,
+            "text",
+            "<Content>另一处路灯不亮</Content>",
+            "9300000000000005",
+        ))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let content = reply_to(&reply);
+    assert!(content.contains("已受理"), "{content}");
+    let second = ticket_in(&content);
+    assert_ne!(second, first);
+    assert_eq!(supplements(&bus, first).await.len(), 2);
+
+    // Two first messages at once from another follower: one ticket, the other message added.
+    let other = "oHotlineConversation0002";
+    let a = message_from(
+        other,
+        "text",
+        "<Content>楼下餐馆油烟扰民</Content>",
+        "9300000000000006",
+    );
+    let b = message_from(
+        other,
+        "text",
+        "<Content>每天晚上十点以后</Content>",
+        "9300000000000007",
+    );
+    let ((status_a, reply_a), (status_b, reply_b)) = tokio::join!(peer.safe(&a), peer.safe(&b));
+    assert_eq!((status_a, status_b), (200, 200), "{reply_a} {reply_b}");
+    let (content_a, content_b) = (
+        message::fields(&reply_a).expect("xml")["Content"].clone(),
+        message::fields(&reply_b).expect("xml")["Content"].clone(),
+    );
+    assert_eq!(ticket_in(&content_a), ticket_in(&content_b));
+    let opened = [&content_a, &content_b]
+        .iter()
+        .filter(|c| c.contains("已受理"))
+        .count();
+    assert_eq!(opened, 1, "{content_a} / {content_b}");
+    let theirs: Vec<TicketView> = list(&bus)
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|t| t.citizen.account_id.as_deref() == Some(&format!("wechat:{other}")))
+        .collect();
+    assert_eq!(theirs.len(), 1, "two first messages at once: one ticket");
+    assert_eq!(supplements(&bus, theirs[0].ticket_no).await.len(), 1);
     stop.cancel();
 }

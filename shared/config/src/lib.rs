@@ -249,7 +249,8 @@ pub struct Wechat {
     pub api_base_url: String,
     /// Requests whose timestamp is further than this from now are refused (replays).
     pub timestamp_window_secs: u64,
-    /// Messages from one follower within this window belong to one conversation.
+    /// Messages from one follower within this many seconds of the last belong to one
+    /// conversation (one ticket; later ones are added to it). 0: no grouping.
     pub conversation_window_secs: u64,
 }
 
@@ -615,8 +616,12 @@ impl Settings {
         if !w.api_base_url.starts_with("http://") && !w.api_base_url.starts_with("https://") {
             return invalid("wechat.api_base_url must be an http(s) URL");
         }
-        if w.timestamp_window_secs == 0 || w.conversation_window_secs == 0 {
-            return invalid("wechat windows must be positive");
+        if w.timestamp_window_secs == 0 {
+            return invalid("wechat.timestamp_window_secs must be positive");
+        }
+        // A day at most: a conversation is one contact, not a follower's history.
+        if w.conversation_window_secs > 86_400 {
+            return invalid("wechat.conversation_window_secs must be at most 86400");
         }
         if let Some(token) = &w.token {
             let t = token.expose();
@@ -1036,6 +1041,21 @@ mod tests {
             ("HOTLINE__APP__PUSH_ENDPOINT", "ftp://push"),
             ("HOTLINE__APP__PORT", "8080"),
         ] {
+        assert_eq!(s.wechat.conversation_window_secs, 300);
+        let off = Settings::load_from(
+            None,
+            env(&[("HOTLINE__WECHAT__CONVERSATION_WINDOW_SECS", "0")]),
+        )
+        .expect("0 turns grouping off");
+        assert_eq!(off.wechat.conversation_window_secs, 0);
+        assert!(
+            Settings::load_from(
+                None,
+                env(&[("HOTLINE__WECHAT__CONVERSATION_WINDOW_SECS", "90000")])
+            )
+            .is_err(),
+            "more than a day"
+        );
             assert!(
                 Settings::load_from(None, env(&[(key, value)])).is_err(),
                 "{key}={value} must be refused"

@@ -7,11 +7,22 @@
 //! - text like `查询 2612030000000011` (or a bare ticket number): the ticket's public status;
 //! - `满意`/`不满意 <number>`, `补充 <number> <text>`: the survey answer or the information the
 //!   department asked for, on the follower's own ticket;
-//! - text, voice, image, location, link: one ticket per message, keyed by `MsgId` (events by
-//!   `FromUserName`+`CreateTime`) in Redis and in the ledger, so WeChat's repeats of an
-//!   unanswered request get the same reply with the same number; a text starting with 保密 is
-//!   confidential;
+//! - text, voice, image, location, link: one contact per conversation. The first message
+//!   from a follower opens a ticket; what the follower sends within
+//!   `wechat.conversation_window_secs` of their last message (the photo, then the location) is
+//!   added to that ticket as 市民补充 (`Action::Supplement`, recorded as the system actor
+//!   `intake` on the citizen's behalf) and the reply names the ticket. If that ticket no
+//!   longer takes additions, the message opens a new ticket and a new conversation. The
+//!   conversation is kept in Redis ([`super::conversation`]); without Redis, or with the
+//!   window 0, every message is its own ticket. A text starting with 保密 is confidential and
+//!   always a ticket of its own;
+//! - every message is keyed by `MsgId` (events by `FromUserName`+`CreateTime`) in Redis and
+//!   in the ledger (the Create's or the Supplement's idempotency key), and that key is
+//!   checked before the conversation, so WeChat's repeats of an unanswered request get the
+//!   same reply with the same number and are never added twice;
 //! - events: a welcome on subscribe, a hint on CLICK, `success` otherwise (no ticket).
+//!
+//! Progress queries, follow-ups and events never join a conversation.
 //!
 //! The reply waits [`super::Parts::answer_within`] for the ledger; past that it is `success`
 //! and the number follows as a customer-service message.
@@ -30,11 +41,17 @@ use hotline_domain::{Action, Actor, Channel, RequestType, TicketNo};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
+use std::time::{Duration, Instant};
+
 use super::WechatState;
+use super::conversation::{self, Conversations, Fate, Holder, SUPPLEMENTS};
 use super::crypto::{self, CryptoError};
 use super::message::{self, Event, Inbound, Kind, XmlError};
 use crate::idempotency::{self, Claim};
 use crate::metrics::TICKETS_CREATED;
+
+/// How often a message waiting for its conversation's first ticket looks again.
+const CONVERSATION_POLL: Duration = Duration::from_millis(50);
 
 /// Largest body WeChat sends is a few KiB.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -259,9 +276,278 @@ async fn answer(state: &WechatState, inbound: &Inbound) -> Result<Option<String>
         .check_text()
         .map_err(|e| WechatError::Text(e.to_string()))?;
     let key = dedup_key(&state.0.config.app_id, inbound);
-    let mut job = tokio::spawn(create_once(state.clone(), key, ticket));
+    let deadline = Instant::now() + state.0.answer_within;
+    // A confidential request asks for a ticket of its own: it neither joins nor opens a
+    // conversation (an addition could not make the conversation's ticket confidential).
+    if let (Some(window), Some(conversations), Some(_), false) = (
+        state.0.config.conversation_window,
+        &state.0.conversations,
+        &state.0.idempotency,
+        ticket.confidential,
+    ) {
+        let grouping = Grouping {
+            conversations: conversations.as_ref(),
+            window,
+            deadline,
+        };
+        return grouped(state, inbound, key, ticket, grouping).await;
+    }
+    let ledger_key = key.clone();
+    open(state, inbound, key, ledger_key, ticket, None, deadline).await
+}
+
+/// What a message's place in its follower's conversation needs.
+struct Grouping<'a> {
+    conversations: &'a dyn Conversations,
+    window: Duration,
+    /// The passive reply's deadline: waiting for another message's number ends here.
+    deadline: Instant,
+}
+
+/// Where a message goes in its follower's conversation.
+enum Place {
+    /// Open a ticket; `claimed`: this message holds the conversation and gives it the number.
+    Open { claimed: bool },
+    /// Add to the conversation's ticket.
+    Join(TicketNo),
+}
+
+/// The message within its follower's conversation: a repeat gets its first reply; the first
+/// message opens the ticket; later ones are added to it as 市民补充.
+async fn grouped(
+    state: &WechatState,
+    inbound: &Inbound,
+    key: String,
+    ticket: CreateTicket,
+    grouping: Grouping<'_>,
+) -> Result<Option<String>, WechatError> {
+    let namespace = &state.0.config.namespace;
+    let message_key = conversation::message_key(namespace, &key);
+    let idem_key = format!("{namespace}:idem:{key}");
+    let deadline = grouping.deadline;
+    // The message's own record first: a repeat must not be added a second time.
+    match grouping.conversations.seen(&message_key, &idem_key).await {
+        Ok((Some(Fate::Added(ticket_no)), _)) => return Ok(Some(added(ticket_no))),
+        Ok((Some(Fate::Reopened), _)) => {
+            let ledger_key = reopened_key(&key);
+            return open(state, inbound, key, ledger_key, ticket, None, deadline).await;
+        }
+        // It opened a ticket the ordinary way (or is opening it): the same ticket again.
+        Ok((None, true)) => {
+            let ledger_key = key.clone();
+            return open(state, inbound, key, ledger_key, ticket, None, deadline).await;
+        }
+        Ok((None, false)) => {}
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "wechat conversation skipped");
+            let ledger_key = key.clone();
+            return open(state, inbound, key, ledger_key, ticket, None, deadline).await;
+        }
+    }
+    let conversation_key =
+        conversation::conversation_key(namespace, &state.0.config.app_id, &inbound.from);
+    let mine = Holder::Opening(key.clone());
+    let ticket_no = match place(&grouping, &conversation_key, &mine, &key).await {
+        Place::Open { claimed } => {
+            let claim = claimed.then(|| Claimed {
+                key: conversation_key,
+                holder: mine,
+                window: grouping.window,
+            });
+            let ledger_key = key.clone();
+            return open(state, inbound, key, ledger_key, ticket, claim, deadline).await;
+        }
+        Place::Join(ticket_no) => ticket_no,
+    };
+    let note = supplement_note(inbound).unwrap_or_else(|| ticket.description.clone());
+    let action = Action::Supplement { note };
+    action
+        .check_text()
+        .map_err(|e| WechatError::Text(e.to_string()))?;
+    let command = TicketCommand::Act {
+        idempotency_key: key.clone(),
+        actor: Actor::system("intake"),
+        ticket_no,
+        action,
+    };
+    let within = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(within, state.0.ledger.submit(command)).await {
+        Ok(Ok(_)) => {
+            let fate = Fate::Added(ticket_no);
+            if let Err(e) = grouping.conversations.remember(&message_key, fate).await {
+                // A repeat then sends the Supplement again, which the ledger's key replays.
+                tracing::warn!(error = %format!("{e:#}"), "wechat addition not remembered");
+            }
+            if let Err(e) = grouping
+                .conversations
+                .refresh(&conversation_key, grouping.window)
+                .await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "wechat conversation not refreshed");
+            }
+            SUPPLEMENTS.with_label_values(&["added"]).inc();
+            Ok(Some(added(ticket_no)))
+        }
+        Ok(Err(e)) if e.kind().is_refusal() => {
+            // The conversation's ticket no longer takes additions (answered, closed): this
+            // message opens a new ticket and a new conversation. The ledger logged the refusal
+            // under the message's key, so the Create goes under a second one.
+            SUPPLEMENTS.with_label_values(&["refused"]).inc();
+            if let Err(e) = grouping
+                .conversations
+                .remember(&message_key, Fate::Reopened)
+                .await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "wechat reopening not remembered");
+            }
+            let claimed = grouping
+                .conversations
+                .replace(
+                    &conversation_key,
+                    &Holder::Ticket(ticket_no),
+                    &mine,
+                    true,
+                    grouping.window,
+                )
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %format!("{e:#}"), "wechat conversation not reopened");
+                    false
+                });
+            let claim = claimed.then(|| Claimed {
+                key: conversation_key,
+                holder: mine,
+                window: grouping.window,
+            });
+            let ledger_key = reopened_key(&key);
+            open(state, inbound, key, ledger_key, ticket, claim, deadline).await
+        }
+        // WeChat repeats the request; the key makes the repeat the same step.
+        Ok(Err(_)) | Err(_) => Err(WechatError::Unavailable),
+    }
+}
+
+/// Claims the conversation, or finds its ticket, waiting (until the reply's deadline) while
+/// another message is opening it. Redis not answering: the message opens its own ticket.
+async fn place(grouping: &Grouping<'_>, conversation_key: &str, mine: &Holder, key: &str) -> Place {
+    loop {
+        match grouping
+            .conversations
+            .claim(conversation_key, mine, grouping.window)
+            .await
+        {
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "wechat conversation skipped");
+                return Place::Open { claimed: false };
+            }
+            Ok(None) => return Place::Open { claimed: true },
+            Ok(Some(Some(Holder::Ticket(ticket_no)))) => return Place::Join(ticket_no),
+            // WeChat's repeat of the message opening it: that attempt gives the number.
+            Ok(Some(Some(Holder::Opening(opener)))) if opener == key => {
+                return Place::Open { claimed: false };
+            }
+            // Another message is opening it (or the key expired between our two steps).
+            Ok(Some(_)) => {
+                let left = grouping.deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    // The first message's ticket is late: better a ticket of its own than none.
+                    return Place::Open { claimed: false };
+                }
+                tokio::time::sleep(left.min(CONVERSATION_POLL)).await;
+            }
+        }
+    }
+}
+
+/// The conversation a message opens, handed to the job that makes its ticket.
+struct Claimed {
+    key: String,
+    holder: Holder,
+    window: Duration,
+}
+
+/// The ledger key of a message that opens a new ticket after its addition was refused.
+fn reopened_key(key: &str) -> String {
+    format!("{key}:reopened")
+}
+
+/// What a message adds to the conversation's ticket.
+fn supplement_note(inbound: &Inbound) -> Option<String> {
+    Some(match &inbound.kind {
+        Kind::Text { content } => content.trim().to_owned(),
+        Kind::Voice {
+            recognition,
+            media_id,
+        } => recognition
+            .clone()
+            .unwrap_or_else(|| format!("[语音] 未识别的语音留言，MediaId {media_id}")),
+        Kind::Image { pic_url, media_id } => {
+            let lower = pic_url.to_ascii_lowercase();
+            if lower.starts_with("http://") || lower.starts_with("https://") {
+                format!("[图片] {pic_url}")
+            } else {
+                format!("[图片] MediaId {media_id}")
+            }
+        }
+        Kind::Location { lat, long, label } => format!("[位置] {label} ({lat}, {long})"),
+        Kind::Link {
+            title,
+            description,
+            url,
+        } => format!("[链接] {title}\n{description}\n{url}"),
+        _ => return None,
+    })
+}
+
+fn added(ticket_no: TicketNo) -> String {
+    format!("已补充到工单 {ticket_no}。发送“查询 {ticket_no}”可查询办理进度。")
+}
+
+/// Opens the message's ticket and answers with its number, or `success` when the ledger is
+/// slower than the reply's deadline (the number follows as a customer-service message).
+#[allow(clippy::too_many_arguments)]
+async fn open(
+    state: &WechatState,
+    inbound: &Inbound,
+    key: String,
+    ledger_key: String,
+    ticket: CreateTicket,
+    claim: Option<Claimed>,
+    deadline: Instant,
+) -> Result<Option<String>, WechatError> {
+    let job_state = state.clone();
+    let mut job = tokio::spawn(async move {
+        let made = create_once(job_state.clone(), key, ledger_key, ticket).await;
+        // In the job, not the reply: the conversation gets its number even when the reply
+        // has gone as `success`.
+        if let (Some(claim), Some(conversations)) = (claim, &job_state.0.conversations) {
+            let recorded = match &made {
+                Ok((ticket_no, _)) => {
+                    conversations
+                        .replace(
+                            &claim.key,
+                            &claim.holder,
+                            &Holder::Ticket(*ticket_no),
+                            true,
+                            claim.window,
+                        )
+                        .await
+                }
+                // The next message may open the conversation.
+                Err(()) => conversations
+                    .release(&claim.key, &claim.holder)
+                    .await
+                    .map(|()| true),
+            };
+            if let Err(e) = recorded {
+                tracing::warn!(error = %format!("{e:#}"), "wechat conversation not recorded");
+            }
+        }
+        made
+    });
     let open_id = inbound.from.clone();
-    match tokio::time::timeout(state.0.answer_within, &mut job).await {
+    let within = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(within, &mut job).await {
         Ok(Ok(Ok((ticket_no, _)))) => Ok(Some(receipt(ticket_no))),
         Ok(Ok(Err(()))) | Ok(Err(_)) => Err(WechatError::Unavailable),
         Err(_) => {
@@ -529,11 +815,13 @@ fn dedup_key(app_id: &str, inbound: &Inbound) -> String {
 }
 
 /// One ticket per key: Redis first, the ledger's idempotency key as the backstop (as
-/// `routes::create_once` for Open311). `Err(())` when no number or no ledger answer.
+/// `routes::create_once` for Open311). `ledger_key` is `key` but for a message that reopens
+/// a conversation. `Err(())` when no number or no ledger answer.
 async fn create_once(
     state: WechatState,
     key: String,
     ticket: CreateTicket,
+    ledger_key: String,
 ) -> Result<(TicketNo, &'static str), ()> {
     let issue = || async {
         state.0.numbers.next().await.map_err(|e| {
@@ -547,7 +835,7 @@ async fn create_once(
         Claim::Send(no) => no,
     };
     let command = TicketCommand::Create {
-        idempotency_key: key,
+        idempotency_key: ledger_key,
         actor: Actor::Citizen {
             channel: Channel::Wechat,
         },

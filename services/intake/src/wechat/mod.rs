@@ -5,6 +5,7 @@
 //! - [`crypto`]: both signatures and safe mode's AES-256-CBC.
 //! - [`message`]: the XML in and out.
 //! - [`handler`]: the routes; from a message to a ticket, a progress answer or a welcome.
+//! - [`conversation`]: a follower's messages within the window as one contact (Redis).
 //! - [`outbound`]: WeChat's HTTP API (access token, customer-service messages).
 //!
 //! The channel runs as its own process (`hotline wechat`) but is intake: it connects to NATS
@@ -12,6 +13,7 @@
 //! WeChat channel, takes numbers from the same bucket and shares intake's Redis idempotency.
 #![forbid(unsafe_code)]
 
+pub mod conversation;
 pub mod crypto;
 pub mod handler;
 pub mod message;
@@ -30,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::idempotency::{IdempotencyCache, RedisCache};
+use conversation::{Conversations, RedisConversations};
 use crate::upstream::{BusUpstream, Ledger, NumberIssuer};
 use crypto::Cipher;
 use outbound::Outbound;
@@ -56,6 +59,8 @@ pub struct WechatConfig {
     pub namespace: String,
     pub max_description_chars: usize,
     pub utc_offset: FixedOffset,
+    /// `None`: every message is its own contact (`wechat.conversation_window_secs = 0`).
+    pub conversation_window: Option<Duration>,
 }
 
 impl WechatConfig {
@@ -91,6 +96,8 @@ impl WechatConfig {
             namespace: settings.namespace.clone(),
             max_description_chars: settings.intake.max_description_chars,
             utc_offset: settings.utc_offset(),
+            conversation_window: (w.conversation_window_secs > 0)
+                .then(|| Duration::from_secs(w.conversation_window_secs)),
         })
     }
 }
@@ -106,6 +113,9 @@ pub struct Parts {
     pub numbers: Arc<dyn NumberIssuer>,
     /// `None`: the ledger alone makes repeats idempotent.
     pub idempotency: Option<Arc<dyn IdempotencyCache>>,
+    /// `None`: no grouping of a follower's messages (each makes its own ticket). Grouping
+    /// also needs `idempotency`, which tells a repeat from a new message.
+    pub conversations: Option<Arc<dyn Conversations>>,
     /// `None`: no app secret, so no customer-service messages.
     pub outbound: Option<Arc<Outbound>>,
     /// How long a message waits for the ledger before the reply is `success`.
@@ -150,6 +160,7 @@ pub async fn run_with_listener(
         ledger: Arc::new(BusUpstream::new(bus)),
         numbers: Arc::new(numbers),
         idempotency: Some(Arc::new(RedisCache::new(&settings.redis.url)?)),
+        conversations: Some(Arc::new(RedisConversations::new(&settings.redis.url)?)),
         outbound,
         answer_within: ANSWER_WITHIN,
         readiness: service.readiness(),
