@@ -176,7 +176,7 @@ impl TestEnv {
             ("HOTLINE__IDENTITY__PORT".to_owned(), ports[7].to_string()),
             ("HOTLINE__PHONE__PORT".to_owned(), ports[8].to_string()),
             ("HOTLINE__WECHAT__PORT".to_owned(), ports[9].to_string()),
-            // `hotline all` runs the email channel too: never on the default 2525/8088, which
+            // `hotline all` runs the email channel too: never on the default 2525/8092, which
             // a local demo or a parallel test may hold.
             ("HOTLINE__EMAIL__PORT".to_owned(), ports[10].to_string()),
             (
