@@ -246,6 +246,7 @@ impl Platform {
                     confidential,
                     attributes: Default::default(),
                     media_url: None,
+                    hold: false,
                 }),
             },
             Duration::from_secs(10),

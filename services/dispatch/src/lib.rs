@@ -1,5 +1,9 @@
 //! Dispatch (派单): decides where each new or reopened ticket goes.
 //!
+//! A ticket created held (暂缓派单: an agent made it during a call and may still answer it on
+//! the spot) is not routed on `created`: the decision is recorded as `held`, and the ticket is
+//! routed when its `release` event comes, exactly as a `created` one.
+//!
 //! - [`catalogue`]: the dispatch catalogue (派单目录), versioned and audited.
 //! - [`gazetteer`]: the district an address is in (属地).
 //! - [`router`]: the pure routing decision.
@@ -108,7 +112,7 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Handles one `created` or `reopen` event.
+    /// Handles one `created`, `release` or `reopen` event.
     async fn handle(&self, message: &async_nats::jetstream::Message) -> Result<(), HandleError> {
         let span = tracing::info_span!(
             "dispatch.route",
@@ -120,6 +124,20 @@ impl Dispatcher {
             .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
         let event = envelope.data;
         span.record("ticket", tracing::field::display(event.ticket.ticket_no));
+        if event.ticket.held {
+            // The release event brings it back here; dispatching now would race the agent.
+            let outcome = self
+                .record(
+                    &event.ticket,
+                    &event.event_id.to_string(),
+                    "held",
+                    None,
+                    "held while the agent is on the call",
+                )
+                .await;
+            DECISIONS.with_label_values(&["held"]).inc();
+            return outcome.map_err(HandleError::Retry);
+        }
         let entry = match &event.ticket.service_code {
             Some(code) => self.catalogue.get(code).await,
             None => None,
@@ -286,6 +304,8 @@ pub async fn run_with_listener(
         CONSUMER,
         vec![
             bus.subjects.ticket_event("created"),
+            // A held ticket is routed when it is released.
+            bus.subjects.ticket_event("release"),
             bus.subjects.ticket_event("reopen"),
         ],
     );

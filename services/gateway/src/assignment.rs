@@ -225,6 +225,7 @@ pub(crate) mod tests {
                 media_url: None,
                 created_at: now,
                 updated_at: now,
+                held: false,
             },
         }
     }

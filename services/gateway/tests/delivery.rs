@@ -193,6 +193,7 @@ fn event(
             media_url: None,
             created_at: now,
             updated_at: now,
+            held: false,
         },
     }
 }
@@ -791,6 +792,7 @@ async fn ledger_ticket(bus: &Bus, no: TicketNo, lead: &str) {
             confidential: false,
             attributes: BTreeMap::new(),
             media_url: None,
+            hold: false,
         }),
     };
     send(create, hotline_bus::Service::Intake).await;

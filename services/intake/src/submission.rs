@@ -107,6 +107,7 @@ impl NewServiceRequest {
             confidential: self.confidential,
             attributes: self.attributes,
             media_url: self.media_url,
+            hold: false,
         }
     }
 }

@@ -112,6 +112,7 @@ pub fn ticket_view(seq: u64, status: Status) -> TicketView {
             .with_ymd_and_hms(2026, 11, 29, 3, 0, 0)
             .single()
             .expect("time"),
+        held: false,
     }
 }
 

@@ -115,6 +115,7 @@ async fn create(bus: &Bus, channel: Channel, citizen: Citizen, confidential: boo
             confidential,
             attributes: Default::default(),
             media_url: None,
+            hold: false,
         }),
     };
     let accepted: CommandAccepted = rpc::call(

@@ -1,6 +1,7 @@
 //! The phone channel over real Postgres, NATS and Redis: CTI events in Zammad's generic form
 //! from a stand-in call platform (reqwest posting the same form), agents' tokens from a test
-//! issuer, and the real ledger (the tickets service) in-process.
+//! issuer, and the real ledger (the tickets service) in-process; where a test needs them, the
+//! real dispatch and knowledge services too (the hold of a call's ticket from dispatch).
 //!
 //! Needs `NATS_URL`, `REDIS_URL` and `DATABASE_URL` (or Docker, through hotline-testkit).
 
@@ -49,10 +50,16 @@ impl Drop for Phone {
 impl Phone {
     /// The phone channel on a free port, with what runs `beside` it.
     async fn start(beside: Beside) -> Phone {
+        Phone::start_with(beside, |_| {}).await
+    }
+
+    /// [`Phone::start`] with settings of the test's own (a short wrap-up time, say).
+    async fn start_with(beside: Beside, adjust: impl FnOnce(&mut Settings)) -> Phone {
         let env = hotline_testkit::env().await.expect("test servers");
         let issuer = TestIssuer::start().await;
         let mut settings = env.settings().expect("settings");
         issuer.configure(&mut settings);
+        adjust(&mut settings);
         // The demo's department tokens and catalogue stay (knowledge needs them); the CTI
         // token is the test's, not the demo's.
         settings.phone.cti_token = Some(Secret::new(CTI_TOKEN));
@@ -559,4 +566,241 @@ async fn an_answer_on_the_spot_goes_through_the_knowledge_service() {
     assert_eq!(found[0].status, hotline_domain::Status::Answered);
     assert_eq!(found[0].attributes["phone.answer_leaf"], vec!["XP-JD-1"]);
     assert_eq!(found[0].attributes["phone.agent"], vec!["agent1"]);
+}
+
+/// Publishes the knowledge item `XP` with its leaf `XP-JD-1` (written by the department,
+/// published by the centre: demo tokens).
+async fn publish_newborn_leaf(p: &Phone) {
+    let kb = p.knowledge.clone().expect("knowledge runs");
+    let item = serde_json::json!({
+        "code": "XP", "title": "新生儿医保", "class": "consultation", "matter_code": "15.01.004",
+        "owner": "GZ-RS",
+        "nodes": [{
+            "kind": "situation", "code": "XP-TJ-1", "label": "本市户籍新生儿",
+            "children": [{
+                "kind": "answer", "code": "XP-JD-1", "title": "新生儿参保登记",
+                "answer": "携带户口簿办理参保登记。", "departments": ["GZ-RS"]
+            }]
+        }]
+    });
+    let r = p
+        .http
+        .put(format!("{kb}/v1/items/XP/draft?submit=true"))
+        .bearer_auth("demo-gz-rs")
+        .json(&item)
+        .send()
+        .await
+        .expect("draft");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = p
+        .http
+        .post(format!("{kb}/v1/items/XP/publish"))
+        .bearer_auth("demo-gz-centre")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn one_ticket(bus: &Bus, no: TicketNo) -> TicketView {
+    let query = TicketQuery {
+        ticket_nos: vec![no],
+        ..TicketQuery::default()
+    };
+    let mut found = tickets(bus, query).await.expect("ticket list");
+    assert_eq!(found.len(), 1, "ticket {no}");
+    found.remove(0)
+}
+
+/// Dispatch's decisions on `no`, oldest first (its log is written in batches: poll).
+async fn decisions(p: &Phone, no: TicketNo) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT outcome FROM dispatch.decision WHERE ticket_no = $1 ORDER BY at, outcome",
+    )
+    .bind(no.as_u64() as i64)
+    .fetch_all(&p.pool)
+    .await
+    .expect("decisions")
+}
+
+async fn wait_for<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A matter of a city department (02.01.001, 党务政务: GZ-ZW in the demo catalogue), which
+/// dispatch routes automatically without needing the district.
+fn city_matter() -> Value {
+    serde_json::json!({
+        "description": "政务服务大厅预约系统打不开",
+        "service_code": "02.01.001",
+        "address": "天河区天河路1号",
+        "request_type": "complaint",
+    })
+}
+
+async fn call_answered_by(p: &Phone, call_id: &str, from: &str, agent: &str) {
+    for form in [
+        format!("event=newCall&from={from}&to=12345&direction=in&callId={call_id}"),
+        format!("event=answer&from={from}&to=12345&direction=in&callId={call_id}&user={agent}"),
+    ] {
+        assert_eq!(p.cti(&form).await.0, StatusCode::OK);
+    }
+}
+
+/// The issue's requirement: a ticket made during a call is held from dispatch while the call is
+/// open and the agent has not finished, so an answer on the spot never races an automatic
+/// dispatch. The real ledger, dispatch (demo catalogue) and knowledge run beside the phone
+/// channel; the wrap-up time is 2 s.
+#[tokio::test]
+async fn a_calls_ticket_is_held_from_dispatch_until_the_agent_finishes_or_the_wrap_up_passes() {
+    const WRAP_UP_SECS: u64 = 2;
+    let p = Phone::start_with(Beside::LedgerAndKnowledge, |s| {
+        s.phone.wrap_up_secs = WRAP_UP_SECS;
+    })
+    .await;
+    let kb = p.knowledge.clone().expect("knowledge runs");
+    publish_newborn_leaf(&p).await;
+    let agent1 = p.token("agent1", &[Role::Agent]);
+    let agent2 = p.token("agent2", &[Role::Agent]);
+    let bus = Bus::connect(&p.settings.nats.url, &p.settings.namespace, "phone-itest")
+        .await
+        .expect("NATS");
+    // Shared references for the polling closures below.
+    let (pp, bb) = (&p, &bus);
+
+    // 1. Answered on the spot: the ticket is of a matter dispatch would route at once, yet it
+    // waits, and the agent's answer wins.
+    call_answered_by(&p, "call-h1", "13600136001", "agent1").await;
+    let mut body = city_matter();
+    body["knowledge_leaf"] = "XP-JD-1".into();
+    let (status, on_call) = p.post(&agent1, "/v1/calls/call-h1/answer", body).await;
+    assert_eq!(status, StatusCode::OK, "{on_call}");
+    let answered_no = TicketNo::parse(on_call["ticket_no"].as_str().expect("no")).expect("no");
+    wait_for("dispatch records the held ticket", move || async move {
+        decisions(pp, answered_no).await == ["held"]
+    })
+    .await;
+    let t = one_ticket(&bus, answered_no).await;
+    assert_eq!((t.status, t.held), (hotline_domain::Status::Received, true));
+    let (_, page) = p.get(&agent1, "/v1/calls/call-h1").await;
+    assert_eq!(page["held_ticket_nos"][0], on_call["ticket_no"], "{page}");
+    // Another agent cannot finish someone else's call.
+    let (status, _) = p
+        .post(&agent2, "/v1/calls/call-h1/finish", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let r = p
+        .http
+        .post(format!("{kb}/v1/leaves/XP-JD-1/answer"))
+        .bearer_auth(&agent1)
+        .json(&serde_json::json!({ "ticket_no": answered_no }))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), StatusCode::OK);
+    let t = one_ticket(&bus, answered_no).await;
+    assert_eq!(
+        (t.status, t.held),
+        (hotline_domain::Status::Answered, false)
+    );
+    // Finishing finds the hold already ended: nothing is released, nothing dispatched.
+    let (status, finished) = p
+        .post(&agent1, "/v1/calls/call-h1/finish", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{finished}");
+    assert_eq!(finished["tickets"][0]["outcome"], "moved_on", "{finished}");
+
+    // 2. Finished without an answer: the release sends it to dispatch, which routes it as a
+    // new ticket.
+    call_answered_by(&p, "call-h2", "13600136002", "agent1").await;
+    let (status, created) = p
+        .post(&agent1, "/v1/calls/call-h2/ticket", city_matter())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let finished_no = TicketNo::parse(created["ticket_no"].as_str().expect("no")).expect("no");
+    wait_for("dispatch records the held ticket", move || async move {
+        decisions(pp, finished_no).await == ["held"]
+    })
+    .await;
+    assert!(one_ticket(&bus, finished_no).await.held);
+    let (status, finished) = p
+        .post(&agent1, "/v1/calls/call-h2/finish", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{finished}");
+    assert_eq!(finished["tickets"][0]["outcome"], "released", "{finished}");
+    assert_eq!(finished["tickets"][0]["ticket_no"], created["ticket_no"]);
+    wait_for(
+        "dispatch decides on the released ticket",
+        move || async move { decisions(pp, finished_no).await.len() == 2 },
+    )
+    .await;
+    let mut seen = decisions(&p, finished_no).await;
+    seen.sort();
+    assert_eq!(seen, ["auto", "held"]);
+    let t = one_ticket(&bus, finished_no).await;
+    assert_eq!(t.status, hotline_domain::Status::Dispatched);
+    assert!(!t.held);
+    assert_eq!(t.lead.as_ref().map(|d| d.as_str()), Some("GZ-ZW"));
+    // Finishing again: nothing left to release.
+    let (status, again) = p
+        .post(&agent1, "/v1/calls/call-h2/finish", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["tickets"], serde_json::json!([]), "{again}");
+
+    // 3. The agent's browser died: the call hangs up, nobody finishes. The ticket stays held
+    // through the wrap-up time, then the sweeper releases it.
+    call_answered_by(&p, "call-h3", "13600136003", "agent1").await;
+    let (status, created) = p
+        .post(&agent1, "/v1/calls/call-h3/ticket", city_matter())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let swept_no = TicketNo::parse(created["ticket_no"].as_str().expect("no")).expect("no");
+    let (status, _) = p
+        .cti("event=hangup&from=13600136003&to=12345&direction=in&callId=call-h3&cause=normalClearing")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let hung_up = Instant::now();
+    wait_for("the swept ticket is dispatched", move || async move {
+        let t = one_ticket(bb, swept_no).await;
+        if t.status != hotline_domain::Status::Dispatched {
+            // Never released before the wrap-up time is over.
+            assert!(t.held, "released without dispatch: {t:?}");
+            return false;
+        }
+        true
+    })
+    .await;
+    assert!(
+        hung_up.elapsed() >= Duration::from_secs(WRAP_UP_SECS),
+        "released {:?} after the hang-up",
+        hung_up.elapsed()
+    );
+    let (cause, after_hangup): (String, f64) = sqlx::query_as(
+        "SELECT h.end_cause, EXTRACT(EPOCH FROM h.ended_at - c.ended_at)::float8 \
+         FROM phone.held_ticket h JOIN phone.call c USING (call_id) WHERE h.ticket_no = $1",
+    )
+    .bind(swept_no.as_u64() as i64)
+    .fetch_one(&p.pool)
+    .await
+    .expect("the hold's end");
+    assert_eq!(cause, "wrap_up");
+    assert!(after_hangup >= WRAP_UP_SECS as f64, "{after_hangup}");
+
+    // The answered ticket was never dispatched, however long one waits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(decisions(&p, answered_no).await, ["held"]);
+    assert_eq!(
+        one_ticket(&bus, answered_no).await.status,
+        hotline_domain::Status::Answered
+    );
 }

@@ -476,6 +476,7 @@ async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
                 confidential: false,
                 attributes: Default::default(),
                 media_url: None,
+                hold: false,
             }),
         },
         WAIT,

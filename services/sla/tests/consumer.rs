@@ -49,6 +49,7 @@ fn event(
             media_url: None,
             created_at: at,
             updated_at: at,
+            held: false,
         },
     }
 }

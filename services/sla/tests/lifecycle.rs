@@ -142,6 +142,7 @@ impl Running {
                 confidential: false,
                 attributes: Default::default(),
                 media_url: None,
+                hold: false,
             }),
         };
         let _: CommandAccepted = rpc::call(

@@ -9,6 +9,7 @@
 //! | citizen              | intake (the channels)                                          |
 //! | department           | gateway; sla only to relay an extension request (`request_extension`) the gateway sent it |
 //! | agent                | the centre's own services with staff APIs: dispatch, knowledge, sla |
+//! | agent, `release` only | intake: the phone channel's agent finishing a call lifts the hold |
 //! | system `<service>`   | that service only                                              |
 //!
 //! Anything else (an unknown caller token, `setup`, `tickets`) is refused. The tickets HTTP API
@@ -33,6 +34,14 @@ pub fn check(caller: Option<Service>, command: &TicketCommand) -> Result<(), Rem
         TicketCommand::Create { actor, .. } => (actor, None),
         TicketCommand::Act { actor, action, .. } => (actor, Some(action)),
     };
+    // The phone channel runs as intake's user: the agent who finished a call lifts the hold of
+    // the ticket made during it, and nothing else is said for an agent from there.
+    if caller == Service::Intake
+        && matches!(actor, Actor::Agent { .. })
+        && matches!(action, Some(Action::Release))
+    {
+        return Ok(());
+    }
     let allowed = match actor {
         Actor::Citizen { .. } => caller == Service::Intake,
         Actor::Department { .. } => {
@@ -149,6 +158,7 @@ mod tests {
                 confidential: false,
                 attributes: Default::default(),
                 media_url: None,
+                hold: false,
             }),
         }
     }
@@ -218,6 +228,19 @@ mod tests {
             allowed_callers(&act(agent(), accept())),
             vec![Service::Dispatch, Service::Knowledge, Service::Sla]
         );
+    }
+
+    #[test]
+    fn intake_speaks_for_an_agent_only_to_release_a_held_ticket() {
+        let release = allowed_callers(&act(agent(), Action::Release));
+        assert!(release.contains(&Service::Intake), "{release:?}");
+        let answer = Action::Answer {
+            answer: "a".into(),
+            knowledge_leaf: None,
+        };
+        assert!(check(Some(Service::Intake), &act(agent(), answer)).is_err());
+        assert!(check(Some(Service::Intake), &act(agent(), accept())).is_err());
+        assert!(check(Some(Service::Intake), &create(agent())).is_err());
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub fn may_take(who: &Principal, action: &Action) -> bool {
         | A::Survey { .. }
         | A::SurveyUnreachable { .. } => &[Role::Agent, Role::Supervisor, Role::Admin],
         A::Merge { .. } => &[Role::Agent, Role::Dispatcher, Role::Supervisor, Role::Admin],
+        A::Release => &[Role::Agent, Role::Dispatcher, Role::Supervisor, Role::Admin],
         A::Dispatch { .. } => &[Role::Dispatcher, Role::Supervisor, Role::Admin],
         A::ReviewReturn { .. } => &[Role::Dispatcher, Role::Supervisor, Role::Admin],
         A::DecideExtension { .. } | A::Supervise { .. } | A::Conclude { .. } => {
@@ -489,6 +490,7 @@ mod tests {
                 },
                 "dispatcher supervisor admin",
             ),
+            (Action::Release, "agent dispatcher supervisor admin"),
             (Action::Supervise { note: n() }, "supervisor admin"),
             (Action::Supplement { note: n() }, "agent supervisor admin"),
             (

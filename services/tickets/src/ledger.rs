@@ -146,7 +146,9 @@ pub fn refusal(e: &TransitionError) -> RemoteError {
     let kind = match e {
         TransitionError::Illegal { .. }
         | TransitionError::ExtensionPending
-        | TransitionError::NoExtensionPending => K::Conflict,
+        | TransitionError::NoExtensionPending
+        | TransitionError::Held { .. }
+        | TransitionError::NotHeld => K::Conflict,
         TransitionError::CentreOnly { .. } | TransitionError::NotHandler { .. } => K::Forbidden,
         TransitionError::UnknownDepartment
         | TransitionError::NotAStreetOfDistrict
@@ -445,6 +447,7 @@ impl Batcher {
             co: Vec::new(),
             attributes: ticket.attributes.clone(),
             media_url: ticket.media_url.clone(),
+            held: ticket.hold,
             created_at: now,
             updated_at: now,
         };
@@ -487,6 +490,7 @@ impl Batcher {
         row.view.status = row.machine.status;
         row.view.lead = row.machine.lead.clone();
         row.view.co = row.machine.co.clone();
+        row.view.held = row.machine.held;
         row.view.updated_at = now;
         for dept in row.machine.lead.iter().chain(row.machine.co.iter()) {
             if !row.handlers.iter().any(|h| h == dept.as_str()) {
@@ -556,6 +560,7 @@ impl Batcher {
             let mut media = Vec::new();
             let mut traces = Vec::new();
             let mut ats = Vec::new();
+            let mut held = Vec::new();
             for (t, at, trace) in &w.new_tickets {
                 nos.push(t.ticket_no.as_u64() as i64);
                 channels.push(t.channel.as_str());
@@ -570,13 +575,14 @@ impl Batcher {
                 media.push(t.media_url.clone());
                 traces.push(trace.clone());
                 ats.push(*at);
+                held.push(t.hold);
             }
             sqlx::query(
                 "INSERT INTO tickets.ticket (ticket_no, status, channel, request_type, service_code, description, location, \
-                 citizen, citizen_phone, confidential, attributes, media_url, last_seq, traceparent, created_at, updated_at) \
-                 SELECT n, 'received', c, rt, sc, d, l, ci, p, cf, a, m, 1, tp, at, at FROM UNNEST($1::bigint[], $2::text[], \
+                 citizen, citizen_phone, confidential, attributes, media_url, last_seq, traceparent, created_at, updated_at, held) \
+                 SELECT n, 'received', c, rt, sc, d, l, ci, p, cf, a, m, 1, tp, at, at, h FROM UNNEST($1::bigint[], $2::text[], \
                  $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::bool[], $10::jsonb[], $11::text[], \
-                 $12::text[], $13::timestamptz[]) AS u(n, c, rt, sc, d, l, ci, p, cf, a, m, tp, at)",
+                 $12::text[], $13::timestamptz[], $14::bool[]) AS u(n, c, rt, sc, d, l, ci, p, cf, a, m, tp, at, h)",
             )
             .bind(&nos)
             .bind(&channels)
@@ -591,6 +597,7 @@ impl Batcher {
             .bind(&media)
             .bind(&traces)
             .bind(&ats)
+            .bind(&held)
             .execute(&mut **tx)
             .await
             .context("inserting tickets")?;
@@ -603,6 +610,7 @@ impl Batcher {
             let mut handlers = Vec::new();
             let mut pending = Vec::new();
             let mut satisfied = Vec::new();
+            let mut held = Vec::new();
             let mut seqs = Vec::new();
             let mut ats = Vec::new();
             for (no, row) in &w.updated {
@@ -620,15 +628,16 @@ impl Batcher {
                 handlers.push(serde_json::to_value(&row.handlers)?);
                 pending.push(row.machine.extension_pending);
                 satisfied.push(row.machine.satisfied);
+                held.push(row.machine.held);
                 seqs.push(row.last_seq);
                 ats.push(row.view.updated_at);
             }
             sqlx::query(
                 "UPDATE tickets.ticket t SET status = u.s, lead = u.l, \
                  co = ARRAY(SELECT jsonb_array_elements_text(u.co)), handlers = ARRAY(SELECT jsonb_array_elements_text(u.h)), \
-                 extension_pending = u.ep, satisfied = u.sat, last_seq = u.seq, updated_at = u.at \
+                 extension_pending = u.ep, satisfied = u.sat, last_seq = u.seq, updated_at = u.at, held = u.held \
                  FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::bool[], $7::bool[], $8::int[], \
-                 $9::timestamptz[]) AS u(n, s, l, co, h, ep, sat, seq, at) WHERE t.ticket_no = u.n",
+                 $9::timestamptz[], $10::bool[]) AS u(n, s, l, co, h, ep, sat, seq, at, held) WHERE t.ticket_no = u.n",
             )
             .bind(&nos)
             .bind(&statuses)
@@ -639,6 +648,7 @@ impl Batcher {
             .bind(&satisfied)
             .bind(&seqs)
             .bind(&ats)
+            .bind(&held)
             .execute(&mut **tx)
             .await
             .context("updating tickets")?;

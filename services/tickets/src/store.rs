@@ -13,11 +13,11 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
 
 const COLUMNS: &str = "ticket_no, status, channel, request_type, service_code, description, location, citizen, confidential, \
-    attributes, media_url, lead, co, handlers, extension_pending, satisfied, last_seq, traceparent, created_at, updated_at";
+    attributes, media_url, lead, co, handlers, extension_pending, satisfied, held, last_seq, traceparent, created_at, updated_at";
 
 pub(crate) const SELECT_FOR_UPDATE: &str = "SELECT ticket_no, status, channel, request_type, service_code, description, location, \
-    citizen, confidential, attributes, media_url, lead, co, handlers, extension_pending, satisfied, last_seq, traceparent, \
-    created_at, updated_at FROM tickets.ticket WHERE ticket_no = ANY($1) ORDER BY ticket_no FOR UPDATE";
+    citizen, confidential, attributes, media_url, lead, co, handlers, extension_pending, satisfied, held, last_seq, \
+    traceparent, created_at, updated_at FROM tickets.ticket WHERE ticket_no = ANY($1) ORDER BY ticket_no FOR UPDATE";
 
 const MAX_LIST: u32 = 1000;
 
@@ -72,6 +72,7 @@ pub(crate) fn row_to_view(row: &PgRow) -> anyhow::Result<TicketView> {
             .collect::<Result<_, _>>()?,
         attributes: serde_json::from_value(attributes)?,
         media_url: row.try_get("media_url")?,
+        held: row.try_get("held")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -86,6 +87,7 @@ pub(crate) fn row_to_ticket_row(row: &PgRow) -> anyhow::Result<TicketRow> {
         co: view.co.clone(),
         extension_pending: row.try_get("extension_pending")?,
         satisfied: row.try_get("satisfied")?,
+        held: view.held,
     };
     Ok(TicketRow {
         view,

@@ -77,6 +77,7 @@ fn create(no: TicketNo, key: &str) -> TicketCommand {
             confidential: false,
             attributes: Default::default(),
             media_url: None,
+            hold: false,
         }),
     }
 }

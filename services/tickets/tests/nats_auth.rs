@@ -109,6 +109,7 @@ fn citizen_create(no: TicketNo) -> TicketCommand {
             confidential: false,
             attributes: Default::default(),
             media_url: None,
+            hold: false,
         }),
     }
 }

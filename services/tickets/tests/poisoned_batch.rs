@@ -58,6 +58,7 @@ fn create(no: TicketNo, key: &str, description: &str, name: &str) -> TicketComma
             confidential: false,
             attributes: Default::default(),
             media_url: None,
+            hold: false,
         }),
     }
 }

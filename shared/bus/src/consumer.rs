@@ -59,7 +59,9 @@ impl ConsumerSpec {
     }
 }
 
-/// Creates the durable consumer if it does not exist yet.
+/// Creates the durable consumer if it does not exist yet, and brings the filter subjects of one
+/// that does up to the spec (a consumer created by an older release keeps its position and
+/// starts taking the subjects added since, e.g. dispatch's `release`).
 pub async fn ensure_consumer(bus: &Bus, spec: &ConsumerSpec) -> anyhow::Result<PullConsumer> {
     let stream = bus
         .js
@@ -76,10 +78,38 @@ pub async fn ensure_consumer(bus: &Bus, spec: &ConsumerSpec) -> anyhow::Result<P
         filter_subjects: spec.filter_subjects.clone(),
         ..Default::default()
     };
-    stream
-        .get_or_create_consumer(&spec.durable, config)
+    let mut consumer: PullConsumer = stream
+        .get_or_create_consumer(&spec.durable, config.clone())
         .await
-        .with_context(|| format!("consumer {} on {}", spec.durable, spec.stream))
+        .with_context(|| format!("consumer {} on {}", spec.durable, spec.stream))?;
+    let existing = &consumer.cached_info().config;
+    if !same_filters(
+        &existing.filter_subject,
+        &existing.filter_subjects,
+        &spec.filter_subjects,
+    ) {
+        tracing::info!(consumer = %spec.durable, filters = ?spec.filter_subjects, "updating the consumer's filter subjects");
+        consumer = stream
+            .update_consumer(config)
+            .await
+            .with_context(|| format!("updating consumer {} on {}", spec.durable, spec.stream))?;
+    }
+    Ok(consumer)
+}
+
+/// Whether a consumer's filters (the server keeps one filter in `filter_subject`, several in
+/// `filter_subjects`) are those wanted, in any order.
+fn same_filters(one: &str, several: &[String], wanted: &[String]) -> bool {
+    let mut have: Vec<&str> = several.iter().map(String::as_str).collect();
+    if !one.is_empty() {
+        have.push(one);
+    }
+    let mut want: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    have.sort_unstable();
+    have.dedup();
+    want.sort_unstable();
+    want.dedup();
+    have == want
 }
 
 /// Back-off before redelivering: 1s, 2s, 4s ... capped at 60s.
@@ -275,6 +305,19 @@ async fn dead_letter(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn filters_compare_as_sets_wherever_the_server_keeps_them() {
+        let wanted = vec!["a.created".to_owned(), "a.release".to_owned()];
+        assert!(same_filters(
+            "",
+            &["a.release".into(), "a.created".into()],
+            &wanted
+        ));
+        assert!(!same_filters("", &["a.created".into()], &wanted));
+        assert!(same_filters("a.created", &[], &["a.created".into()]));
+        assert!(!same_filters("a.created", &[], &wanted));
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         assert_eq!(super::backoff(1).as_secs(), 1);

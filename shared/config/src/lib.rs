@@ -98,6 +98,9 @@ pub struct Phone {
     pub cti_token: Option<Secret>,
     /// A call answered within this many seconds of ringing counts as answered on target.
     pub answer_target_secs: u64,
+    /// After a hang-up, a ticket of the call still held from dispatch is released this many
+    /// seconds later at the latest (the agent's wrap-up time; the agent may finish sooner).
+    pub wrap_up_secs: u64,
 }
 
 /// The email channel (`hotline email`, services/intake/src/email): an SMTP server that takes
@@ -649,6 +652,11 @@ impl Settings {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.phone.answer_target_secs == 0 || self.phone.answer_target_secs > 3600 {
             return invalid("phone.answer_target_secs must be 1-3600");
+        }
+        // Zero would release a ticket before the agent could answer it; past an hour a
+        // forgotten call would keep its ticket from dispatch for too long.
+        if self.phone.wrap_up_secs == 0 || self.phone.wrap_up_secs > 3600 {
+            return invalid("phone.wrap_up_secs must be 1-3600");
         }
         if let Some(token) = &self.phone.cti_token {
             let t = token.expose();

@@ -73,6 +73,10 @@ pub struct CreateTicket {
     pub attributes: BTreeMap<String, Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_url: Option<String>,
+    /// Held from dispatch (暂缓派单) until released: a ticket an agent creates during a call,
+    /// which the agent may still answer on the spot. Absent: dispatched as usual.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold: bool,
 }
 
 /// A command to the ticket ledger. `idempotency_key` makes a retried command a no-op that
@@ -143,6 +147,9 @@ pub struct TicketView {
     pub attributes: BTreeMap<String, Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_url: Option<String>,
+    /// Held from dispatch until released (see [`CreateTicket::hold`]).
+    #[serde(default)]
+    pub held: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -497,6 +504,7 @@ mod tests {
             media_url: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            held: false,
         };
         assert_eq!(view.for_department().citizen, Citizen::default());
         assert_eq!(view.public().citizen.phone, None);

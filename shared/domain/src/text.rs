@@ -94,6 +94,7 @@ impl Action {
             | Action::Reopen { reason } => check("reason", reason),
             Action::RequestInformation { question } => check("question", question),
             Action::Reply { text } => check("text", text),
+            Action::Release => Ok(()),
             Action::Conclude { ruling, note } => {
                 check("note", note)?;
                 match ruling {
@@ -252,6 +253,7 @@ mod tests {
             confidential: false,
             attributes: Default::default(),
             media_url: None,
+            hold: false,
         }
     }
 

@@ -10,6 +10,11 @@
 //! ```
 //! [`Ticket::decide`] is the single place that says whether an action is allowed, by whom, and
 //! what state follows; the tickets service applies it and writes the history.
+//!
+//! A ticket created during a call may be held (`held`, 暂缓派单): it stays received and is not
+//! dispatched until it is released (`release`: the agent finished the call, or the call ended
+//! and the wrap-up time passed) or the agent ends it on the spot (answer, reject, emergency,
+//! merge). So an answer on the spot never races an automatic dispatch.
 
 use std::fmt;
 
@@ -375,6 +380,9 @@ pub enum Action {
     Supervise {
         note: String,
     },
+    /// Lifts the hold of a ticket created during a call: the agent finished (or the call ended
+    /// and the wrap-up time passed), so dispatch may now route it. The status stays received.
+    Release,
     Survey {
         satisfied: bool,
         #[serde(default)]
@@ -433,6 +441,7 @@ impl Action {
             Action::Complete { .. } => "complete",
             Action::Redispatch { .. } => "redispatch",
             Action::Supervise { .. } => "supervise",
+            Action::Release => "release",
             Action::Survey { .. } => "survey",
             Action::SurveyUnreachable { .. } => "survey_unreachable",
             Action::Close => "close",
@@ -465,6 +474,12 @@ pub enum TransitionError {
     MergeIntoSelf,
     #[error("the lead department cannot also be a co-handler")]
     LeadAlsoCoHandler,
+    #[error(
+        "the ticket is held while the agent is on the call; it cannot `{action}` until released"
+    )]
+    Held { action: &'static str },
+    #[error("the ticket is not held")]
+    NotHeld,
 }
 
 /// What the ledger knows about a ticket that matters for deciding its next step.
@@ -479,6 +494,9 @@ pub struct Ticket {
     pub extension_pending: bool,
     /// Satisfaction from the last callback, if any.
     pub satisfied: Option<bool>,
+    /// Held from dispatch while the agent who created it during a call has not finished.
+    #[serde(default)]
+    pub held: bool,
 }
 
 /// The result of an allowed action: the ticket's next state.
@@ -489,6 +507,7 @@ pub struct Transition {
     pub co: Vec<DeptCode>,
     pub extension_pending: bool,
     pub satisfied: Option<bool>,
+    pub held: bool,
 }
 
 impl Ticket {
@@ -500,6 +519,7 @@ impl Ticket {
             co: Vec::new(),
             extension_pending: false,
             satisfied: None,
+            held: false,
         }
     }
 
@@ -522,6 +542,7 @@ impl Ticket {
             co: self.co.clone(),
             extension_pending: self.extension_pending,
             satisfied: self.satisfied,
+            held: self.held,
         };
         if self.status.is_terminal() {
             return Err(illegal());
@@ -561,6 +582,7 @@ impl Ticket {
                 co,
                 extension_pending: false,
                 satisfied: None,
+                held: false,
             })
         };
         let non_empty = |text: &str| {
@@ -576,6 +598,7 @@ impl Ticket {
             co: Vec::new(),
             extension_pending: false,
             satisfied: self.satisfied,
+            held: false,
         };
 
         match action {
@@ -612,6 +635,10 @@ impl Ticket {
                 centre_only()?;
                 if !matches!(self.status, S::Received | S::Reopened) {
                     return Err(illegal());
+                }
+                // The agent on the call may still answer it: dispatch waits for the release.
+                if self.held {
+                    return Err(TransitionError::Held { action: name });
                 }
                 assign(lead, co)
             }
@@ -736,6 +763,7 @@ impl Ticket {
                     co: self.co.clone(),
                     extension_pending: false,
                     satisfied: None,
+                    held: false,
                 })
             }
             Action::Supplement { note } => {
@@ -745,6 +773,16 @@ impl Ticket {
                     return Err(illegal());
                 }
                 Ok(keep(self.status))
+            }
+            Action::Release => {
+                centre_only()?;
+                if !self.held {
+                    return Err(TransitionError::NotHeld);
+                }
+                Ok(Transition {
+                    held: false,
+                    ..keep(self.status)
+                })
             }
             Action::Supervise { note } => {
                 centre_only()?;
@@ -816,8 +854,12 @@ impl Ticket {
         self.co = transition.co;
         self.extension_pending = transition.extension_pending;
         self.satisfied = transition.satisfied;
+        self.held = transition.held;
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod hold_tests;

@@ -396,6 +396,7 @@ impl Handler {
             confidential: secret_subject || secret_body,
             attributes: BTreeMap::new(),
             media_url: None,
+            hold: false,
         })
     }
 

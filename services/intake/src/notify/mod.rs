@@ -311,6 +311,7 @@ mod tests {
                 media_url: None,
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
+                held: false,
             },
         }
     }

@@ -1,6 +1,9 @@
 //! The phone channel's HTTP API: the call platform's CTI webhook (shared token) and the agents'
 //! routes during and after a call (people's JWTs, `hotline_auth`).
 //!
+//! A ticket made during a call is created held from dispatch ([`super::hold`]): the agent may
+//! still answer it on the spot; `POST /v1/calls/{id}/finish` releases what is still held.
+//!
 //! The caller's number is stored with the call but leaves only masked, and is never logged: logs
 //! and metrics name the call id and the event.
 
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::cti::{self, CtiEvent, EventKind};
+use super::hold;
 use super::metrics;
 use super::store::{Applied, Call, CallStore};
 use crate::upstream::{Ledger, NumberIssuer};
@@ -57,6 +61,7 @@ pub fn router(state: PhoneState) -> Router {
         .route("/v1/calls/{call_id}", get(one))
         .route("/v1/calls/{call_id}/ticket", post(create_ticket))
         .route("/v1/calls/{call_id}/answer", post(answer))
+        .route("/v1/calls/{call_id}/finish", post(finish))
         .route("/v1/figures", get(figures))
         .route("/v1/missed-calls", get(missed))
         .route("/v1/missed-calls/{call_id}/done", post(missed_done))
@@ -281,11 +286,13 @@ async fn one(
         .filter(|t| !t.status.is_terminal())
         .map(|t| t.ticket_no)
         .collect();
+    let held = state.store.held_of(&call.call_id).await?;
     Ok(Json(json!({
         "call": CallView::from(call),
         "history": history,
         "tickets": tickets,
         "open_ticket_nos": open,
+        "held_ticket_nos": held,
     }))
     .into_response())
 }
@@ -385,6 +392,9 @@ fn create_of(
         confidential,
         attributes,
         media_url: None,
+        // Held from dispatch while the agent is on the call: an answer on the spot must not
+        // race an automatic dispatch. Released by `finish` or the sweeper.
+        hold: true,
     })
 }
 
@@ -422,7 +432,10 @@ async fn register(
     create
         .check_text()
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let accepted = state
+    // The hold is known here before the ledger holds anything, so the sweeper can always
+    // release it, whatever happens to this request after the Create.
+    state.store.hold(&call.call_id, ticket_no).await?;
+    let submitted = state
         .ledger
         .submit(TicketCommand::Create {
             idempotency_key: key,
@@ -431,7 +444,23 @@ async fn register(
             },
             ticket: Box::new(create),
         })
-        .await?;
+        .await;
+    let accepted = match submitted {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            // A refused Create made no ticket. An unanswered one may have: its row stays, and
+            // the sweeper finds out (released, or no such ticket).
+            if e.kind().is_refusal() {
+                state.store.forget_hold(ticket_no).await?;
+            }
+            return Err(e.into());
+        }
+    };
+    if accepted.ticket_no != ticket_no {
+        // A retry: the ticket is the first attempt's, held under its own number.
+        state.store.forget_hold(ticket_no).await?;
+        state.store.hold(&call.call_id, accepted.ticket_no).await?;
+    }
     state
         .store
         .link_ticket(&call.call_id, accepted.ticket_no)
@@ -510,7 +539,8 @@ impl AnswerBody {
 /// 直接答复: records the knowledge leaf on the call and makes sure the call has its ticket (with
 /// the leaf in its attributes). The ledger takes an agent's Answer only from the centre's staff
 /// services, so the answer step itself goes through the knowledge service
-/// (`POST /v1/leaves/{leaf}/answer` with the returned ticket number).
+/// (`POST /v1/leaves/{leaf}/answer` with the returned ticket number). The ticket is held from
+/// dispatch meanwhile, so that answer cannot be beaten by an automatic dispatch.
 async fn answer(
     who: Authorized<PhoneWork>,
     State(state): State<PhoneState>,
@@ -546,6 +576,25 @@ async fn answer(
         "answer_route": format!("/v1/leaves/{leaf}/answer"),
     }))
     .into_response())
+}
+
+/// The agent is done with the call: every ticket of it still held is released to dispatch,
+/// unless the ledger ended the hold already (answered on the spot: `moved_on`). Repeating it
+/// is harmless (nothing is left to release).
+async fn finish(
+    who: Authorized<PhoneWork>,
+    State(state): State<PhoneState>,
+    Path(call_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let call = call_for(&state, &who, &call_id).await?;
+    let outcomes = hold::finish(
+        &state.store,
+        state.ledger.as_ref(),
+        &call.call_id,
+        &who.subject,
+    )
+    .await?;
+    Ok(Json(json!({ "call_id": call.call_id, "tickets": outcomes })).into_response())
 }
 
 // ---- figures and the callback list ----
@@ -672,6 +721,7 @@ mod tests {
         assert_eq!(t.attributes["phone.transcript"], vec!["记录"]);
         assert_eq!(t.attributes["phone.answer_leaf"], vec!["YB-JD-2"]);
         assert_eq!(t.check_text(), Ok(()));
+        assert!(t.hold, "a ticket made during a call waits for the agent");
     }
 
     #[test]

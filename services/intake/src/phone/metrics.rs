@@ -32,3 +32,14 @@ pub static CALLBACKS_DONE: LazyLock<IntCounter> = LazyLock::new(|| {
     );
     c.with_label_values(&[] as &[&str])
 });
+
+/// Holds from dispatch ended by the phone channel, by `cause` (finished: the agent; wrap_up:
+/// the sweeper after the hang-up; stale: no hang-up came) and `outcome` (released; moved_on:
+/// the ledger had ended the hold, e.g. answered on the spot; unknown: no such ticket).
+pub static RELEASES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    hotline_telemetry::counter_vec(
+        "hotline_phone_releases_total",
+        "Held tickets released (or found no longer held), by cause and outcome",
+        &["cause", "outcome"],
+    )
+});

@@ -8,11 +8,16 @@
 //! Map:
 //! - [`cti`]: the generic CTI webhook form (Zammad's) parsed into a checked event; the token
 //!   compare.
-//! - [`store`]: calls, one application per (call id, event), the missed-call list, figures.
+//! - [`store`]: calls, one application per (call id, event), the missed-call list, figures,
+//!   the held tickets' rows.
+//! - [`hold`]: tickets made during a call are held from dispatch (暂缓派单) until the agent
+//!   finishes, or the sweeper (every replica) releases them `phone.wrap_up_secs` after the
+//!   hang-up.
 //! - [`http`]: the webhook and the agents' routes.
 //! - [`metrics`]: Prometheus counters.
 
 pub mod cti;
+pub mod hold;
 pub mod http;
 pub mod metrics;
 pub mod store;
@@ -88,6 +93,15 @@ pub async fn run_with_listener(
     let pool = service.postgres_unmigrated(&settings).await?;
     migrate(&pool).await?;
     let state = state(&settings, service.bus().clone(), pool).await?;
+    service.spawn(
+        "hold-sweeper",
+        hold::run_sweeper(
+            state.store.clone(),
+            state.ledger.clone(),
+            std::time::Duration::from_secs(settings.phone.wrap_up_secs),
+            service.stop_token(),
+        ),
+    );
     service.serve_http("http", listener, router(state));
     service.run().await
 }

@@ -1,5 +1,5 @@
 //! Calls in Postgres (schema `phone`): applying CTI events once each, the agents' views, the
-//! missed-call list and the figures.
+//! missed-call list, the figures, and the held tickets' rows (ended in [`super::hold`]).
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -97,6 +97,50 @@ fn call_of(row: &sqlx::postgres::PgRow) -> anyhow::Result<Call> {
 impl CallStore {
     pub fn new(pool: PgPool) -> CallStore {
         CallStore { pool }
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Records that `ticket_no` of `call_id` is held from dispatch, before its Create goes to
+    /// the ledger: a ticket the ledger holds is then always one the sweeper can release.
+    pub async fn hold(&self, call_id: &str, ticket_no: TicketNo) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO phone.held_ticket (call_id, ticket_no) VALUES ($1, $2) \
+             ON CONFLICT (ticket_no) DO NOTHING",
+        )
+        .bind(call_id)
+        .bind(ticket_no.as_u64() as i64)
+        .execute(&self.pool)
+        .await
+        .context("recording a held ticket")?;
+        Ok(())
+    }
+
+    /// Forgets the hold of a number the ledger did not make a ticket of (refused, or a retry
+    /// that got the first attempt's ticket).
+    pub async fn forget_hold(&self, ticket_no: TicketNo) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM phone.held_ticket WHERE ticket_no = $1 AND ended_at IS NULL")
+            .bind(ticket_no.as_u64() as i64)
+            .execute(&self.pool)
+            .await
+            .context("forgetting a held ticket")?;
+        Ok(())
+    }
+
+    /// The call's tickets still held here.
+    pub async fn held_of(&self, call_id: &str) -> anyhow::Result<Vec<TicketNo>> {
+        let nos: Vec<i64> = sqlx::query_scalar(
+            "SELECT ticket_no FROM phone.held_ticket WHERE call_id = $1 AND ended_at IS NULL \
+             ORDER BY ticket_no",
+        )
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?;
+        nos.into_iter()
+            .map(|n| TicketNo::parse(&format!("{n:016}")).context("a stored ticket number"))
+            .collect()
     }
 
     /// Applies `event` at `now` unless this (call, event) was applied before. Events may come

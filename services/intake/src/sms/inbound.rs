@@ -382,6 +382,7 @@ async fn report(
         confidential,
         attributes: Default::default(),
         media_url: None,
+        hold: false,
     };
     ticket
         .check_text()

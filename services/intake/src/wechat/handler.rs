@@ -795,6 +795,7 @@ fn draft(state: &WechatState, inbound: &Inbound) -> Result<CreateTicket, String>
         confidential,
         attributes,
         media_url,
+        hold: false,
     })
 }
 
