@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 mod channels;
 mod knowledge;
 mod sla;
+mod survey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Suite {
@@ -32,6 +33,10 @@ pub enum Suite {
     Knowledge,
     /// One million open deadlines: schedule rate and firing lateness, against plain SQL.
     Sla,
+    /// One million pending callback surveys: schedule rate and firing lateness (signed link,
+    /// invitation on the notify stream), against plain SQL; `--deadlines`, `--due`,
+    /// `--due-seconds` as for the SLA suite.
+    Survey,
     /// Accepted contacts per second on each channel (Open311, WeChat, phone CTI, email), each
     /// against a raw HTTP or SMTP baseline; `--tickets` contacts per channel.
     Channels,
@@ -48,7 +53,7 @@ pub struct Args {
     /// Knowledge suite: seconds each search/suggest run lasts.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// SLA suite: open deadlines.
+    /// SLA and survey suites: open deadlines or pending surveys.
     #[arg(long, default_value_t = 1_000_000)]
     deadlines: usize,
     /// SLA suite: how many of them come due during the run.
@@ -212,6 +217,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
         Suite::Tickets => tickets(settings, args).await,
         Suite::Knowledge => knowledge::run(settings, args).await,
         Suite::Sla => sla::run(settings, args).await,
+        Suite::Survey => survey::run(settings, args).await,
         Suite::Channels => channels::run(settings, args).await,
     }
 }

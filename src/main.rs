@@ -64,6 +64,9 @@ enum Command {
     Knowledge,
     /// SLA supervision: deadlines on the working-day calendar, warnings, 督办, extensions.
     Sla,
+    /// The callback survey (回访): links on the citizen's channel, callback tasks, reopens,
+    /// supervisors' rulings, satisfaction figures.
+    Survey,
     /// Sign-in: the platform's own small OpenID Connect issuer (accounts, tokens, JWKS).
     Identity,
     /// Accounts and signing keys of the identity service: add, list, disable, enable, unlock,
@@ -116,6 +119,7 @@ fn main() -> anyhow::Result<()> {
         Command::Gateway => "hotline-gateway",
         Command::Knowledge => "hotline-knowledge",
         Command::Sla => "hotline-sla",
+        Command::Survey => "hotline-survey",
         Command::Identity => "hotline-identity",
         Command::Users(_) => "hotline-users",
         Command::Bench(_) => "hotline-bench",
@@ -150,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
             Command::Sla => hotline_sla::run(settings, shutdown).await,
+            Command::Survey => hotline_survey::run(settings, shutdown).await,
             Command::Identity => hotline_identity::run(settings, shutdown).await,
             Command::Users(command) => hotline_identity::cli::run(&settings, command).await,
             Command::Bench(args) => bench::run(settings, args).await,
@@ -203,6 +208,7 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
         .migrate()
         .await?;
     hotline_sla::migrate(&pool).await?;
+    hotline_survey::migrate(&pool).await?;
     hotline_intake::phone::migrate(&pool).await?;
     hotline_intake::email::migrate(&pool).await?;
     hotline_intake::app::migrate(&pool).await?;
@@ -245,6 +251,10 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
         hotline_knowledge::run(settings.clone(), stop.clone()),
     );
     services.spawn("sla", hotline_sla::run(settings.clone(), stop.clone()));
+    services.spawn(
+        "survey",
+        hotline_survey::run(settings.clone(), stop.clone()),
+    );
     services.spawn(
         "intake",
         hotline_intake::run(settings.clone(), stop.clone()),
@@ -313,7 +323,7 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    let services = 10
+    let services = 11
         + usize::from(wechat_configured(s))
         + usize::from(phone_configured(s))
         + usize::from(sms_configured(s));
@@ -349,6 +359,10 @@ fn print_urls(s: &Settings) {
     println!(
         "  SLA supervision        http://{h}:{}/v1/figures   report: /v1/report   deadlines: /v1/tickets/{{no}}/deadlines",
         s.sla.port
+    );
+    println!(
+        "  callback survey        http://{h}:{}/v1/figures   callbacks: /v1/calls   reviews: /v1/reviews   citizens: /s/{{token}}",
+        s.survey.port
     );
     println!(
         "  sign-in (OIDC issuer)  {}/.well-known/openid-configuration",
@@ -394,6 +408,10 @@ fn print_urls(s: &Settings) {
     } else {
         println!("  SMS                    (no sms.provider_url: no SMS channel, no SMS sent)");
     }
+    println!(
+        "  notices (notify)       health: http://{h}:{}/readyz (no API: ops routes only)",
+        s.notify.port
+    );
     println!("  health / metrics       /healthz /readyz /metrics on each HTTP port");
     if s.demo {
         println!("  demo Open311 api_key   demo-open311-key");

@@ -142,7 +142,16 @@ impl Dispatcher {
             Some(code) => self.catalogue.get(code).await,
             None => None,
         };
-        let decision = router::route(&event.ticket, entry.as_ref(), &self.gazetteer);
+        let decision = match (event.entry.step.as_str(), &event.ticket.lead) {
+            // 重办: a reopened ticket goes back to the department that completed it (the ledger
+            // keeps the lead on reopen); one answered on the spot has none and is routed.
+            ("reopen", Some(lead)) => Decision::Dispatch {
+                lead: lead.clone(),
+                co: event.ticket.co.clone(),
+                reason: "重办：回访不满意，交原承办单位重新办理".to_owned(),
+            },
+            _ => router::route(&event.ticket, entry.as_ref(), &self.gazetteer),
+        };
         let event_id = event.event_id.to_string();
         let outcome = tracing::Instrument::instrument(
             self.apply(&event.ticket, &event_id, decision),

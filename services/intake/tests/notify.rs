@@ -130,6 +130,7 @@ async fn create(bus: &Bus, channel: Channel, citizen: Citizen, confidential: boo
 }
 
 const REPLY: &str = "已责令工地夜间停工";
+const PROGRESS: &str = "已派员现场核查";
 
 /// Dispatch, accept, reply, complete: the reply and the completion are for the citizen.
 async fn work_through(bus: &Bus, no: TicketNo) {
@@ -149,6 +150,16 @@ async fn work_through(bus: &Bus, no: TicketNo) {
     )
     .await;
     act(bus, Service::Gateway, hb(), no, Action::Accept).await;
+    act(
+        bus,
+        Service::Gateway,
+        hb(),
+        no,
+        Action::AddProgress {
+            note: PROGRESS.into(),
+        },
+    )
+    .await;
     act(
         bus,
         Service::Gateway,
@@ -226,7 +237,7 @@ async fn until(what: &str, n: usize, count: impl Fn() -> usize) {
 }
 
 #[tokio::test]
-async fn reply_and_survey_reach_each_citizen_once_even_when_everything_is_replayed() {
+async fn progress_and_reply_reach_each_citizen_once_even_when_everything_is_replayed() {
     let env = hotline_testkit::env().await.expect("test servers");
     let mut settings: Settings = env.settings().expect("settings");
     let (sink, sink_port) = Sink::start().await;
@@ -315,7 +326,7 @@ async fn reply_and_survey_reach_each_citizen_once_even_when_everything_is_replay
         "{messages:?}"
     );
     assert_eq!(
-        messages.iter().filter(|m| m.contains("满意度回访")).count(),
+        messages.iter().filter(|m| m.contains(PROGRESS)).count(),
         1,
         "{messages:?}"
     );
@@ -329,7 +340,7 @@ async fn reply_and_survey_reach_each_citizen_once_even_when_everything_is_replay
     );
     assert!(reply_mails[0].contains("办理答复"));
     assert_eq!(
-        mails.iter().filter(|m| m.contains("满意度回访")).count(),
+        mails.iter().filter(|m| m.contains(PROGRESS)).count(),
         1,
         "{mails:?}"
     );
@@ -342,15 +353,18 @@ async fn reply_and_survey_reach_each_citizen_once_even_when_everything_is_replay
         .iter()
         .filter(|t| t.template_code == templates.progress)
         .collect();
-    assert_eq!(progress.len(), 1, "{sms:?}");
-    assert_eq!(progress[0].params["no"], by_sms.to_string());
-    assert_eq!(progress[0].params["status"], REPLY);
-    let surveys: Vec<_> = sms
-        .iter()
-        .filter(|t| t.template_code == templates.survey)
-        .collect();
-    assert_eq!(surveys.len(), 1, "{sms:?}");
-    assert_eq!(surveys[0].params["no"], by_sms.to_string());
+    assert_eq!(progress.len(), 2, "{sms:?}");
+    assert!(progress.iter().all(|t| t.params["no"] == by_sms.to_string()));
+    let mut said: Vec<&str> = progress.iter().map(|t| t.params["status"].as_str()).collect();
+    said.sort_unstable();
+    let mut expected = vec![PROGRESS, REPLY];
+    expected.sort_unstable();
+    assert_eq!(said, expected);
+    // The survey invitation is the survey service's, at its due time, not the completion's.
+    assert!(
+        sms.iter().all(|t| t.template_code != templates.survey),
+        "{sms:?}"
+    );
     assert!(
         sms.iter().all(|t| t.params["no"] != by_web.to_string()),
         "no notice for the web ticket"
@@ -361,7 +375,7 @@ async fn reply_and_survey_reach_each_citizen_once_even_when_everything_is_replay
     let email_durable = hotline_intake::notify::sender_durable(Channel::Email);
     let sms_durable = hotline_intake::notify::sender_durable(Channel::Sms);
     let wechat_durable = hotline_intake::notify::sender_durable(Channel::Wechat);
-    // A reply and a completion for each of the 4 tickets; the web ticket's make no notice.
+    // Progress and a reply for each of the 4 tickets; the web ticket's make no notice.
     drained(&bus, &tickets, notify_durable, 8).await;
     assert_eq!(stream_messages(&bus, &notices).await, 6);
 

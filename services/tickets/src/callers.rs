@@ -8,7 +8,7 @@
 //! |----------------------|----------------------------------------------------------------|
 //! | citizen              | intake (the channels)                                          |
 //! | department           | gateway; sla only to relay an extension request (`request_extension`) the gateway sent it |
-//! | agent                | the centre's own services with staff APIs: dispatch, knowledge, sla |
+//! | agent                | the centre's own services with staff APIs: dispatch, knowledge, sla, survey |
 //! | agent, `release` only | intake: the phone channel's agent finishing a call lifts the hold |
 //! | system `<service>`   | that service only                                              |
 //!
@@ -51,7 +51,7 @@ pub fn check(caller: Option<Service>, command: &TicketCommand) -> Result<(), Rem
         }
         Actor::Agent { .. } => matches!(
             caller,
-            Service::Dispatch | Service::Knowledge | Service::Sla
+            Service::Dispatch | Service::Knowledge | Service::Sla | Service::Survey
         ),
         Actor::System { service } => {
             service == caller.as_str() && !matches!(caller, Service::Setup | Service::Tickets)
@@ -226,7 +226,12 @@ mod tests {
     fn agents_come_from_the_centres_services() {
         assert_eq!(
             allowed_callers(&act(agent(), accept())),
-            vec![Service::Dispatch, Service::Knowledge, Service::Sla]
+            vec![
+                Service::Dispatch,
+                Service::Knowledge,
+                Service::Sla,
+                Service::Survey
+            ]
         );
     }
 
@@ -251,7 +256,8 @@ mod tests {
             ("intake", vec![Service::Intake]),
             ("tickets", vec![]),
             ("setup", vec![]),
-            ("survey", vec![]),
+            ("survey", vec![Service::Survey]),
+            ("callback", vec![]),
         ] {
             assert_eq!(
                 allowed_callers(&act(Actor::system(name), accept())),

@@ -305,6 +305,8 @@ async fn dead_letter(
 
 #[cfg(test)]
 mod tests {
+    use super::same_filters;
+
     #[test]
     fn filters_compare_as_sets_wherever_the_server_keeps_them() {
         let wanted = vec!["a.created".to_owned(), "a.release".to_owned()];

@@ -16,6 +16,7 @@
 //! - [`nats_config`]: writes a nats-server configuration with those users (`hotline nats-config`).
 #![forbid(unsafe_code)]
 
+pub mod command_outbox;
 pub mod consumer;
 pub mod db;
 pub mod envelope;

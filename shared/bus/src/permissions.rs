@@ -29,10 +29,11 @@ pub enum Service {
     Gateway,
     Knowledge,
     Sla,
+    Survey,
 }
 
 impl Service {
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Setup,
         Service::Tickets,
         Service::Intake,
@@ -40,6 +41,7 @@ impl Service {
         Service::Gateway,
         Service::Knowledge,
         Service::Sla,
+        Service::Survey,
     ];
 
     /// The user name, the credential file name and the command-subject token.
@@ -52,6 +54,7 @@ impl Service {
             Service::Gateway => "gateway",
             Service::Knowledge => "knowledge",
             Service::Sla => "sla",
+            Service::Survey => "survey",
         }
     }
 
@@ -185,6 +188,13 @@ pub fn for_service(service: Service, s: &Subjects) -> Permissions {
             consume(&mut p, s, &tickets, durable::SLA);
             p.subscribe.push(s.sla_extension_request());
             p.allow_responses = true;
+        }
+        Service::Survey => {
+            // Survey answers, reopens and rulings to the ledger; invitations to the citizen's
+            // channel through the notify stream (intake's senders deliver them).
+            p.publish
+                .extend([s.ticket_commands_from(Service::Survey), s.notify_all()]);
+            consume(&mut p, s, &tickets, durable::SURVEY);
         }
     }
     p
@@ -323,6 +333,8 @@ mod tests {
             durable::SLA
         )));
         assert!(!intake.may_publish(&format!("$JS.API.CONSUMER.CREATE.{notify}.spy")));
+        assert!(for_service(Service::Survey, &s).may_publish(&s.notify("sms")));
+        assert!(!for_service(Service::Survey, &s).may_publish(&s.dead_letter("notify-sms")));
         for other in [Service::Dispatch, Service::Gateway, Service::Sla] {
             assert!(
                 !for_service(other, &s).may_publish(&s.notify("sms")),

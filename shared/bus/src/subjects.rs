@@ -48,6 +48,7 @@ pub mod durable {
     pub const GATEWAY_DELIVERY: &str = "gateway-delivery";
     pub const KNOWLEDGE: &str = "knowledge";
     pub const SLA: &str = "sla";
+    pub const SURVEY: &str = "survey";
     /// Intake's router from ticket events to notices.
     pub const NOTIFY: &str = "notify";
     /// Intake's sender per channel on the notify stream: `notify-<channel>`.

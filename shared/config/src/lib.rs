@@ -37,6 +37,7 @@ pub struct Settings {
     pub email: Email,
     pub app: App,
     pub sms: Sms,
+    pub notify: Notify,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +256,13 @@ pub struct Wechat {
     /// Messages from one follower within this many seconds of the last belong to one
     /// conversation (one ticket; later ones are added to it). 0: no grouping.
     pub conversation_window_secs: u64,
+}
+
+/// Notices to citizens (`hotline notify`, services/intake/src/notify): no API of its own, so
+/// its port serves only `/healthz`, `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Notify {
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -513,6 +521,7 @@ impl Settings {
             ("email.http_port", self.email.http_port),
             ("app.port", self.app.port),
             ("sms.port", self.sms.port),
+            ("notify.port", self.notify.port),
         ];
         let mut seen = HashSet::new();
         for (name, port) in ports {
@@ -1032,6 +1041,21 @@ mod tests {
         let shown = format!("{:?}", s.wechat);
         assert!(!shown.contains("my-token-1") && !shown.contains("app-secret-value"));
         assert!(!shown.contains("0123456789ABCDEFG"));
+        assert_eq!(s.wechat.conversation_window_secs, 300);
+        let off = Settings::load_from(
+            None,
+            env(&[("HOTLINE__WECHAT__CONVERSATION_WINDOW_SECS", "0")]),
+        )
+        .expect("0 turns grouping off");
+        assert_eq!(off.wechat.conversation_window_secs, 0);
+        assert!(
+            Settings::load_from(
+                None,
+                env(&[("HOTLINE__WECHAT__CONVERSATION_WINDOW_SECS", "90000")])
+            )
+            .is_err(),
+            "more than a day"
+        );
     }
 
     #[test]
@@ -1049,21 +1073,6 @@ mod tests {
             ("HOTLINE__APP__PUSH_ENDPOINT", "ftp://push"),
             ("HOTLINE__APP__PORT", "8080"),
         ] {
-        assert_eq!(s.wechat.conversation_window_secs, 300);
-        let off = Settings::load_from(
-            None,
-            env(&[("HOTLINE__WECHAT__CONVERSATION_WINDOW_SECS", "0")]),
-        )
-        .expect("0 turns grouping off");
-        assert_eq!(off.wechat.conversation_window_secs, 0);
-        assert!(
-            Settings::load_from(
-                None,
-                env(&[("HOTLINE__WECHAT__CONVERSATION_WINDOW_SECS", "90000")])
-            )
-            .is_err(),
-            "more than a day"
-        );
             assert!(
                 Settings::load_from(None, env(&[(key, value)])).is_err(),
                 "{key}={value} must be refused"
@@ -1075,6 +1084,7 @@ mod tests {
     fn the_email_channel_defaults_and_its_lists_come_from_the_environment() {
         let s = Settings::load_from(None, env(&[])).expect("valid");
         assert_eq!((s.email.port, s.email.http_port), (2525, 8092));
+        assert_eq!(s.notify.port, 8093);
         assert_eq!(
             (s.email.mailbox.as_str(), s.email.domain.as_str()),
             ("12345", "hotline.local")

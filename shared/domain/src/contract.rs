@@ -456,6 +456,65 @@ impl ErrorKind {
     }
 }
 
+/// What a notice tells the citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Receipt,
+    Progress,
+    Reply,
+    SurveyInvitation,
+}
+
+impl NoticeKind {
+    /// A fixed word, for notice ids, logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Receipt => "receipt",
+            NoticeKind::Progress => "progress",
+            NoticeKind::Reply => "reply",
+            NoticeKind::SurveyInvitation => "survey_invitation",
+        }
+    }
+
+    /// How the citizen reads it (subjects and SMS status words).
+    pub fn chinese(self) -> &'static str {
+        match self {
+            NoticeKind::Receipt => "已受理",
+            NoticeKind::Progress => "办理进展",
+            NoticeKind::Reply => "办理答复",
+            NoticeKind::SurveyInvitation => "满意度回访",
+        }
+    }
+}
+
+/// One notice to one citizen. Personal data (`address`, `text`): never logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// `<ticket_no>:<history seq>:<kind>`: the same event always gives the same id.
+    pub id: String,
+    pub ticket_no: TicketNo,
+    pub kind: NoticeKind,
+    pub channel: Channel,
+    /// The e-mail address, phone number or WeChat openid the contact came from.
+    pub address: String,
+    pub text: String,
+    /// A link the notice carries (the survey page), for senders whose template has a slot for
+    /// it (SMS); the text contains it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+// Hand-written so that a `{:?}` anywhere cannot print the address or the text.
+impl std::fmt::Debug for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notice")
+            .field("id", &self.id)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

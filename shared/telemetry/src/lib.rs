@@ -178,6 +178,16 @@ pub fn histogram_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::His
     }
 }
 
+/// Registers a gauge family (as [`counter_vec`]).
+pub fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::GaugeVec {
+    let g = prometheus::GaugeVec::new(prometheus::Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    match prometheus::register(Box::new(g.clone())) {
+        Ok(()) | Err(prometheus::Error::AlreadyReg) => g,
+        Err(e) => panic!("metric {name}: {e}"),
+    }
+}
+
 /// Binds `host:port`, with the address in the error.
 pub async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind((host, port))

@@ -153,7 +153,7 @@ impl TestEnv {
     /// Settings pointing at this test's servers, database and namespace, with free ports so
     /// tests can run whole services side by side.
     pub fn settings(&self) -> anyhow::Result<hotline_config::Settings> {
-        let ports = free_ports(13)?;
+        let ports = free_ports(15)?;
         let env = vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
@@ -185,6 +185,14 @@ impl TestEnv {
             ),
             // ... and the app API, never on the default 8087.
             ("HOTLINE__APP__PORT".to_owned(), ports[12].to_string()),
+            // ... and notify's ops port, never on the default 8093.
+            ("HOTLINE__NOTIFY__PORT".to_owned(), ports[13].to_string()),
+            // ... and the survey's, never on the default 8088.
+            ("HOTLINE__SURVEY__PORT".to_owned(), ports[14].to_string()),
+            (
+                "HOTLINE__SURVEY__PUBLIC_URL".to_owned(),
+                format!("http://127.0.0.1:{}", ports[14]),
+            ),
             // The issuer's URL names its port: tokens minted in a test carry this `iss`.
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
@@ -238,6 +246,14 @@ impl TestEnv {
             (
                 "HOTLINE__SLA__PORT".to_owned(),
                 settings.sla.port.to_string(),
+            ),
+            (
+                "HOTLINE__SURVEY__PORT".to_owned(),
+                settings.survey.port.to_string(),
+            ),
+            (
+                "HOTLINE__SURVEY__PUBLIC_URL".to_owned(),
+                settings.survey.public_url.clone(),
             ),
             (
                 "HOTLINE__IDENTITY__PORT".to_owned(),

@@ -4,10 +4,11 @@
 //!
 //! Map, in the order a notice travels:
 //! - [`route`]: a ticket event the citizen should hear about becomes a [`Notice`]. The router
-//!   is the durable consumer `notify` on the tickets stream (`reply`, `add_progress`,
-//!   `complete`); each notice is published to `<ns>.notify.<channel>` with `Nats-Msg-Id`
+//!   is the durable consumer `notify` on the tickets stream (`reply`, `add_progress`); each
+//!   notice is published to `<ns>.notify.<channel>` with `Nats-Msg-Id`
 //!   `<ticket_no>:<seq>:<kind>`, so a redelivered event inside the stream's duplicate window
-//!   adds nothing.
+//!   adds nothing. The survey service publishes its invitations (with the link) on the same
+//!   subjects when a callback is due (ids `survey:<id>:<attempt>`).
 //! - [`send`]: one durable consumer per channel (`notify-email`, `notify-sms`,
 //!   `notify-wechat`) claims the notice id in `notify.sent` before sending; a claimed id is
 //!   acked unsent, so a notice redelivered after the duplicate window is not sent twice either.
@@ -35,10 +36,11 @@ use hotline_bus::subjects::durable;
 use hotline_bus::{Bus, Envelope};
 use hotline_config::Settings;
 use hotline_domain::contract::{TicketEvent, TicketView};
-use hotline_domain::{Action, Channel, TicketNo};
+use hotline_domain::{Action, Channel};
 use hotline_runtime::Service;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::PgPool;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use send::{SendError, Sender};
@@ -51,63 +53,13 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     hotline_bus::db::migrate(pool, sqlx::migrate!("./migrations/notify"), SCHEMA).await
 }
 
-/// What a notice tells the citizen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    Receipt,
-    Progress,
-    Reply,
-    SurveyInvitation,
-}
-
-impl NoticeKind {
-    /// A fixed word, for notice ids, logs and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::Receipt => "receipt",
-            NoticeKind::Progress => "progress",
-            NoticeKind::Reply => "reply",
-            NoticeKind::SurveyInvitation => "survey_invitation",
-        }
-    }
-
-    /// How the citizen reads it (subjects and SMS status words).
-    pub fn chinese(self) -> &'static str {
-        match self {
-            NoticeKind::Receipt => "已受理",
-            NoticeKind::Progress => "办理进展",
-            NoticeKind::Reply => "办理答复",
-            NoticeKind::SurveyInvitation => "满意度回访",
-        }
-    }
-}
-
-/// One notice to one citizen. Personal data (`address`, `text`): never logged.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notice {
-    /// `<ticket_no>:<history seq>:<kind>`: the same event always gives the same id.
-    pub id: String,
-    pub ticket_no: TicketNo,
-    pub kind: NoticeKind,
-    pub channel: Channel,
-    /// The e-mail address, phone number or WeChat openid the contact came from.
-    pub address: String,
-    pub text: String,
-}
-
-// Hand-written so that a `{:?}` anywhere cannot print the address or the text.
-impl std::fmt::Debug for Notice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notice")
-            .field("id", &self.id)
-            .field("channel", &self.channel)
-            .finish_non_exhaustive()
-    }
-}
+// The notice is a wire type: the survey service publishes invitations on the same stream.
+pub use hotline_domain::contract::{Notice, NoticeKind};
 
 /// The ticket-event steps the router reads.
-pub const STEPS: [&str; 3] = ["reply", "add_progress", "complete"];
+/// The survey invitation is not among them: the survey service sends it when the callback is
+/// due (with its link), on the same stream.
+pub const STEPS: [&str; 2] = ["reply", "add_progress"];
 
 /// The notice `event` should give the citizen, if any.
 pub fn route(event: &TicketEvent) -> Option<Notice> {
@@ -115,7 +67,6 @@ pub fn route(event: &TicketEvent) -> Option<Notice> {
     let (kind, text) = match event.entry.action.as_ref()? {
         Action::Reply { text } => (NoticeKind::Reply, text.clone()),
         Action::AddProgress { note } => (NoticeKind::Progress, note.clone()),
-        Action::Complete { .. } => (NoticeKind::SurveyInvitation, survey_text(ticket_no)),
         _ => return None,
     };
     let address = address(&event.ticket)?;
@@ -126,6 +77,7 @@ pub fn route(event: &TicketEvent) -> Option<Notice> {
         channel: event.ticket.channel,
         address,
         text,
+        link: None,
     })
 }
 
@@ -144,10 +96,6 @@ fn address(ticket: &TicketView) -> Option<String> {
         Channel::Phone | Channel::Web | Channel::App => None,
     }?;
     (!address.trim().is_empty()).then_some(address)
-}
-
-fn survey_text(ticket_no: TicketNo) -> String {
-    format!("您的工单 {ticket_no} 已办结。请对办理结果作出评价，我们将进行满意度回访。")
 }
 
 /// The ticket number of a notice message: keeps one ticket's notices in order.
@@ -217,12 +165,28 @@ pub fn sender_durable(channel: Channel) -> String {
     format!("{}{}", durable::NOTIFY_SENDER_PREFIX, channel.as_str())
 }
 
-/// Runs the router and the configured senders until `shutdown`. A channel without its
-/// outbound settings (email relay, SMS gateway, WeChat app secret) gets no sender: its notices
-/// wait in the stream until one is configured.
+/// Runs the router and the configured senders, with the ops routes on
+/// `listen.host:notify.port`, until `shutdown`. A channel without its outbound settings (email
+/// relay, SMS gateway, WeChat app secret) gets no sender: its notices wait in the stream until
+/// one is configured.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // The senders' settings are checked before the port is bound.
+    send::from_settings(&settings)?;
+    let listener = hotline_telemetry::bind(&settings.listen.host, settings.notify.port).await?;
+    run_with_listener(settings, listener, shutdown).await
+}
+
+/// [`run`] on a listener the caller bound (tests bind port 0). The port has no API of its own:
+/// `/healthz`, `/readyz` and `/metrics` only, for the probes and Prometheus as on every
+/// other process.
+pub async fn run_with_listener(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let senders = send::from_settings(&settings)?;
     let mut service = Service::start("intake", &settings, shutdown).await?;
+    service.serve_http("http", listener, axum::Router::new());
     let pool = service.postgres_unmigrated(&settings).await?;
     migrate(&pool).await?;
     if senders.iter().any(|s| s.channel() == Channel::Sms) {
@@ -277,7 +241,7 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use hotline_domain::contract::{Citizen, HistoryEntry};
-    use hotline_domain::{Actor, RequestType, Status};
+    use hotline_domain::{Actor, RequestType, Status, TicketNo};
 
     fn event(channel: Channel, citizen: Citizen, seq: i32, action: Option<Action>) -> TicketEvent {
         let ticket_no = TicketNo::compose(261203, 11).expect("no");
@@ -346,9 +310,9 @@ mod tests {
         let done = Some(Action::Complete {
             note: String::new(),
         });
-        let survey = route(&event(Channel::Email, email(), 6, done)).expect("survey");
-        assert_eq!(survey.kind, NoticeKind::SurveyInvitation);
-        assert!(survey.text.contains(&survey.ticket_no.to_string()));
+        // The survey service invites when the callback is due; the completion itself says
+        // nothing.
+        assert!(route(&event(Channel::Email, email(), 6, done)).is_none());
     }
 
     #[test]

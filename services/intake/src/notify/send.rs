@@ -149,7 +149,13 @@ async fn send_sms(provider: &SmsProvider, notice: &Notice) -> Result<(), SendErr
     let status = sms_status(notice);
     let (template, params): (Template, Vec<(&str, &str)>) = match notice.kind {
         NoticeKind::Receipt => (Template::Receipt, vec![("no", &no)]),
-        NoticeKind::SurveyInvitation => (Template::Survey, vec![("no", &no)]),
+        NoticeKind::SurveyInvitation => {
+            let mut params = vec![("no", no.as_str())];
+            if let Some(link) = &notice.link {
+                params.push(("link", link.as_str()));
+            }
+            (Template::Survey, params)
+        }
         // The Progress template carries the reply too: there is no template of its own.
         NoticeKind::Progress | NoticeKind::Reply => {
             (Template::Progress, vec![("no", &no), ("status", &status)])
@@ -277,6 +283,7 @@ mod tests {
             channel: Channel::Sms,
             address: "13800138000".into(),
             text: text.into(),
+            link: None,
         }
     }
 

@@ -573,7 +573,9 @@ fn an_unsatisfied_ticket_ends_only_by_a_ruling_and_an_unreached_one_closes() {
         Err(TransitionError::CentreOnly { .. })
     ));
     assert_eq!(
-        t.decide(&agent(), &explained, &directory).expect("ruling").to,
+        t.decide(&agent(), &explained, &directory)
+            .expect("ruling")
+            .to,
         Status::Closed
     );
     let no_rule = Action::Conclude {
@@ -593,9 +595,16 @@ fn an_unsatisfied_ticket_ends_only_by_a_ruling_and_an_unreached_one_closes() {
         Err(TransitionError::Illegal { .. })
     ));
     let unreached = completed
-        .decide(&agent(), &Action::SurveyUnreachable { attempts: 3 }, &directory)
+        .decide(
+            &agent(),
+            &Action::SurveyUnreachable { attempts: 3 },
+            &directory,
+        )
         .expect("unreachable");
-    assert_eq!((unreached.to, unreached.satisfied), (Status::Surveyed, None));
+    assert_eq!(
+        (unreached.to, unreached.satisfied),
+        (Status::Surveyed, None)
+    );
     completed.apply(unreached);
     assert_eq!(
         completed

@@ -1,0 +1,241 @@
+//! Ticket events → surveys (durable consumer `survey` on the tickets stream).
+//!
+//! | event                                   | here                                              |
+//! |-----------------------------------------|---------------------------------------------------|
+//! | `created` by an agent                   | remember the agent (话务 is rated against them)   |
+//! | `complete` (办结)                       | schedule a case survey                            |
+//! | `answer` (直接答复)                     | schedule an on-the-spot survey                    |
+//! | `survey` by anyone else (a WeChat `满意 <no>`, an agent in the tickets API) | that survey is answered; its consequence follows |
+//! | `reopen`                                | count the reopen                                  |
+//! | `dispatch`/`redispatch` after our 重办   | the supervision order (督办) for the reopened ticket |
+//! | `survey_unreachable`, `close`, `conclude`, `merge` | pending surveys of the ticket are cancelled |
+//!
+//! Idempotent: a per-ticket `last_seq` skips redelivered and stale events, and the steps are
+//! in one transaction with it.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::Message;
+use hotline_bus::Envelope;
+use hotline_bus::consumer::HandleError;
+use hotline_calendar::WorkCalendar;
+use hotline_domain::contract::TicketEvent;
+use hotline_domain::{Action, Actor};
+use sqlx::{PgPool, Row as _};
+
+use crate::answer::{Rating, Via};
+use crate::error::SurveyError;
+use crate::policy::{Policy, method_for};
+use crate::store::{self, Kind, NewSurvey, ticket_key};
+
+pub const CONSUMER: &str = hotline_bus::subjects::durable::SURVEY;
+
+/// What the consumer needs.
+pub struct Context {
+    pub pool: PgPool,
+    pub policy: Policy,
+    pub calendar: WorkCalendar,
+}
+
+pub async fn handle(cx: Arc<Context>, message: &Message) -> Result<(), HandleError> {
+    let envelope: Envelope<TicketEvent> = Envelope::from_slice(&message.payload)
+        .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
+    let event = envelope.data;
+    if !relevant(&event) {
+        return Ok(());
+    }
+    let span = tracing::info_span!("survey.event", ticket = %event.ticket.ticket_no, step = %event.entry.step);
+    hotline_bus::trace::adopt(&span, message.headers.as_ref());
+    tracing::Instrument::instrument(apply(&cx, &event), span)
+        .await
+        .map_err(|e| match e.kind() {
+            hotline_domain::contract::ErrorKind::Invalid => HandleError::Reject(anyhow::anyhow!(e)),
+            _ => HandleError::Retry(anyhow::anyhow!(e)),
+        })
+}
+
+fn relevant(event: &TicketEvent) -> bool {
+    matches!(
+        event.entry.step.as_str(),
+        "created"
+            | "complete"
+            | "answer"
+            | "survey"
+            | "reopen"
+            | "dispatch"
+            | "redispatch"
+            | "survey_unreachable"
+            | "close"
+            | "conclude"
+            | "merge"
+    )
+}
+
+async fn apply(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
+    let ticket = &event.ticket;
+    let entry = &event.entry;
+    let key = ticket_key(ticket.ticket_no);
+    let mut tx = cx.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO survey.ticket (ticket_no, last_seq) VALUES ($1, -1) ON CONFLICT DO NOTHING",
+    )
+    .bind(key)
+    .execute(&mut *tx)
+    .await?;
+    let row = sqlx::query(
+        "SELECT last_seq, agent, supervise_next_dispatch, reopens FROM survey.ticket \
+         WHERE ticket_no = $1 FOR UPDATE",
+    )
+    .bind(key)
+    .fetch_one(&mut *tx)
+    .await?;
+    let last_seq: i32 = row.try_get("last_seq")?;
+    if entry.seq <= last_seq {
+        return Ok(());
+    }
+    let mut agent: Option<String> = row.try_get("agent")?;
+    let mut supervise: bool = row.try_get("supervise_next_dispatch")?;
+    let mut reopens: i32 = row.try_get("reopens")?;
+    match entry.step.as_str() {
+        "created" => {
+            if let Actor::Agent { id } = &entry.actor {
+                agent = Some(id.clone());
+            }
+        }
+        "complete" | "answer" => {
+            let kind = if entry.step == "complete" {
+                Kind::Case
+            } else {
+                if let Actor::Agent { id } = &entry.actor {
+                    agent = Some(id.clone());
+                }
+                Kind::OnTheSpot
+            };
+            let (method, address) = method_for(ticket);
+            let survey = NewSurvey {
+                ticket_no: ticket.ticket_no,
+                completion_seq: entry.seq,
+                kind,
+                channel: ticket.channel.as_str().to_owned(),
+                method: method.as_str().to_owned(),
+                address,
+                lead: ticket.lead.as_ref().map(ToString::to_string),
+                service_code: ticket.service_code.as_ref().map(ToString::to_string),
+                agent: agent.clone(),
+                request_type: ticket.request_type.as_str().to_owned(),
+                completed_at: entry.at,
+                due_at: cx.policy.due(&cx.calendar, entry.at, method),
+            };
+            if store::schedule_batch(&mut *tx, std::slice::from_ref(&survey)).await? > 0 {
+                crate::metrics::SCHEDULED
+                    .with_label_values(&[kind.as_str()])
+                    .inc();
+            }
+        }
+        "survey" => {
+            if let Some(Action::Survey { satisfied, .. }) = &entry.action {
+                answered_elsewhere(cx, &mut tx, event, *satisfied).await?;
+            }
+        }
+        "reopen" => reopens += 1,
+        "dispatch" | "redispatch" if supervise => {
+            supervise = false;
+            let system = Actor::system("survey");
+            store::enqueue(
+                &mut tx,
+                ticket.ticket_no,
+                &[hotline_domain::contract::TicketCommand::Act {
+                    idempotency_key: format!("survey:supervise:{}:{}", ticket.ticket_no, entry.seq),
+                    actor: system,
+                    ticket_no: ticket.ticket_no,
+                    action: Action::Supervise {
+                        note: format!("重办件（回访不满意，第{reopens}次重办）：请承办单位重点办理，按新时限办结"),
+                    },
+                }],
+            )
+            .await?;
+        }
+        "survey_unreachable" | "close" | "conclude" | "merge" => {
+            sqlx::query(
+                "UPDATE survey.survey SET state = 'cancelled', next_attempt_at = NULL, \
+                 link_nonce = NULL, address = NULL WHERE ticket_no = $1 \
+                 AND state IN ('scheduled', 'invited')",
+            )
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        _ => {}
+    }
+    sqlx::query(
+        "UPDATE survey.ticket SET last_seq = $2, agent = $3, supervise_next_dispatch = $4, \
+         reopens = $5 WHERE ticket_no = $1",
+    )
+    .bind(key)
+    .bind(entry.seq)
+    .bind(agent)
+    .bind(supervise)
+    .bind(reopens)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The ledger recorded a survey answer this service did not send (a citizen's message, an
+/// agent in the tickets API): the open survey of the ticket takes it and its consequence
+/// follows. Our own answers find no open survey (answered in the same transaction that queued
+/// the command) and change nothing here.
+async fn answered_elsewhere(
+    cx: &Context,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    event: &TicketEvent,
+    satisfied: bool,
+) -> Result<(), SurveyError> {
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM survey.survey WHERE ticket_no = $1 AND state IN ('scheduled', 'invited') \
+         ORDER BY completion_seq DESC LIMIT 1 FOR UPDATE",
+    )
+    .bind(ticket_key(event.ticket.ticket_no))
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = open else {
+        return Ok(());
+    };
+    let rating = if satisfied {
+        Rating::Satisfied
+    } else {
+        Rating::Dissatisfied
+    };
+    let by = match &event.entry.actor {
+        Actor::Agent { id } => Some(id.clone()),
+        _ => None,
+    };
+    sqlx::query(
+        "UPDATE survey.survey SET state = 'answered', answered_at = $2, answered_via = $3, \
+         answered_by = $4, resolved = $5, case_rating = $6, link_nonce = NULL, address = NULL, \
+         next_attempt_at = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(event.entry.at)
+    .bind(Via::Message.as_str())
+    .bind(by)
+    .bind(satisfied)
+    .bind(rating.as_str())
+    .execute(&mut **tx)
+    .await?;
+    let outcome = store::consequences(
+        tx,
+        id,
+        event.ticket.ticket_no,
+        satisfied,
+        None,
+        &Actor::system("survey"),
+        cx.policy.max_reopens,
+    )
+    .await?;
+    crate::metrics::ANSWERS
+        .with_label_values(&[Via::Message.as_str(), outcome.as_str()])
+        .inc();
+    Ok(())
+}
