@@ -22,7 +22,8 @@
 //! - [`store`]: durable clocks: [`store::schedule_batch`], [`store::fire_due`], the firing loop.
 //! - [`consumer`]: ticket events → clocks (idempotent by history `seq`).
 //! - [`extension`]: the extension responder and the centre's decision.
-//! - [`commands`]: delivers supervision orders to the ledger from `sla.command`.
+//! - supervision orders reach the ledger from `sla.command` through
+//!   `hotline_bus::command_outbox` (as the survey's commands do).
 //! - [`figures`]: on-time rates, overdue counts and ages, the periodic report (通报).
 //! - [`http`]: the JSON API (port 8086); [`metrics`]: Prometheus gauges and counters.
 //! - [`run`]: wires it all; [`print_calendar`]: what `hotline calendar YEAR` prints.
@@ -30,7 +31,6 @@
 
 /// The calendar lives in a shared crate: the knowledge service's 5-working-day rule uses it too.
 pub use hotline_calendar as calendar;
-pub mod commands;
 pub mod consumer;
 pub mod error;
 pub mod extension;
@@ -170,7 +170,14 @@ pub async fn run_with_listener(
     );
     service.spawn(
         "commands",
-        commands::run(pool.clone(), bus.clone(), shutdown.clone()),
+        hotline_bus::command_outbox::CommandOutbox {
+            pool: pool.clone(),
+            bus: bus.clone(),
+            schema: SCHEMA,
+            caller: hotline_bus::Service::Sla,
+            on_sent: |sent| metrics::COMMANDS.with_label_values(&[sent.as_str()]).inc(),
+        }
+        .run(shutdown.clone()),
     );
     {
         let relay = hotline_bus::outbox::Relay::new(pool.clone(), SCHEMA, bus.clone());
