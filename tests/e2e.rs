@@ -1,6 +1,7 @@
 //! End to end, with the real binary: an Open311 request travels to a department over gRPC and
 //! back; other departments are kept out; a late department gets its backlog; retries make one
-//! ticket; a ledger killed with -9 loses nothing it acknowledged.
+//! ticket; the completion is called back by a survey link and 不满意 reopens it to the same
+//! department under supervision; a ledger killed with -9 loses nothing it acknowledged.
 
 mod common;
 
@@ -16,7 +17,12 @@ use tokio_stream::wrappers::ReceiverStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open311_to_department_and_back() {
-    let mut p = Platform::new(vec![]).await;
+    // Survey links go out at completion (0 working days), not on the next working morning.
+    let mut p = Platform::new(vec![(
+        "HOTLINE__SURVEY__DELAY_WORKING_DAYS".into(),
+        "0".into(),
+    )])
+    .await;
     p.spawn(&["all", "--demo"]);
     p.wait_ready(&p.every_port()).await;
     // The centre's people sign in at the identity service (docs/roles.md).
@@ -30,6 +36,7 @@ async fn open311_to_department_and_back() {
         ("address_string", "广州市天河区天河路208号"),
         ("description", "路灯不亮，已经三天了"),
         ("phone", "13800138000"),
+        ("email", "zhangsan@example.cn"),
         ("first_name", "三"),
         ("last_name", "张"),
     ];
@@ -355,6 +362,93 @@ async fn open311_to_department_and_back() {
         .into_inner();
     let nothing = tokio::time::timeout(Duration::from_millis(1500), hz_stream.next()).await;
     assert!(nothing.is_err(), "HZ received something: {nothing:?}");
+
+    // 回访: the completion's survey link went to the citizen's e-mail (the notify stream holds
+    // it: the demo has no mail relay); 不满意 on the page reopens the ticket to GZ-TH.
+    let bus = hotline_bus::Bus::connect(&p.env.nats_url, &p.env.namespace, "e2e")
+        .await
+        .expect("nats");
+    let stream = bus
+        .js
+        .get_stream(bus.subjects.notify_stream())
+        .await
+        .expect("notify stream");
+    let started = std::time::Instant::now();
+    let notice = loop {
+        if let Ok(raw) = stream
+            .get_last_raw_message_by_subject(&bus.subjects.notify("email"))
+            .await
+        {
+            let envelope: hotline_bus::Envelope<hotline_domain::contract::Notice> =
+                hotline_bus::Envelope::from_slice(&raw.payload).expect("a notice");
+            if envelope.data.ticket_no.to_string() == no {
+                break envelope.data;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no survey invitation for {no}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(notice.address, "zhangsan@example.cn");
+    let link = notice.link.expect("a survey link");
+    assert!(link.starts_with(&p.settings.survey.public_url), "{link}");
+    let page = p.http.get(&link).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains(&no));
+    let answered = p
+        .http
+        .post(&link)
+        .form(&[
+            ("resolved", "no"),
+            ("case", "dissatisfied"),
+            ("comment", "路灯晚上还是不亮"),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answered.status(), 200);
+    let reopened = wait_json(&agent, &format!("{}/v1/tickets/{no}", p.tickets()), |t| {
+        let history = t["history"].as_array().cloned().unwrap_or_default();
+        t["ticket"]["status"] == "dispatched"
+            && history.iter().any(|h| h["step"] == "reopen")
+            && history.iter().any(|h| h["step"] == "supervise")
+    })
+    .await;
+    assert_eq!(
+        reopened["ticket"]["lead"], "GZ-TH",
+        "重办 to the same department"
+    );
+    // The department is handed the ticket again.
+    let again = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let a = assignments
+                .next()
+                .await
+                .expect("an assignment")
+                .expect("ok");
+            if a.ticket
+                .as_ref()
+                .is_some_and(|t| t.ticket_no == no && t.status == "dispatched")
+            {
+                return a;
+            }
+        }
+    })
+    .await
+    .expect("the reopened ticket reaches GZ-TH");
+    assert_eq!(again.ticket.expect("ticket").ticket_no, no);
+    assert_eq!(p.get_request(&no).await["status"], "open");
+    let survey = format!("http://127.0.0.1:{}", p.settings.survey.port);
+    let surveys = wait_json(
+        &agent,
+        &format!("{survey}/v1/surveys?ticket_no={no}"),
+        |s| s["surveys"][0]["outcome"] == "reopened",
+    )
+    .await;
+    assert_eq!(surveys["surveys"][0]["case_rating"], "dissatisfied");
+    assert_eq!(surveys["surveys"][0]["method"], "email");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,6 +117,7 @@ impl Platform {
         ports.extend([
             self.settings.knowledge.port,
             self.settings.sla.port,
+            self.settings.survey.port,
             self.settings.app.port,
         ]);
         ports
