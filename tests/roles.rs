@@ -47,7 +47,7 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Identity, tickets, dispatch, knowledge and SLA in this process.
+    /// Identity, tickets, dispatch, knowledge, SLA, survey and phone in this process.
     pub async fn start() -> Platform {
         let env = hotline_testkit::env().await.expect("test servers");
         let settings = env.settings().expect("settings");
@@ -71,6 +71,9 @@ impl Platform {
         tasks.spawn(async move { ("sla", hotline_sla::run(s, stop).await) });
         let s = settings.clone();
         let stop = shutdown.clone();
+        tasks.spawn(async move { ("survey", hotline_survey::run(s, stop).await) });
+        let s = settings.clone();
+        let stop = shutdown.clone();
         tasks.spawn(async move { ("phone", hotline_intake::phone::run(s, stop).await) });
         let mut p = Platform {
             settings,
@@ -86,6 +89,7 @@ impl Platform {
             s.dispatch.port,
             s.knowledge.port,
             s.sla.port,
+            s.survey.port,
             s.phone.port,
         ] {
             p.wait_ready(port).await;
@@ -400,6 +404,7 @@ async fn every_route_refuses_exactly_whom_the_roles_table_refuses() {
     let d = s.dispatch.port;
     let k = s.knowledge.port;
     let sla = s.sla.port;
+    let survey = s.survey.port;
     let phone = s.phone.port;
     let centre_th = plus(&CENTRE, &["th-staff1"]);
     let centre_staff = plus(&CENTRE, &["th-staff1", "hz-staff1"]);
@@ -654,6 +659,53 @@ async fn every_route_refuses_exactly_whom_the_roles_table_refuses() {
             &["supervisor1", "admin1"],
         ),
         case(sla, "GET", "/v1/policy", None, &all_people()),
+        // Survey (8088): a survey or review that does not exist is 404 for those let in.
+        case(
+            survey,
+            "GET",
+            &format!("/v1/surveys?ticket_no={ticket}"),
+            None,
+            &CENTRE,
+        ),
+        case(survey, "GET", "/v1/surveys/999999999", None, &CENTRE),
+        case(survey, "GET", "/v1/calls", None, &CENTRE),
+        case(
+            survey,
+            "POST",
+            "/v1/surveys/999999999/answer",
+            act(json!({"keypresses": "11"})),
+            &revealers,
+        ),
+        case(
+            survey,
+            "POST",
+            "/v1/surveys/999999999/not-reached",
+            None,
+            &revealers,
+        ),
+        case(
+            survey,
+            "GET",
+            "/v1/reviews",
+            None,
+            &["supervisor1", "admin1"],
+        ),
+        case(
+            survey,
+            "POST",
+            &format!("/v1/reviews/{ticket}/decision"),
+            act(json!({"decision": "explained", "note": "已解释"})),
+            &["supervisor1", "admin1"],
+        ),
+        case(survey, "GET", "/v1/figures", None, &centre_staff),
+        case(survey, "GET", "/v1/figures.csv", None, &centre_staff),
+        case(
+            survey,
+            "GET",
+            "/v1/figures?department=GZ-TH",
+            None,
+            &centre_th,
+        ),
         // Phone (8084): a call that does not exist is 404 for those let in.
         case(
             phone,
