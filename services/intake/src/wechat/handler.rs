@@ -505,7 +505,6 @@ fn added(ticket_no: TicketNo) -> String {
 
 /// Opens the message's ticket and answers with its number, or `success` when the ledger is
 /// slower than the reply's deadline (the number follows as a customer-service message).
-#[allow(clippy::too_many_arguments)]
 async fn open(
     state: &WechatState,
     inbound: &Inbound,
@@ -821,8 +820,8 @@ fn dedup_key(app_id: &str, inbound: &Inbound) -> String {
 async fn create_once(
     state: WechatState,
     key: String,
-    ticket: CreateTicket,
     ledger_key: String,
+    ticket: CreateTicket,
 ) -> Result<(TicketNo, &'static str), ()> {
     let issue = || async {
         state.0.numbers.next().await.map_err(|e| {
