@@ -349,7 +349,7 @@ async fn grouped(
     let mine = Holder::Opening(key.clone());
     let ticket_no = match place(&grouping, &conversation_key, &mine, &key).await {
         Place::Open { claimed } => {
-            let claim = claimed.then(|| Claimed {
+            let claim = claimed.then_some(Claimed {
                 key: conversation_key,
                 holder: mine,
                 window: grouping.window,
@@ -414,7 +414,7 @@ async fn grouped(
                     tracing::warn!(error = %format!("{e:#}"), "wechat conversation not reopened");
                     false
                 });
-            let claim = claimed.then(|| Claimed {
+            let claim = claimed.then_some(Claimed {
                 key: conversation_key,
                 holder: mine,
                 window: grouping.window,
