@@ -1,16 +1,26 @@
 //! `hotline bench --suite channels`: accepted contacts per second on each channel, each against a
 //! raw baseline of the same protocol run in the same process at the same concurrency:
 //!
-//! - HTTP channels (Open311 POST, WeChat's plaintext push, the phone platform's CTI webhook)
-//!   against a raw HTTP server (axum, reads the body, answers 201) driven by the same client;
+//! - HTTP channels (Open311 POST, WeChat's plaintext push, the phone platform's CTI webhook,
+//!   the SMS gateway's signed inbound callback, the mobile app's ticket submission by a
+//!   signed-in citizen) against a raw HTTP server (axum, reads the body, answers 201) driven
+//!   by the same client; the app, which takes 8 submissions at once, against that server at
+//!   8 in flight;
 //! - email (one SMTP session per mail: EHLO, MAIL, RCPT, DATA, QUIT) against a raw SMTP sink
 //!   (answers every command, reads the data to the final dot) driven by the same SMTP client.
 //!
 //! "Accepted" is the channel's own answer to the sender: Open311's 201 with a number, WeChat's
-//! passive reply, the CTI webhook's 200, SMTP's 250 after the data. The platform (`hotline all
-//! --demo` on a fresh namespace and database) runs in this process; CPU is read from /proc for
-//! this process, nats-server and postgres, as in the tickets suite.
+//! passive reply, the CTI webhook's 200, the SMS callback's 200 (the ticket made, its receipt
+//! SMS handed to the gateway), the app's 201 with a number, SMTP's 250 after the data. The
+//! platform (`hotline all --demo` on a fresh namespace and database) runs in this process; CPU
+//! is read from /proc for this process, nats-server and postgres, as in the tickets suite.
+//!
+//! SMS needs a gateway: the suite runs a fake one on 127.0.0.1 (in this process, so its CPU is
+//! counted too) that takes the receipts and the app's sign-in codes and answers as the real one
+//! does. The app's citizens sign in before the app run; only their submissions are timed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -24,6 +34,9 @@ use super::{Args, Fresh, Run, cpu_seconds, free_port, summarize};
 
 /// SMTP sessions in flight: under the email channel's default connection limit (50).
 const SMTP_CONCURRENCY: usize = 32;
+/// App submissions in flight: the app takes 8 bodies at once and sheds the rest with 503
+/// (`UPLOADS_AT_ONCE` in services/intake/src/app), so its run and its baseline use 8.
+const APP_CONCURRENCY: usize = 8;
 
 pub(crate) async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     settings.demo = true;
@@ -42,6 +55,10 @@ pub(crate) async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()
         &mut settings.phone.port,
         &mut settings.email.port,
         &mut settings.email.http_port,
+        &mut settings.app.port,
+        &mut settings.sms.port,
+        &mut settings.notify.port,
+        &mut settings.survey.port,
     ] {
         *port = free_port()?;
     }
@@ -49,6 +66,16 @@ pub(crate) async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()
     settings.auth.issuer = settings.identity.issuer.clone();
     // No relay: the email run measures taking mail, not sending auto-replies.
     settings.email.relay_host = None;
+    // The SMS channel and the app's sign-in codes go through the fake gateway.
+    let gateway = FakeSmsGateway::start().await?;
+    settings.sms.provider_url = Some(gateway.url.clone());
+    settings.sms.access_key_id = "LTAI-bench".to_owned();
+    settings.sms.provider_secret = Some(hotline_config::Secret::new(SMS_PROVIDER_SECRET));
+    settings.sms.inbound_secret = Some(hotline_config::Secret::new(SMS_INBOUND_SECRET));
+    settings.sms.number_key = Some(hotline_config::Secret::new(SMS_NUMBER_KEY));
+    // Every app citizen signs in from this one address.
+    settings.app.codes_per_client = 1000;
+    settings.validate().context("the bench's settings")?;
     let fresh = Fresh::new(&mut settings).await?;
     let n = args.tickets;
     let concurrency = args.concurrency;
@@ -62,8 +89,17 @@ pub(crate) async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()
         .pool_max_idle_per_host(concurrency)
         .build()?;
     let mut runs = Vec::new();
-    runs.push(raw_http(&client, n, concurrency).await?);
+    runs.push(raw_http(&client, n, concurrency, "raw HTTP POST -> 201 (axum)").await?);
     runs.push(raw_smtp(n).await?);
+    runs.push(
+        raw_http(
+            &client,
+            n,
+            APP_CONCURRENCY,
+            "raw HTTP POST -> 201 (axum), 8 in flight",
+        )
+        .await?,
+    );
 
     let shutdown = CancellationToken::new();
     let platform = {
@@ -71,7 +107,7 @@ pub(crate) async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()
         let shutdown = shutdown.clone();
         tokio::spawn(async move { crate::all(settings, shutdown).await })
     };
-    let outcome = measure_channels(&client, &settings, n, concurrency).await;
+    let outcome = measure_channels(&client, &settings, &gateway, n, concurrency).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), platform).await;
     fresh.drop().await?;
@@ -89,10 +125,12 @@ pub(crate) async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()
         );
     }
     println!();
-    let (http, smtp) = (&runs[0], &runs[1]);
-    for r in &runs[2..] {
+    let (http, smtp, http_8) = (&runs[0], &runs[1], &runs[2]);
+    for r in &runs[3..] {
         let base = if r.name.starts_with("email") {
             smtp
+        } else if r.name.starts_with("app") {
+            http_8
         } else {
             http
         };
@@ -114,6 +152,7 @@ pub(crate) async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()
 async fn measure_channels(
     client: &reqwest::Client,
     s: &Settings,
+    gateway: &FakeSmsGateway,
     n: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Run>> {
@@ -125,6 +164,8 @@ async fn measure_channels(
             s.wechat.port,
             s.phone.port,
             s.email.http_port,
+            s.sms.port,
+            s.app.port,
         ],
     )
     .await?;
@@ -138,9 +179,17 @@ async fn measure_channels(
     );
     let smtp = format!("127.0.0.1:{}", s.email.port);
     let rcpt = format!("{}@{}", s.email.mailbox, s.email.domain);
+    let sms = format!("http://127.0.0.1:{}/sms/inbound", s.sms.port);
+    let app = format!("http://127.0.0.1:{}/v1", s.app.port);
     // Each run's contacts are distinct (numbers, message ids, call ids): a repeat would be
     // answered from the de-duplication record and measure nothing.
     let run_id = uuid::Uuid::new_v4().simple().to_string();
+    // One app citizen per request in flight, signed in once (a code each, through the gateway).
+    let mut citizens = Vec::with_capacity(APP_CONCURRENCY);
+    for c in 0..APP_CONCURRENCY {
+        citizens.push(app_sign_in(client, &app, gateway, &format!("1370000{c:04}")).await?);
+    }
+    let citizens = &citizens;
 
     // Warm up every path once at low volume (connections, plan caches, the catalogue).
     let warm = 200.min(n);
@@ -154,6 +203,14 @@ async fn measure_channels(
     })
     .await?;
     closed_loop(warm, concurrency, |i| cti_post(client, &cti, &warm_id, i)).await?;
+    closed_loop(warm, concurrency, |i| {
+        sms_post(client, &sms, &warm_id, 0, i)
+    })
+    .await?;
+    closed_loop(warm, APP_CONCURRENCY, |i| {
+        app_submit(client, &app, &service_code, citizens, &warm_id, i)
+    })
+    .await?;
     closed_loop(warm, SMTP_CONCURRENCY, |i| {
         smtp_mail(&smtp, &rcpt, &warm_id, i)
     })
@@ -185,6 +242,27 @@ async fn measure_channels(
         closed_loop(n, concurrency, |i| cti_post(client, &cti, &run_id, i)).await?;
     runs.push(summarize(
         "phone CTI newCall -> 200 (call recorded)",
+        lat,
+        secs,
+        cpu,
+    ));
+    settle().await;
+    // Numbers after the warm-up's: each contact its own number, within the per-number limits.
+    let (lat, secs, cpu) =
+        closed_loop(n, concurrency, |i| sms_post(client, &sms, &run_id, warm, i)).await?;
+    runs.push(summarize(
+        "SMS inbound callback (signed) -> 200 (ticket + receipt)",
+        lat,
+        secs,
+        cpu,
+    ));
+    settle().await;
+    let (lat, secs, cpu) = closed_loop(n, APP_CONCURRENCY, |i| {
+        app_submit(client, &app, &service_code, citizens, &run_id, i)
+    })
+    .await?;
+    runs.push(summarize(
+        "app POST /v1/tickets (signed in, 8 in flight) -> 201 with the number",
         lat,
         secs,
         cpu,
@@ -350,6 +428,175 @@ async fn cti_post(
     Ok(())
 }
 
+const SMS_PROVIDER_SECRET: &str = "bench-provider-secret-0123456789";
+const SMS_INBOUND_SECRET: &str = "bench-inbound-secret-0123456789";
+const SMS_NUMBER_KEY: &str = "bench-number-key-0123456789";
+
+/// The SMS gateway the bench talks to: takes every send (receipts, sign-in codes) with the
+/// real gateway's answer and keeps the codes, so the app's citizens can sign in. It does not
+/// check our signature: the channel's tests do, and here it would only add CPU.
+struct FakeSmsGateway {
+    url: String,
+    codes: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl FakeSmsGateway {
+    async fn start() -> anyhow::Result<FakeSmsGateway> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/sms/send", listener.local_addr()?);
+        let codes: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let taken = codes.clone();
+        let app = axum::Router::new().route(
+            "/sms/send",
+            axum::routing::post(move |body: bytes::Bytes| {
+                let taken = taken.clone();
+                async move {
+                    if let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body)
+                        && let (Some(to), Some(code)) = (
+                            request["phone_numbers"].as_str(),
+                            request["template_param"]["code"].as_str(),
+                        )
+                        && let Ok(mut codes) = taken.lock()
+                    {
+                        codes.insert(to.to_owned(), code.to_owned());
+                    }
+                    axum::Json(serde_json::json!({
+                        "code": "OK", "message": "OK", "biz_id": "1^0"
+                    }))
+                }
+            }),
+        );
+        // Lives as long as the bench process.
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(FakeSmsGateway { url, codes })
+    }
+
+    fn code_for(&self, phone: &str) -> Option<String> {
+        self.codes.lock().ok()?.get(phone).cloned()
+    }
+}
+
+/// The gateway's signed callback for one inbound SMS from its own number.
+async fn sms_post(
+    client: &reqwest::Client,
+    url: &str,
+    run_id: &str,
+    offset: usize,
+    i: usize,
+) -> anyhow::Result<()> {
+    use hotline_intake::sms::sign;
+    let timestamp = chrono::Utc::now().timestamp();
+    let body = serde_json::json!({
+        "from": format!("139{:08}", offset + i),
+        "to": "12345",
+        "text": "天河路208号路灯不亮，已经三天了",
+        "message_id": format!("{run_id}-{i}"),
+        "timestamp": timestamp,
+    })
+    .to_string();
+    let timestamp = timestamp.to_string();
+    let nonce = sign::nonce();
+    let signature = sign::signature(SMS_INBOUND_SECRET, &timestamp, &nonce, body.as_bytes());
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header(sign::TIMESTAMP_HEADER, &timestamp)
+        .header(sign::NONCE_HEADER, &nonce)
+        .header(sign::SIGNATURE_HEADER, &signature)
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("SMS callback {i}"))?;
+    anyhow::ensure!(
+        response.status().as_u16() == 200,
+        "SMS callback {i} answered {}",
+        response.status()
+    );
+    Ok(())
+}
+
+/// Signs a citizen in to the app (code by SMS through the fake gateway); answers the bearer.
+async fn app_sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    gateway: &FakeSmsGateway,
+    phone: &str,
+) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base}/auth/code"))
+        .json(&serde_json::json!({ "phone": phone }))
+        .send()
+        .await
+        .context("app code request")?;
+    anyhow::ensure!(
+        response.status().as_u16() == 202,
+        "app code request answered {}",
+        response.status()
+    );
+    let code = gateway
+        .code_for(phone)
+        .with_context(|| format!("no sign-in code reached the gateway for {phone}"))?;
+    let response = client
+        .post(format!("{base}/auth/token"))
+        .json(&serde_json::json!({ "phone": phone, "code": code }))
+        .send()
+        .await
+        .context("app token request")?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "app token request answered {}",
+        response.status()
+    );
+    let body: serde_json::Value = response.json().await?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no access token")
+}
+
+/// One ticket from a signed-in app citizen (multipart, GPS, an idempotency key of its own).
+async fn app_submit(
+    client: &reqwest::Client,
+    base: &str,
+    service_code: &str,
+    citizens: &[String],
+    run_id: &str,
+    i: usize,
+) -> anyhow::Result<()> {
+    let bearer = citizens
+        .get(i % citizens.len().max(1))
+        .context("no app citizen")?;
+    let ticket = serde_json::json!({
+        "category": service_code,
+        "description": "天河路208号路灯不亮，已经三天了",
+        "address": "广州市天河区天河路208号",
+        "lat": 23.1291,
+        "long": 113.3276,
+    });
+    let boundary = "----hotline-bench-app";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"ticket\"\r\n\
+         Content-Type: application/json\r\n\r\n{ticket}\r\n--{boundary}--\r\n"
+    );
+    let response = client
+        .post(format!("{base}/tickets"))
+        .bearer_auth(bearer)
+        .header("idempotency-key", format!("{run_id}-{i}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("app POST {i}"))?;
+    let status = response.status().as_u16();
+    let body = response.text().await?;
+    anyhow::ensure!(status == 201, "app POST {i} answered {status}: {body}");
+    anyhow::ensure!(body.contains("ticket_no"), "no number in {body}");
+    Ok(())
+}
+
 /// One SMTP session delivering one mail; errors on any reply other than the expected one.
 async fn smtp_mail(addr: &str, rcpt: &str, run_id: &str, i: usize) -> anyhow::Result<()> {
     let stream = TcpStream::connect(addr)
@@ -406,7 +653,12 @@ async fn expect(
 }
 
 /// The raw HTTP baseline: an axum server that reads the body and answers 201.
-async fn raw_http(client: &reqwest::Client, n: usize, concurrency: usize) -> anyhow::Result<Run> {
+async fn raw_http(
+    client: &reqwest::Client,
+    n: usize,
+    concurrency: usize,
+    name: &str,
+) -> anyhow::Result<Run> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
@@ -445,7 +697,7 @@ async fn raw_http(client: &reqwest::Client, n: usize, concurrency: usize) -> any
     let (lat, secs, cpu) = closed_loop(n, concurrency, post).await?;
     stop.cancel();
     let _ = server.await;
-    Ok(summarize("raw HTTP POST -> 201 (axum)", lat, secs, cpu))
+    Ok(summarize(name, lat, secs, cpu))
 }
 
 /// The raw SMTP baseline: a sink that answers every command and reads the data to the dot.
