@@ -56,8 +56,9 @@ enum Command {
     Sms,
     /// Notices to citizens (reply, progress, survey invitation) on the channel they used.
     Notify,
-    /// Routing tickets to departments.
-    Dispatch,
+    /// Routing tickets to departments; with a subcommand, smart dispatch's classifier offline
+    /// (no servers, no configuration).
+    Dispatch(DispatchArgs),
     /// Where departments connect (gRPC and REST).
     Gateway,
     /// The knowledge base: governed decision trees, Chinese search, answer suggestions.
@@ -84,8 +85,22 @@ enum Command {
     NatsConfig(nats_config::Args),
 }
 
+/// `hotline dispatch` alone runs the service; `classify`, `eval` and `train` run the classifier.
+#[derive(clap::Args)]
+struct DispatchArgs {
+    #[command(subcommand)]
+    classifier: Option<hotline_dispatch::classifier::cli::ClassifierCommand>,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The classifier needs no servers and no configuration either.
+    if let Command::Dispatch(DispatchArgs {
+        classifier: Some(command),
+    }) = &cli.command
+    {
+        return hotline_dispatch::classifier::cli::run(command);
+    }
     // Needs no servers and no configuration.
     if let Command::Calendar { year } = cli.command {
         print!("{}", hotline_sla::print_calendar(year));
@@ -115,7 +130,7 @@ fn main() -> anyhow::Result<()> {
         Command::App => "hotline-app",
         Command::Sms => "hotline-sms",
         Command::Notify => "hotline-notify",
-        Command::Dispatch => "hotline-dispatch",
+        Command::Dispatch(_) => "hotline-dispatch",
         Command::Gateway => "hotline-gateway",
         Command::Knowledge => "hotline-knowledge",
         Command::Sla => "hotline-sla",
@@ -150,7 +165,7 @@ fn main() -> anyhow::Result<()> {
             Command::App => hotline_intake::app::run(settings, shutdown).await,
             Command::Sms => hotline_intake::sms::run(settings, shutdown).await,
             Command::Notify => hotline_intake::notify::run(settings, shutdown).await,
-            Command::Dispatch => hotline_dispatch::run(settings, shutdown).await,
+            Command::Dispatch(_) => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
             Command::Sla => hotline_sla::run(settings, shutdown).await,

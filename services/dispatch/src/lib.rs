@@ -7,6 +7,8 @@
 //! - [`catalogue`]: the dispatch catalogue (派单目录), versioned and audited.
 //! - [`gazetteer`]: the district an address is in (属地).
 //! - [`router`]: the pure routing decision.
+//! - [`classifier`]: smart dispatch's category classifier (issue 11), offline for now
+//!   (`hotline dispatch classify | eval | train`), not yet consulted by the router.
 //! - this module: the consumer of ticket events, the manual dispatch queue, the HTTP API
 //!   (port 8082) and the catalogue's NATS responder (Open311 services come from here).
 //!
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
+pub mod classifier;
 pub mod gazetteer;
 pub mod http;
 pub mod router;
