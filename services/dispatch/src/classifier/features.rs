@@ -232,13 +232,14 @@ impl Features {
                     (i, (1.0 + (n as f32).ln()) * idf)
                 })
                 .collect();
+            // Summed in index order: a hash map's order would change the last bits per run.
+            v.sort_by_key(|(i, _)| *i);
             normalise_l2(&mut v);
             v
         };
         let mut v = block(word_tf, &self.word_idf, 0);
         v.extend(block(gram_tf, &self.gram_idf, offset));
         normalise_l2(&mut v);
-        v.sort_by_key(|(i, _)| *i);
         v
     }
 }

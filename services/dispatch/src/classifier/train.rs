@@ -352,9 +352,11 @@ mod tests {
     fn sample() -> Corpus {
         let mut examples = Vec::new();
         for i in 0..20 {
-            examples.push(example(&format!("路灯 不亮 小区 {i}"), "城乡建设"));
-            examples.push(example(&format!("医保 报销 社保 {i}"), "劳动和社会保障"));
-            examples.push(example(&format!("公交 线路 站点 {i}"), "交通运输"));
+            // Each message its own words too: near copies of the validation fold leave training.
+            let own = format!("甲{i} 乙{i} 丙{i} 丁{i}");
+            examples.push(example(&format!("路灯 不亮 {own}"), "城乡建设"));
+            examples.push(example(&format!("医保 报销 {own}"), "劳动和社会保障"));
+            examples.push(example(&format!("公交 站点 {own}"), "交通运输"));
         }
         Corpus {
             examples,
