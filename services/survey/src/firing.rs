@@ -155,12 +155,33 @@ async fn publish(bus: &Bus, notice: &Notice) -> Result<(), SurveyError> {
     Ok(())
 }
 
-/// Fires due surveys until `shutdown`: at once again after a full batch, else after `poll`.
+/// When the earliest pending survey is next due (the partial index `survey_next` answers it).
+async fn earliest(pool: &PgPool) -> Result<Option<chrono::DateTime<Utc>>, SurveyError> {
+    Ok(sqlx::query_scalar(
+        "SELECT next_attempt_at FROM survey.survey WHERE state IN ('scheduled', 'invited') \
+         AND next_attempt_at IS NOT NULL ORDER BY next_attempt_at LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Fires due surveys until `shutdown`: at once again after a full batch, else it sleeps until the
+/// earliest next due time, at most `poll` (other replicas may schedule earlier ones meanwhile).
 pub async fn run(f: Firing, poll: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
         let wait = match fire_due(&f).await {
             Ok(n) if n as i64 >= f.batch => Duration::ZERO,
-            Ok(_) => poll,
+            Ok(_) => match earliest(&f.pool).await {
+                Ok(Some(at)) => (at - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .clamp(Duration::from_millis(1), poll),
+                Ok(None) => poll,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "reading the next due survey failed");
+                    poll
+                }
+            },
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "firing surveys failed; retrying");
                 poll.max(Duration::from_secs(1))
