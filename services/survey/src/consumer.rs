@@ -75,6 +75,27 @@ async fn apply(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
     let ticket = &event.ticket;
     let entry = &event.entry;
     let key = ticket_key(ticket.ticket_no);
+    // Every ticket is created and most are dispatched: those two steps take one statement and
+    // write nothing unless there is something to do (an agent to remember, a 重办 to supervise),
+    // so the consumer costs the ticket's path almost nothing.
+    match (entry.step.as_str(), &entry.actor) {
+        ("created", Actor::Agent { id }) => {
+            sqlx::query(
+                "INSERT INTO survey.ticket (ticket_no, last_seq, agent) VALUES ($1, $2, $3) \
+                 ON CONFLICT (ticket_no) DO UPDATE SET agent = EXCLUDED.agent, \
+                 last_seq = EXCLUDED.last_seq WHERE survey.ticket.last_seq < EXCLUDED.last_seq",
+            )
+            .bind(key)
+            .bind(entry.seq)
+            .bind(id)
+            .execute(&cx.pool)
+            .await?;
+            return Ok(());
+        }
+        ("created", _) => return Ok(()),
+        ("dispatch" | "redispatch", _) => return supervise_reopened(cx, event).await,
+        _ => {}
+    }
     let mut tx = cx.pool.begin().await?;
     sqlx::query(
         "INSERT INTO survey.ticket (ticket_no, last_seq) VALUES ($1, -1) ON CONFLICT DO NOTHING",
@@ -94,14 +115,8 @@ async fn apply(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
         return Ok(());
     }
     let mut agent: Option<String> = row.try_get("agent")?;
-    let mut supervise: bool = row.try_get("supervise_next_dispatch")?;
     let mut reopens: i32 = row.try_get("reopens")?;
     match entry.step.as_str() {
-        "created" => {
-            if let Actor::Agent { id } = &entry.actor {
-                agent = Some(id.clone());
-            }
-        }
         "complete" | "answer" => {
             let kind = if entry.step == "complete" {
                 Kind::Case
@@ -138,23 +153,6 @@ async fn apply(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
             }
         }
         "reopen" => reopens += 1,
-        "dispatch" | "redispatch" if supervise => {
-            supervise = false;
-            let system = Actor::system("survey");
-            store::enqueue(
-                &mut tx,
-                ticket.ticket_no,
-                &[hotline_domain::contract::TicketCommand::Act {
-                    idempotency_key: format!("survey:supervise:{}:{}", ticket.ticket_no, entry.seq),
-                    actor: system,
-                    ticket_no: ticket.ticket_no,
-                    action: Action::Supervise {
-                        note: format!("重办件（回访不满意，第{reopens}次重办）：请承办单位重点办理，按新时限办结"),
-                    },
-                }],
-            )
-            .await?;
-        }
         "survey_unreachable" | "close" | "conclude" | "merge" => {
             sqlx::query(
                 "UPDATE survey.survey SET state = 'cancelled', next_attempt_at = NULL, \
@@ -168,15 +166,49 @@ async fn apply(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
         _ => {}
     }
     sqlx::query(
-        "UPDATE survey.ticket SET last_seq = $2, agent = $3, supervise_next_dispatch = $4, \
-         reopens = $5 WHERE ticket_no = $1",
+        "UPDATE survey.ticket SET last_seq = $2, agent = $3, reopens = $4 WHERE ticket_no = $1",
     )
     .bind(key)
     .bind(entry.seq)
     .bind(agent)
-    .bind(supervise)
     .bind(reopens)
     .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A dispatch after our 重办: the supervision order (督办), once (the flag is cleared by the same
+/// statement that finds it, guarded by the history seq against a redelivered event).
+async fn supervise_reopened(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
+    let ticket_no = event.ticket.ticket_no;
+    let mut tx = cx.pool.begin().await?;
+    let reopens: Option<i32> = sqlx::query_scalar(
+        "UPDATE survey.ticket SET supervise_next_dispatch = false, last_seq = $2 \
+         WHERE ticket_no = $1 AND supervise_next_dispatch AND last_seq < $2 RETURNING reopens",
+    )
+    .bind(ticket_key(ticket_no))
+    .bind(event.entry.seq)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(reopens) = reopens else {
+        return Ok(());
+    };
+    store::enqueue(
+        &mut tx,
+        ticket_no,
+        &[hotline_domain::contract::TicketCommand::Act {
+            idempotency_key: format!("survey:supervise:{ticket_no}:{}", event.entry.seq),
+            actor: Actor::system("survey"),
+            ticket_no,
+            action: Action::Supervise {
+                note: format!(
+                    "重办件（回访不满意，第{}次重办）：请承办单位重点办理，按新时限办结",
+                    reopens.max(1)
+                ),
+            },
+        }],
+    )
     .await?;
     tx.commit().await?;
     Ok(())
