@@ -874,5 +874,100 @@ async fn a_followers_messages_within_the_window_are_one_ticket() {
         .collect();
     assert_eq!(theirs.len(), 1, "two first messages at once: one ticket");
     assert_eq!(supplements(&bus, theirs[0].ticket_no).await.len(), 1);
+
+    // The conversation's ticket is completed within the window: the next message is refused
+    // as an addition and opens a new ticket, which later messages join.
+    let third = "oHotlineConversation0003";
+    let (status, reply) = peer
+        .safe(&message_from(
+            third,
+            "text",
+            "<Content>人行道地砖松动</Content>",
+            "9300000000000008",
+        ))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let done = ticket_in(&message::fields(&reply).expect("xml")["Content"]);
+    let th = || Actor::Department {
+        code: DeptCode::parse("GZ-TH").expect("code"),
+    };
+    act(
+        &bus,
+        Service::Dispatch,
+        Actor::system("dispatch"),
+        done,
+        Action::Dispatch {
+            lead: DeptCode::parse("GZ-TH").expect("code"),
+            co: vec![],
+            note: String::new(),
+        },
+    )
+    .await;
+    act(&bus, Service::Gateway, th(), done, Action::Accept).await;
+    act(
+        &bus,
+        Service::Gateway,
+        th(),
+        done,
+        Action::Reply {
+            text: "已修复".into(),
+        },
+    )
+    .await;
+    act(
+        &bus,
+        Service::Gateway,
+        th(),
+        done,
+        Action::Complete {
+            note: String::new(),
+        },
+    )
+    .await;
+    let refused = || {
+        hotline_intake::wechat::conversation::SUPPLEMENTS
+            .with_label_values(&["refused"])
+            .get()
+    };
+    let refused_before = refused();
+    let photo = message_from(
+        third,
+        "image",
+        "<PicUrl>http://mmbiz.qpic.cn/tile.jpg</PicUrl><MediaId>image-media-10</MediaId>",
+        "9300000000000009",
+    );
+    let (status, reply) = peer.safe(&photo).await;
+    assert_eq!(status, 200, "{reply}");
+    let content = message::fields(&reply).expect("xml")["Content"].clone();
+    assert!(content.contains("已受理"), "{content}");
+    let reopened = ticket_in(&content);
+    assert_ne!(reopened, done);
+    assert_eq!(refused(), refused_before + 1, "the addition was refused");
+    assert!(supplements(&bus, done).await.is_empty());
+    let (status, again) = peer.safe(&photo).await;
+    assert_eq!(status, 200, "{again}");
+    let content = message::fields(&again).expect("xml")["Content"].clone();
+    assert!(content.contains("已受理"), "{content}");
+    assert_eq!(
+        ticket_in(&content),
+        reopened,
+        "a repeat gets the same reply"
+    );
+    let (status, reply) = peer
+        .safe(&message_from(
+            third,
+            "text",
+            "<Content>在公交站旁边</Content>",
+            "9300000000000010",
+        ))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let content = message::fields(&reply).expect("xml")["Content"].clone();
+    assert!(content.contains("已补充到工单"), "{content}");
+    assert_eq!(ticket_in(&content), reopened);
+    assert_eq!(
+        supplements(&bus, reopened).await,
+        vec!["在公交站旁边".to_owned()]
+    );
     stop.cancel();
 }
