@@ -354,7 +354,11 @@ async fn progress_and_reply_reach_each_citizen_once_even_when_everything_is_repl
         .filter(|t| t.template_code == templates.progress)
         .collect();
     assert_eq!(progress.len(), 2, "{sms:?}");
-    assert!(progress.iter().all(|t| t.params["no"] == by_sms.to_string()));
+    assert!(
+        progress
+            .iter()
+            .all(|t| t.params["no"] == by_sms.to_string())
+    );
     let mut said: Vec<&str> = progress
         .iter()
         .filter_map(|t| t.params["status"].as_str())

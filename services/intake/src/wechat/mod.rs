@@ -32,8 +32,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::idempotency::{IdempotencyCache, RedisCache};
-use conversation::{Conversations, RedisConversations};
 use crate::upstream::{BusUpstream, Ledger, NumberIssuer};
+use conversation::{Conversations, RedisConversations};
 use crypto::Cipher;
 use outbound::Outbound;
 
