@@ -226,15 +226,30 @@ async fn tickets(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     settings.demo = true;
     // One api key files every ticket of the run: no per-key allowance.
     settings.intake.open311_posts_per_key_per_minute = 0;
+    // Every port `hotline all` binds: the bench runs beside a local platform too.
     for port in [
         &mut settings.intake.port,
         &mut settings.tickets.port,
         &mut settings.dispatch.port,
         &mut settings.gateway.port,
         &mut settings.gateway.grpc_port,
+        &mut settings.knowledge.port,
+        &mut settings.sla.port,
+        &mut settings.survey.port,
+        &mut settings.identity.port,
+        &mut settings.wechat.port,
+        &mut settings.phone.port,
+        &mut settings.email.port,
+        &mut settings.email.http_port,
+        &mut settings.app.port,
+        &mut settings.sms.port,
+        &mut settings.notify.port,
     ] {
         *port = free_port()?;
     }
+    // The services verify people's tokens against the issuer at its new port.
+    settings.identity.issuer = format!("http://127.0.0.1:{}", settings.identity.port);
+    settings.auth.issuer = settings.identity.issuer.clone();
     // A database of its own: the run's ticket numbers must not meet earlier runs' tickets.
     let fresh = Fresh::new(&mut settings).await?;
     eprintln!(
@@ -575,8 +590,16 @@ async fn raw_jetstream(
     n: usize,
     concurrency: usize,
 ) -> anyhow::Result<Run> {
-    // The same stream configuration as the platform's (file storage, dedup window).
-    let subject = bus.subjects.ticket_event("bench_raw");
+    // A stream of its own with the tickets stream's configuration (file storage, duplicate
+    // window, replicas): inside the tickets stream every consumer of ticket events would read
+    // (and dead-letter) the baseline's messages, and the platform's figure would pay for them.
+    let tickets = bus.js.get_stream(bus.subjects.tickets_stream()).await?;
+    let mut config = tickets.cached_info().config.clone();
+    config.name = format!("{}_BENCH_RAW", bus.subjects.tickets_stream());
+    let subject = format!("{}.bench_raw", bus.subjects.namespace());
+    config.subjects = vec![subject.clone()];
+    config.description = Some("the bench's raw JetStream baseline".to_owned());
+    bus.js.get_or_create_stream(config).await?;
     let payload = bytes_payload();
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
