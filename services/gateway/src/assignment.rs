@@ -227,6 +227,7 @@ pub(crate) mod tests {
                 updated_at: now,
                 held: false,
             },
+            merged_from: Vec::new(),
         }
     }
 

@@ -195,6 +195,7 @@ fn event(
             updated_at: now,
             held: false,
         },
+        merged_from: Vec::new(),
     }
 }
 

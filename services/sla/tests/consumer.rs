@@ -51,6 +51,7 @@ fn event(
             updated_at: at,
             held: false,
         },
+        merged_from: Vec::new(),
     }
 }
 

@@ -196,6 +196,11 @@ pub struct TicketEvent {
     /// The ticket after the step; full contact details, so only trusted consumers read the
     /// ticket stream. The gateway masks before anything reaches a department.
     pub ticket: TicketView,
+    /// The tickets merged into this one (并单), directly or through a ticket merged into it,
+    /// as of this step: their citizens hear about its steps too (intake's notify router looks
+    /// up their contacts). Numbers only, so no other citizen's data rides on this event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<TicketNo>,
 }
 
 impl TicketEvent {

@@ -103,6 +103,7 @@ impl Action {
                 }
             }
             Action::Merge { .. }
+            | Action::MergedFrom { .. }
             | Action::Accept
             | Action::Close
             | Action::SurveyUnreachable { .. } => Ok(()),

@@ -406,6 +406,12 @@ pub enum Action {
         ruling: Ruling,
         note: String,
     },
+    /// 并单, the target's side: `from` was merged into this ticket, whose steps its citizen now
+    /// hears about. Recorded by the ledger with the `merge` of `from` (both in one transaction);
+    /// nobody sends it.
+    MergedFrom {
+        from: TicketNo,
+    },
 }
 
 /// How a supervisor concludes an unsatisfied ticket ([`Action::Conclude`]).
@@ -447,6 +453,7 @@ impl Action {
             Action::Close => "close",
             Action::Reopen { .. } => "reopen",
             Action::Conclude { .. } => "conclude",
+            Action::MergedFrom { .. } => "merged_from",
         }
     }
 }
@@ -843,6 +850,18 @@ impl Ticket {
                     return Err(illegal());
                 }
                 Ok(keep(S::Closed))
+            }
+            Action::MergedFrom { from } => {
+                centre_only()?;
+                if *from == self.no {
+                    return Err(TransitionError::MergeIntoSelf);
+                }
+                // Only a matter still being worked on can carry another citizen's along: a
+                // finished one would leave the merged citizen without an answer.
+                if !self.status.is_open_for_citizen() {
+                    return Err(illegal());
+                }
+                Ok(keep(self.status))
             }
         }
     }

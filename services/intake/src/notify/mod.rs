@@ -277,6 +277,7 @@ mod tests {
                 updated_at: Utc::now(),
                 held: false,
             },
+            merged_from: Vec::new(),
         }
     }
 

@@ -614,3 +614,58 @@ fn an_unsatisfied_ticket_ends_only_by_a_ruling_and_an_unreached_one_closes() {
         Status::Closed
     );
 }
+
+/// 并单, the target's side: only a ticket still being worked on takes another one in, only from
+/// the centre, never itself, and its state does not move.
+#[test]
+fn merged_from_needs_an_open_target_and_keeps_its_state() {
+    let other = TicketNo::compose(261129, 1).expect("n");
+    let merged_from = || Action::MergedFrom { from: other };
+    let mut t = ticket();
+    step(&mut t, &agent(), merged_from()).expect("a received ticket takes it");
+    assert_eq!(t.status, Status::Received);
+    assert_eq!(
+        step(
+            &mut t,
+            &agent(),
+            Action::MergedFrom {
+                from: TicketNo::compose(261129, 7).expect("same number")
+            }
+        ),
+        Err(TransitionError::MergeIntoSelf)
+    );
+    assert!(matches!(
+        step(&mut t, &as_dept("GZ-TH"), merged_from()),
+        Err(TransitionError::CentreOnly { .. })
+    ));
+    let dispatch = Action::Dispatch {
+        lead: dept("GZ-TH"),
+        co: vec![],
+        note: String::new(),
+    };
+    step(&mut t, &agent(), dispatch).expect("dispatched");
+    step(&mut t, &agent(), merged_from()).expect("a dispatched ticket takes it");
+    assert_eq!(t.status, Status::Dispatched);
+    assert_eq!(t.lead, Some(dept("GZ-TH")));
+    for done in [
+        Status::Answered,
+        Status::Completed,
+        Status::Surveyed,
+        Status::Closed,
+        Status::Rejected,
+        Status::Emergency,
+        Status::Merged,
+    ] {
+        let t = Ticket {
+            status: done,
+            ..ticket()
+        };
+        assert!(
+            matches!(
+                t.decide(&agent(), &merged_from(), &Directory::demo()),
+                Err(TransitionError::Illegal { .. })
+            ),
+            "{done}"
+        );
+    }
+}
