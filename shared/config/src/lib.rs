@@ -270,6 +270,23 @@ pub struct Tickets {
     pub port: u16,
     /// Most commands committed in one transaction (group commit).
     pub batch_max: usize,
+    /// The duplicate finder (并单 suggestions): `[tickets.duplicates]`.
+    pub duplicates: Duplicates,
+}
+
+/// What counts as the same matter when the tickets service suggests duplicates (并单): the same
+/// citizen within `citizen_days`, or the same place and matter within `place_days`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Duplicates {
+    /// How far back a ticket of the same citizen (phone number or account) is suggested.
+    pub citizen_days: u32,
+    /// How far back a ticket at the same place on the same matter is suggested.
+    pub place_days: u32,
+    /// Coordinates this close (metres) are the same place.
+    pub radius_m: u32,
+    /// Without a matter code on both sides, the texts must be at least this similar (Jaccard
+    /// index of their character bigrams, 0-1) for the same place to be the same matter.
+    pub text_similarity: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -568,6 +585,7 @@ impl Settings {
             );
         }
         self.validate_identity()?;
+        self.validate_duplicates()?;
         self.validate_wechat()?;
         self.validate_survey()?;
         self.validate_phone()?;
@@ -593,6 +611,24 @@ impl Settings {
             .any(|k| k.trim().len() < 8)
         {
             return invalid("open311 api keys must be at least 8 characters".into());
+        }
+        Ok(())
+    }
+
+    fn validate_duplicates(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let d = &self.tickets.duplicates;
+        // A year is far beyond any hotline's idea of "the same matter again"; the bound keeps
+        // the finder's scans to recent tickets.
+        if !(1..=365).contains(&d.citizen_days) || !(1..=365).contains(&d.place_days) {
+            return invalid("tickets.duplicates.citizen_days and place_days must be 1-365");
+        }
+        // Beyond a few kilometres "the same place" means nothing.
+        if !(1..=5_000).contains(&d.radius_m) {
+            return invalid("tickets.duplicates.radius_m must be 1-5000");
+        }
+        if !(d.text_similarity > 0.0 && d.text_similarity <= 1.0) {
+            return invalid("tickets.duplicates.text_similarity must be above 0 and at most 1");
         }
         Ok(())
     }
@@ -972,6 +1008,32 @@ mod tests {
         }
         let r = Settings::load_from(None, env(&[("HOTLINE__INTAKE__PORT", "not-a-port")]));
         assert!(matches!(r, Err(ConfigError::Load(_))));
+    }
+
+    #[test]
+    fn duplicate_windows_default_and_are_bounded() {
+        let s = Settings::load_from(None, env(&[])).expect("defaults");
+        let d = &s.tickets.duplicates;
+        assert_eq!((d.citizen_days, d.place_days, d.radius_m), (7, 3, 100));
+        let s = Settings::load_from(
+            None,
+            env(&[("HOTLINE__TICKETS__DUPLICATES__PLACE_DAYS", "5")]),
+        )
+        .expect("valid");
+        assert_eq!(s.tickets.duplicates.place_days, 5);
+        for bad in [
+            ("HOTLINE__TICKETS__DUPLICATES__CITIZEN_DAYS", "0"),
+            ("HOTLINE__TICKETS__DUPLICATES__PLACE_DAYS", "366"),
+            ("HOTLINE__TICKETS__DUPLICATES__RADIUS_M", "0"),
+            ("HOTLINE__TICKETS__DUPLICATES__TEXT_SIMILARITY", "0"),
+            ("HOTLINE__TICKETS__DUPLICATES__TEXT_SIMILARITY", "1.5"),
+        ] {
+            let r = Settings::load_from(None, env(&[bad]));
+            assert!(
+                matches!(r, Err(ConfigError::Invalid(_))),
+                "{bad:?} gave {r:?}"
+            );
+        }
     }
 
     #[test]
