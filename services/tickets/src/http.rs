@@ -6,6 +6,10 @@
 //! ledger is the token's subject. Which role may take which step is [`may_take`]; docs/roles.md
 //! is the table. Contact details are masked in every read; `POST /v1/tickets/{no}/reveal` shows
 //! them, one audited call at a time ([`crate::reveal`]), and so does a search by phone number.
+//!
+//! 并单: `GET /v1/tickets/{no}/duplicates` and `POST /v1/duplicates` (a draft) suggest the open
+//! tickets likely on the same matter ([`crate::duplicates`]), masked like every list; the
+//! merge is the `merge` step.
 
 use std::time::Duration;
 
@@ -22,6 +26,7 @@ use hotline_domain::{Action, DeptCode, ServiceCode, Status, TicketNo};
 use hotline_runtime::ApiError;
 use serde::Deserialize;
 
+use crate::duplicates::{Candidate, Draft, DraftBody, Finder};
 use crate::ledger::Ledger;
 use crate::reveal::{self, RevealLog};
 use crate::store::Store;
@@ -33,6 +38,7 @@ pub struct AppState {
     pub bus: Bus,
     pub verifier: Verifier,
     pub reveals: RevealLog,
+    pub duplicates: Finder,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -48,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tickets/{no}/actions", post(act))
         .route("/v1/tickets/{no}/reveal", post(reveal_contact))
         .route("/v1/reveals", get(list_reveals))
+        .route("/v1/tickets/{no}/duplicates", get(ticket_duplicates))
+        .route("/v1/duplicates", post(draft_duplicates))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -83,6 +91,13 @@ impl Policy for RevealContact {
         Role::DepartmentStaff,
     ];
     const WHAT: &'static str = "reveal a citizen's contact details";
+}
+
+/// Finding duplicates (并单): the people who merge (`merge` is theirs, see [`may_take`]).
+pub struct FindDuplicates;
+impl Policy for FindDuplicates {
+    const ROLES: &'static [Role] = &[Role::Agent, Role::Dispatcher, Role::Supervisor, Role::Admin];
+    const WHAT: &'static str = "look for duplicate tickets";
 }
 
 /// Reading the audit of reveals.
@@ -371,6 +386,68 @@ async fn reveal_contact(
     .into_response())
 }
 
+/// Suggestions with their tickets masked, as every list of this API.
+fn masked(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    candidates
+        .into_iter()
+        .map(|mut c| {
+            c.ticket.citizen = c.ticket.citizen.masked();
+            c
+        })
+        .collect()
+}
+
+/// The likely duplicates of a stored ticket: the same citizen, or the same place and matter.
+async fn ticket_duplicates(
+    _who: Authorized<FindDuplicates>,
+    State(state): State<AppState>,
+    Path(no): Path<String>,
+) -> Result<Response, ApiError> {
+    let ticket_no = parse_no(&no)?;
+    let found = state
+        .store
+        .get(&GetTicket {
+            ticket_no,
+            as_department: None,
+        })
+        .await?;
+    let candidates = state
+        .duplicates
+        .find(&Draft::of_ticket(&found.ticket))
+        .await?;
+    Ok(Json(serde_json::json!({
+        "ticket_no": ticket_no,
+        "candidates": masked(candidates),
+    }))
+    .into_response())
+}
+
+/// The likely duplicates of what an agent is writing (phone, account, address or coordinates,
+/// matter code, description), before the ticket exists.
+async fn draft_duplicates(
+    who: Authorized<FindDuplicates>,
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: DraftBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("a draft: {e}")))?;
+    // Matching a phone number or an account finds a person's tickets: the roles that may search
+    // by phone number (a dispatcher works with stored tickets, whose own contact is used).
+    let by_person = body.phone.as_deref().is_some_and(|p| !p.trim().is_empty())
+        || body
+            .account_id
+            .as_deref()
+            .is_some_and(|a| !a.trim().is_empty());
+    if by_person && !who.may_reveal() {
+        return Err(forbidden(
+            "matching a draft by phone number or account needs a role that may reveal contact details",
+        ));
+    }
+    let draft = Draft::parse(body)?;
+    let candidates = state.duplicates.find(&draft).await?;
+    Ok(Json(serde_json::json!({ "candidates": masked(candidates) })).into_response())
+}
+
 #[derive(Deserialize)]
 struct RevealParams {
     ticket_no: Option<String>,
@@ -491,6 +568,13 @@ mod tests {
                 "dispatcher supervisor admin",
             ),
             (Action::Release, "agent dispatcher supervisor admin"),
+            // Recorded by the ledger on a merge's target; nobody sends it.
+            (
+                Action::MergedFrom {
+                    from: TicketNo::compose(261202, 1).expect("no"),
+                },
+                "",
+            ),
             (Action::Supervise { note: n() }, "supervisor admin"),
             (Action::Supplement { note: n() }, "agent supervisor admin"),
             (

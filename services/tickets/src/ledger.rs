@@ -14,6 +14,13 @@
 //! got past the edges, say), the batch is split and re-run in halves until the refused command
 //! stands by itself; it is answered `invalid` (a data exception) or `internal`, its batch-mates
 //! commit and are answered as usual (see `Batcher::execute_isolating`).
+//!
+//! 并单 (`merge`) is the one command that touches two tickets: the target is locked with the
+//! merged ticket, must exist ([`MergeRefused::NoTarget`], `not_found`) and still be worked on
+//! ([`MergeRefused::TargetDone`], `conflict`), and takes a `merged_from` entry in the same
+//! transaction. The target keeps the list of tickets merged into it (`merged_from`, through
+//! chains: a target merged on passes its list along) and every one of its events carries it, so
+//! intake's notify router tells those citizens too (docs/messaging.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -23,6 +30,7 @@ use chrono::{DateTime, Utc};
 use hotline_bus::outbox::{self, OutboxMessage};
 use hotline_bus::rpc::RemoteError;
 use hotline_bus::{Bus, Envelope};
+use hotline_domain::contract::ErrorKind;
 use hotline_domain::contract::{
     CommandAccepted, CreateTicket, HistoryEntry, TicketCommand, TicketEvent, TicketView,
 };
@@ -157,6 +165,35 @@ pub fn refusal(e: &TransitionError) -> RemoteError {
         | TransitionError::LeadAlsoCoHandler => K::Invalid,
     };
     RemoteError::new(kind, e.to_string())
+}
+
+/// Why a merge (并单) was refused on the target's side. The merged ticket's own rules (centre
+/// only, not into itself, still received) are `Ticket::decide`'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeRefused {
+    #[error("the ticket to merge into, {0}, does not exist")]
+    NoTarget(TicketNo),
+    #[error("ticket {target} is {status}: only a ticket still being worked on can take another in")]
+    TargetDone { target: TicketNo, status: Status },
+    #[error("ticket {target} cannot take another in: {cause}")]
+    Target {
+        target: TicketNo,
+        cause: TransitionError,
+    },
+}
+
+impl MergeRefused {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            MergeRefused::NoTarget(_) => ErrorKind::NotFound,
+            MergeRefused::TargetDone { .. } => ErrorKind::Conflict,
+            MergeRefused::Target { cause, .. } => refusal(cause).kind,
+        }
+    }
+
+    fn remote(&self) -> RemoteError {
+        RemoteError::new(self.kind(), self.to_string())
+    }
 }
 
 /// What one batch writes.
@@ -302,12 +339,22 @@ impl Batcher {
             replayed.insert(row.try_get("idempotency_key")?, row.try_get("reply")?);
         }
         // Lock every ticket an action touches, in a stable order so batches do not deadlock.
+        // A merge touches its target too.
         let mut act_nos: Vec<i64> = batch
             .iter()
-            .filter_map(|p| match &p.command {
-                TicketCommand::Act { ticket_no, .. } => Some(ticket_no.as_u64() as i64),
-                TicketCommand::Create { .. } => None,
+            .flat_map(|p| match &p.command {
+                TicketCommand::Act {
+                    ticket_no, action, ..
+                } => {
+                    let into = match action {
+                        Action::Merge { into } => Some(into.as_u64() as i64),
+                        _ => None,
+                    };
+                    [Some(ticket_no.as_u64() as i64), into]
+                }
+                TicketCommand::Create { .. } => [None, None],
             })
+            .flatten()
             .collect();
         act_nos.sort_unstable();
         act_nos.dedup();
@@ -376,6 +423,27 @@ impl Batcher {
                         )?)
                     }
                 }
+                TicketCommand::Act {
+                    action: Action::MergedFrom { .. },
+                    ..
+                } => Err(RemoteError::invalid(
+                    "`merged_from` is recorded by the ledger with the other ticket's `merge`: \
+                     send `merge` on that ticket",
+                )),
+                TicketCommand::Act {
+                    actor,
+                    ticket_no,
+                    action: action @ Action::Merge { into },
+                    ..
+                } => self.merge(
+                    &mut writes,
+                    &mut rows,
+                    (*ticket_no, *into),
+                    actor,
+                    action,
+                    now,
+                    pending.traceparent.clone(),
+                )?,
                 TicketCommand::Act {
                     actor,
                     ticket_no,
@@ -453,7 +521,7 @@ impl Batcher {
         };
         writes
             .events
-            .push(self.event(&entry, view, traceparent.clone())?);
+            .push(self.event(&entry, view, Vec::new(), traceparent.clone())?);
         writes.history.push((ticket.ticket_no, entry));
         writes.new_tickets.push((ticket.clone(), now, traceparent));
         Ok(CommandAccepted {
@@ -462,6 +530,67 @@ impl Batcher {
             seq: 1,
             replayed: false,
         })
+    }
+
+    /// 并单: `no` merged into `into`. Both rows are locked in this transaction, so the target's
+    /// state checked here is the one the merge commits against; the merged ticket's rules go
+    /// first (a merge into itself is `invalid`, not a missing target).
+    #[allow(clippy::too_many_arguments)]
+    fn merge(
+        &self,
+        writes: &mut Writes,
+        rows: &mut HashMap<TicketNo, TicketRow>,
+        (no, into): (TicketNo, TicketNo),
+        actor: &Actor,
+        action: &Action,
+        now: DateTime<Utc>,
+        traceparent: Option<String>,
+    ) -> anyhow::Result<Result<CommandAccepted, RemoteError>> {
+        let Some(row) = rows.get(&no) else {
+            return Ok(Err(RemoteError::not_found(format!(
+                "ticket {no} does not exist"
+            ))));
+        };
+        if let Err(e) = row.machine.decide(actor, action, &self.directory) {
+            return Ok(Err(refusal(&e)));
+        }
+        // Citizens merged into the merged ticket follow it on to the new target.
+        let chain = row.merged_from.clone();
+        let merged_from = Action::MergedFrom { from: no };
+        let refused = match rows.get(&into) {
+            None => Some(MergeRefused::NoTarget(into)),
+            Some(target) => match target.machine.decide(actor, &merged_from, &self.directory) {
+                Ok(_) => None,
+                Err(TransitionError::Illegal { from, .. }) => Some(MergeRefused::TargetDone {
+                    target: into,
+                    status: from,
+                }),
+                Err(cause) => Some(MergeRefused::Target {
+                    target: into,
+                    cause,
+                }),
+            },
+        };
+        if let Some(refused) = refused {
+            return Ok(Err(refused.remote()));
+        }
+        let row = rows.get_mut(&no).context("the merged ticket is locked")?;
+        let accepted = match self.act(writes, row, actor, action, now, traceparent.clone())? {
+            Ok(accepted) => accepted,
+            refused @ Err(_) => return Ok(refused),
+        };
+        let target = rows.get_mut(&into).context("the target is locked")?;
+        for merged in std::iter::once(no).chain(chain) {
+            if !target.merged_from.contains(&merged) {
+                target.merged_from.push(merged);
+            }
+        }
+        if let Err(e) = self.act(writes, target, actor, &merged_from, now, traceparent)? {
+            // Decided above against the same locked row: this cannot happen, and half a merge
+            // must not commit (the batch fails and the command is isolated).
+            anyhow::bail!("the merge target refused after it was checked: {e}");
+        }
+        Ok(Ok(accepted))
     }
 
     fn act(
@@ -510,7 +639,7 @@ impl Batcher {
         let trace = traceparent.or_else(|| row.traceparent.clone());
         writes
             .events
-            .push(self.event(&entry, row.view.clone(), trace)?);
+            .push(self.event(&entry, row.view.clone(), row.merged_from.clone(), trace)?);
         writes.history.push((row.view.ticket_no, entry));
         Ok(Ok(CommandAccepted {
             ticket_no: row.view.ticket_no,
@@ -524,6 +653,7 @@ impl Batcher {
         &self,
         entry: &HistoryEntry,
         ticket: TicketView,
+        merged_from: Vec<TicketNo>,
         traceparent: Option<String>,
     ) -> anyhow::Result<OutboxMessage> {
         let event_id = Uuid::now_v7();
@@ -535,6 +665,7 @@ impl Batcher {
                 event_id,
                 entry: entry.clone(),
                 ticket,
+                merged_from,
             },
         );
         Ok(OutboxMessage {
@@ -561,6 +692,7 @@ impl Batcher {
             let mut traces = Vec::new();
             let mut ats = Vec::new();
             let mut held = Vec::new();
+            let mut address_keys = Vec::new();
             for (t, at, trace) in &w.new_tickets {
                 nos.push(t.ticket_no.as_u64() as i64);
                 channels.push(t.channel.as_str());
@@ -576,13 +708,20 @@ impl Batcher {
                 traces.push(trace.clone());
                 ats.push(*at);
                 held.push(t.hold);
+                address_keys.push(
+                    t.location
+                        .address
+                        .as_deref()
+                        .and_then(crate::duplicates::address_key),
+                );
             }
             sqlx::query(
                 "INSERT INTO tickets.ticket (ticket_no, status, channel, request_type, service_code, description, location, \
-                 citizen, citizen_phone, confidential, attributes, media_url, last_seq, traceparent, created_at, updated_at, held) \
-                 SELECT n, 'received', c, rt, sc, d, l, ci, p, cf, a, m, 1, tp, at, at, h FROM UNNEST($1::bigint[], $2::text[], \
+                 citizen, citizen_phone, confidential, attributes, media_url, last_seq, traceparent, created_at, updated_at, held, \
+                 address_key) \
+                 SELECT n, 'received', c, rt, sc, d, l, ci, p, cf, a, m, 1, tp, at, at, h, ak FROM UNNEST($1::bigint[], $2::text[], \
                  $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::bool[], $10::jsonb[], $11::text[], \
-                 $12::text[], $13::timestamptz[], $14::bool[]) AS u(n, c, rt, sc, d, l, ci, p, cf, a, m, tp, at, h)",
+                 $12::text[], $13::timestamptz[], $14::bool[], $15::text[]) AS u(n, c, rt, sc, d, l, ci, p, cf, a, m, tp, at, h, ak)",
             )
             .bind(&nos)
             .bind(&channels)
@@ -598,6 +737,7 @@ impl Batcher {
             .bind(&traces)
             .bind(&ats)
             .bind(&held)
+            .bind(&address_keys)
             .execute(&mut **tx)
             .await
             .context("inserting tickets")?;
@@ -613,6 +753,7 @@ impl Batcher {
             let mut held = Vec::new();
             let mut seqs = Vec::new();
             let mut ats = Vec::new();
+            let mut merged = Vec::new();
             for (no, row) in &w.updated {
                 nos.push(no.as_u64() as i64);
                 statuses.push(row.machine.status.as_str());
@@ -631,13 +772,20 @@ impl Batcher {
                 held.push(row.machine.held);
                 seqs.push(row.last_seq);
                 ats.push(row.view.updated_at);
+                merged.push(serde_json::to_value(
+                    row.merged_from
+                        .iter()
+                        .map(|n| n.as_u64())
+                        .collect::<Vec<_>>(),
+                )?);
             }
             sqlx::query(
                 "UPDATE tickets.ticket t SET status = u.s, lead = u.l, \
                  co = ARRAY(SELECT jsonb_array_elements_text(u.co)), handlers = ARRAY(SELECT jsonb_array_elements_text(u.h)), \
-                 extension_pending = u.ep, satisfied = u.sat, last_seq = u.seq, updated_at = u.at, held = u.held \
+                 extension_pending = u.ep, satisfied = u.sat, last_seq = u.seq, updated_at = u.at, held = u.held, \
+                 merged_from = ARRAY(SELECT jsonb_array_elements_text(u.mf)::bigint) \
                  FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::bool[], $7::bool[], $8::int[], \
-                 $9::timestamptz[], $10::bool[]) AS u(n, s, l, co, h, ep, sat, seq, at, held) WHERE t.ticket_no = u.n",
+                 $9::timestamptz[], $10::bool[], $11::jsonb[]) AS u(n, s, l, co, h, ep, sat, seq, at, held, mf) WHERE t.ticket_no = u.n",
             )
             .bind(&nos)
             .bind(&statuses)
@@ -649,6 +797,7 @@ impl Batcher {
             .bind(&seqs)
             .bind(&ats)
             .bind(&held)
+            .bind(&merged)
             .execute(&mut **tx)
             .await
             .context("updating tickets")?;

@@ -4,12 +4,15 @@
 //!   commands, writes their history, their replies for idempotency and their events to the
 //!   outbox. The state machine itself is `hotline_domain::Ticket::decide`.
 //! - [`store`]: reading tickets back (by number, filters, history, updates).
+//! - [`duplicates`]: the open tickets likely on the same matter as a ticket or a draft (并单
+//!   suggestions); the merge itself is the ledger's.
 //! - [`callers`]: which service may send which actor (the ledger's caller check).
 //! - [`http`]: the agents' and supervisors' HTTP API (port 8081).
 //! - [`run`]: wires NATS request/reply, the outbox relay, HTTP, and shutdown.
 #![forbid(unsafe_code)]
 
 pub mod callers;
+pub mod duplicates;
 pub mod http;
 pub mod ledger;
 pub mod reveal;
@@ -19,7 +22,6 @@ use std::sync::Arc;
 
 use hotline_bus::rpc::RemoteError;
 use hotline_config::Settings;
-use hotline_domain::Directory;
 use hotline_domain::contract::{GetTicket, TicketQuery, UpdatesQuery};
 use hotline_runtime::Service;
 use tokio::net::TcpListener;
@@ -55,7 +57,9 @@ pub async fn run_with_listener(
     let pool = service
         .postgres(&settings, sqlx::migrate!("./migrations"), SCHEMA)
         .await?;
-    let directory = Arc::new(Directory::demo());
+    // The city's departments, as `hotline setup --directory` stored them (a restart picks up
+    // a newer one).
+    let directory = Arc::new(service.directory(&settings).await?);
     let (ledger, batcher) = ledger::Ledger::new(
         pool.clone(),
         bus.clone(),
@@ -123,6 +127,10 @@ pub async fn run_with_listener(
         bus: bus.clone(),
         verifier: hotline_auth::Verifier::from_settings(&settings)?,
         reveals: reveal::RevealLog::new(pool.clone()),
+        duplicates: duplicates::Finder::new(
+            pool.clone(),
+            duplicates::Rules::from_settings(&settings.tickets.duplicates),
+        ),
     });
     service.serve_http("http", listener, app);
     service.run().await

@@ -12,12 +12,12 @@ use hotline_domain::{Channel, DeptCode, RequestType, ServiceCode, Status, Ticket
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
 
-const COLUMNS: &str = "ticket_no, status, channel, request_type, service_code, description, location, citizen, confidential, \
+pub(crate) const COLUMNS: &str = "ticket_no, status, channel, request_type, service_code, description, location, citizen, confidential, \
     attributes, media_url, lead, co, handlers, extension_pending, satisfied, held, last_seq, traceparent, created_at, updated_at";
 
 pub(crate) const SELECT_FOR_UPDATE: &str = "SELECT ticket_no, status, channel, request_type, service_code, description, location, \
     citizen, confidential, attributes, media_url, lead, co, handlers, extension_pending, satisfied, held, last_seq, \
-    traceparent, created_at, updated_at FROM tickets.ticket WHERE ticket_no = ANY($1) ORDER BY ticket_no FOR UPDATE";
+    traceparent, created_at, updated_at, merged_from FROM tickets.ticket WHERE ticket_no = ANY($1) ORDER BY ticket_no FOR UPDATE";
 
 const MAX_LIST: u32 = 1000;
 
@@ -31,6 +31,8 @@ pub(crate) struct TicketRow {
     pub last_seq: i32,
     pub handlers: Vec<String>,
     pub traceparent: Option<String>,
+    /// The tickets merged into this one (并单), carried on its events.
+    pub merged_from: Vec<TicketNo>,
 }
 
 #[derive(Clone)]
@@ -95,6 +97,12 @@ pub(crate) fn row_to_ticket_row(row: &PgRow) -> anyhow::Result<TicketRow> {
         last_seq: row.try_get("last_seq")?,
         handlers: row.try_get("handlers")?,
         traceparent: row.try_get("traceparent")?,
+        merged_from: row
+            .try_get::<Vec<i64>, _>("merged_from")?
+            .into_iter()
+            .map(|n| TicketNo::parse(&format!("{n:016}")))
+            .collect::<Result<_, _>>()
+            .context("stored merged ticket number")?,
     })
 }
 
