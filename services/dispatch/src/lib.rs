@@ -291,7 +291,7 @@ pub async fn run_with_listener(
     if settings.demo {
         seed_demo(&pool).await?;
     }
-    let directory = Arc::new(Directory::demo());
+    let directory = Arc::new(service.directory(&settings).await?);
     let catalogue = Catalogue::load(pool.clone(), directory.clone()).await?;
     let (decisions, decision_rx) = tokio::sync::mpsc::channel(4096);
     {

@@ -48,7 +48,6 @@ use anyhow::Context as _;
 use hotline_bus::consumer::ConsumerSpec;
 use hotline_bus::rpc::RemoteError;
 use hotline_config::Settings;
-use hotline_domain::Directory;
 use hotline_domain::contract::{CommandAccepted, ExtensionRequest};
 use hotline_runtime::Service;
 use sqlx::PgPool;
@@ -133,7 +132,7 @@ pub async fn run_with_listener(
     let engine = Arc::new(Engine::new(
         policy,
         calendar,
-        Directory::demo(),
+        service.directory(&settings).await?,
         bus.subjects.clone(),
     ));
 

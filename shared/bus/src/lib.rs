@@ -12,6 +12,8 @@
 //! - [`trace`]: W3C trace context in NATS headers.
 //! - [`db`]: the Postgres pool, per-schema migrations, database URLs.
 //! - [`ticket_numbers`]: ticket numbers from per-replica blocks reserved in a KV bucket.
+//! - [`directory`]: the city's department directory in a KV bucket: stored by setup, loaded by
+//!   the services at start.
 //! - [`permissions`]: each service's NATS user and allow-lists, from the subjects above.
 //! - [`nats_config`]: writes a nats-server configuration with those users (`hotline nats-config`).
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@
 pub mod command_outbox;
 pub mod consumer;
 pub mod db;
+pub mod directory;
 pub mod envelope;
 pub mod inbox;
 pub mod nats_config;

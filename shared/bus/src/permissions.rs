@@ -13,6 +13,10 @@
 //! - uses the JetStream API only for its own durable consumers (info, create, next, ack) and
 //!   writes dead letters only under its own consumer names.
 //!
+//! The department directory's bucket is written only by `setup` (`hotline setup --directory`);
+//! the services that check or walk departments ([`DIRECTORY_READERS`]) may fetch its one key
+//! and nothing else of it.
+//!
 //! Ticket commands go to `<ns>.tickets.cmd.<caller>`; each service may publish only on its own,
 //! so the ledger knows who sent a command from the subject (see `hotline_tickets::callers`).
 
@@ -87,6 +91,9 @@ const JS_API: &str = "$JS.API";
 
 /// The channels intake sends notices on, each with its own sender consumer.
 pub const NOTIFY_CHANNELS: [&str; 3] = ["email", "sms", "wechat"];
+
+/// The services that read the department directory at start (`hotline_bus::directory`).
+pub const DIRECTORY_READERS: [Service; 3] = [Service::Tickets, Service::Dispatch, Service::Sla];
 
 /// The allow-lists of `service` in the namespace of `s`.
 pub fn for_service(service: Service, s: &Subjects) -> Permissions {
@@ -197,7 +204,20 @@ pub fn for_service(service: Service, s: &Subjects) -> Permissions {
             consume(&mut p, s, &tickets, durable::SURVEY);
         }
     }
+    if DIRECTORY_READERS.contains(&service) {
+        read_directory(&mut p, s);
+    }
     p
+}
+
+/// Fetching the directory's key, by direct get (the bucket allows it) or, on a bucket made
+/// without direct gets, by the stream's message API; never a write, purge or consumer.
+fn read_directory(p: &mut Permissions, s: &Subjects) {
+    let kv = format!("KV_{}", s.directory_bucket());
+    p.publish.extend([
+        format!("{JS_API}.DIRECT.GET.{kv}.{}", s.directory_key_subject()),
+        format!("{JS_API}.STREAM.MSG.GET.{kv}"),
+    ]);
 }
 
 /// `STREAM.INFO` of every stream and bucket of the namespace: services check at start that
@@ -357,6 +377,45 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_setup_writes_the_directory_and_only_its_readers_read_it() {
+        let s = s();
+        let bucket = s.directory_bucket();
+        let kv = format!("KV_{bucket}");
+        let get = format!("$JS.API.DIRECT.GET.{kv}.{}", s.directory_key_subject());
+        for service in Service::ALL {
+            let p = for_service(service, &s);
+            let reader = service == Service::Setup || DIRECTORY_READERS.contains(&service);
+            assert_eq!(p.may_publish(&get), reader, "{service} reading");
+            assert_eq!(
+                p.may_publish(&format!("$JS.API.STREAM.MSG.GET.{kv}")),
+                reader,
+                "{service} reading by sequence"
+            );
+            for write in [
+                s.directory_key_subject(),
+                format!("$JS.API.STREAM.PURGE.{kv}"),
+                format!("$JS.API.STREAM.DELETE.{kv}"),
+                format!("$JS.API.STREAM.UPDATE.{kv}"),
+                format!("$JS.API.CONSUMER.CREATE.{kv}"),
+            ] {
+                assert_eq!(
+                    p.may_publish(&write),
+                    service == Service::Setup,
+                    "{service}: {write}"
+                );
+            }
+            // Every service may see that the bucket exists (metadata only).
+            assert!(
+                p.may_publish(&format!("$JS.API.STREAM.INFO.{kv}")),
+                "{service}"
+            );
+        }
+        // Another key of the bucket stays closed to the readers.
+        let other = format!("$JS.API.DIRECT.GET.{kv}.$KV.{bucket}.other");
+        assert!(!for_service(Service::Tickets, &s).may_publish(&other));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The streams and the KV bucket: their configuration lives here, once.
+//! The streams and the KV buckets (ticket numbers, the department directory): their
+//! configuration lives here, once.
 //!
 //! - [`apply`] creates or updates them to this configuration: `hotline setup`, run by the
 //!   operator as the NATS `setup` user (the only user allowed to manage streams).
@@ -27,17 +28,22 @@ impl Default for StreamOptions {
     }
 }
 
-/// The names of every stream of the namespace, the KV bucket's (`KV_<bucket>`) included.
+/// The names of every stream of the namespace, the KV buckets' (`KV_<bucket>`) included.
 pub fn names(s: &crate::Subjects) -> Vec<String> {
     let mut names: Vec<String> = stream_configs(s, StreamOptions::default())
         .into_iter()
         .map(|c| c.name)
         .collect();
-    names.push(format!("KV_{}", s.ticket_numbers_bucket()));
+    names.extend(
+        bucket_configs(s, StreamOptions::default())
+            .into_iter()
+            .map(|c| format!("KV_{}", c.bucket)),
+    );
     names
 }
 
-/// Creates or updates every stream and the bucket to this configuration (`hotline setup`).
+/// Creates or updates every stream, and creates the buckets, to this configuration (`hotline
+/// setup`).
 pub async fn apply(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
     for config in stream_configs(&bus.subjects, options) {
         let name = config.name.clone();
@@ -46,10 +52,10 @@ pub async fn apply(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("creating or updating stream {name}"))?;
     }
-    ensure_bucket(bus, options).await
+    ensure_buckets(bus, options).await
 }
 
-/// Checks every stream and the bucket exist; creates what is missing, changes nothing else.
+/// Checks every stream and bucket exists; creates what is missing, changes nothing else.
 pub async fn ensure(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
     for config in stream_configs(&bus.subjects, options) {
         let name = config.name.clone();
@@ -80,34 +86,53 @@ pub async fn ensure(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
             }
         }
     }
-    ensure_bucket(bus, options).await
+    ensure_buckets(bus, options).await
 }
 
-async fn ensure_bucket(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
-    let bucket = bus.subjects.ticket_numbers_bucket();
-    if bus.js.get_key_value(&bucket).await.is_ok() {
-        return Ok(());
+/// Creates each bucket that is missing. An existing bucket is left as it is (its content is
+/// the point: a directory or today's counters).
+async fn ensure_buckets(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
+    for config in bucket_configs(&bus.subjects, options) {
+        let bucket = config.bucket.clone();
+        if bus.js.get_key_value(&bucket).await.is_ok() {
+            continue;
+        }
+        match bus.js.create_key_value(config).await {
+            Ok(_) => {}
+            Err(_) if bus.js.get_key_value(&bucket).await.is_ok() => {}
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "KV bucket {bucket} is missing and this NATS user may not create it: \
+                     run `hotline setup` (as the NATS setup user)"
+                )));
+            }
+        }
     }
-    let created = bus
-        .js
-        .create_key_value(kv::Config {
-            bucket: bucket.clone(),
+    Ok(())
+}
+
+fn bucket_configs(s: &crate::Subjects, options: StreamOptions) -> Vec<kv::Config> {
+    vec![
+        kv::Config {
+            bucket: s.ticket_numbers_bucket(),
             description: "Ticket number blocks reserved per day".to_owned(),
             history: 1,
             storage: jetstream::stream::StorageType::File,
             num_replicas: options.replicas,
             max_age: Duration::from_secs(60 * 60 * 24 * 3),
             ..Default::default()
-        })
-        .await;
-    match created {
-        Ok(_) => Ok(()),
-        Err(_) if bus.js.get_key_value(&bucket).await.is_ok() => Ok(()),
-        Err(e) => Err(anyhow::Error::new(e).context(format!(
-            "KV bucket {bucket} is missing and this NATS user may not create it: \
-             run `hotline setup` (as the NATS setup user)"
-        ))),
-    }
+        },
+        kv::Config {
+            bucket: s.directory_bucket(),
+            description: "The department directory (hotline setup --directory)".to_owned(),
+            // The directories loaded before stay readable (`nats kv history`): what was in
+            // force when an old ticket was dispatched.
+            history: 16,
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: options.replicas,
+            ..Default::default()
+        },
+    ]
 }
 
 fn stream_configs(s: &crate::Subjects, options: StreamOptions) -> Vec<stream::Config> {

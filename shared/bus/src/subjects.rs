@@ -41,6 +41,9 @@ pub mod suffix {
     pub const NOTIFY: &str = "notify";
 }
 
+/// The key of the department directory in its bucket.
+pub const DIRECTORY_KEY: &str = "departments";
+
 /// Durable consumer names; each is also its dead-letter subject's last token
 /// (`dlq.<consumer>`) and appears in its service's NATS permissions.
 pub mod durable {
@@ -204,6 +207,16 @@ impl Subjects {
     pub fn ticket_numbers_bucket(&self) -> String {
         format!("{}_TICKET_NUMBERS", self.stream_prefix)
     }
+    /// The city's department directory (`hotline setup --directory`), read by the services
+    /// that check or walk departments.
+    pub fn directory_bucket(&self) -> String {
+        format!("{}_DIRECTORY", self.stream_prefix)
+    }
+    /// The directory's one key in [`Subjects::directory_bucket`], as a stream subject
+    /// (`$KV.<bucket>.<key>`): what a reader's NATS user may fetch.
+    pub fn directory_key_subject(&self) -> String {
+        format!("$KV.{}.{}", self.directory_bucket(), DIRECTORY_KEY)
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +232,11 @@ mod tests {
         assert_eq!(s.dead_letter("gateway"), "t-42.x.dlq.gateway");
         assert_eq!(s.notify("sms"), "t-42.x.notify.sms");
         assert_eq!(s.notify_stream(), "T_42_X_NOTIFY");
+        assert_eq!(s.directory_bucket(), "T_42_X_DIRECTORY");
+        assert_eq!(
+            s.directory_key_subject(),
+            "$KV.T_42_X_DIRECTORY.departments"
+        );
         assert_eq!(
             s.ticket_commands_from(crate::Service::Gateway),
             "t-42.x.tickets.cmd.gateway"

@@ -3,6 +3,7 @@
 //! ```text
 //!  Service::start ── NATS connected, streams ensured
 //!     .postgres(migrations) ── pool opened, schema migrated            (owning services)
+//!     .directory(settings) ── the city's departments, from the KV bucket (tickets, sla, dispatch)
 //!     .spawn("name", task) / .serve_http("http", listener, router)   (a list, not copy-paste)
 //!     .ready_when(condition)                                          (e.g. an index loaded)
 //!     .run() ── supervises until shutdown or the first task to fail, panic or end;
@@ -18,8 +19,10 @@
 //! - [`http`]: request tracing without personal data, the ops routes, serving until stopped.
 //! - [`error`]: the one mapping from error kinds to HTTP statuses and gRPC codes ([`ApiError`]).
 //! - [`service`]: [`Service`], the builder that wires the three to NATS and Postgres.
+//! - [`directory`]: the department directory a service starts with, and noticing a newer one.
 #![forbid(unsafe_code)]
 
+pub mod directory;
 pub mod error;
 pub mod http;
 pub mod service;

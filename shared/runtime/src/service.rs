@@ -18,6 +18,7 @@ use hotline_bus::Bus;
 use hotline_bus::rpc::{self, RemoteError};
 use hotline_bus::streams::{self, StreamOptions};
 use hotline_config::Settings;
+use hotline_domain::Directory;
 use hotline_telemetry::Readiness;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -103,6 +104,35 @@ impl Service {
                 .await?;
         self.pool = Some(pool.clone());
         Ok(pool)
+    }
+
+    /// The department directory to run on ([`hotline_bus::directory::load`]: the one
+    /// `hotline setup --directory` stored; the demo's only with `settings.demo` and nothing
+    /// stored), plus the supervised task "directory-watch" that reports a newer one (see
+    /// [`crate::directory`]). Fails, so the service does not start, when none is loaded.
+    pub async fn directory(&mut self, settings: &Settings) -> anyhow::Result<Directory> {
+        let (directory, revision) =
+            hotline_bus::directory::load_with_revision(&self.bus, settings.demo).await?;
+        match revision {
+            Some(revision) => tracing::info!(
+                departments = directory.len(),
+                revision,
+                "department directory loaded"
+            ),
+            None => tracing::info!(
+                departments = directory.len(),
+                "no department directory stored: running on the demo city's"
+            ),
+        }
+        let task = crate::directory::watch(
+            self.bus.clone(),
+            self.name(),
+            revision,
+            crate::directory::CHECK_EVERY,
+            self.stop_token(),
+        );
+        self.spawn("directory-watch", task);
+        Ok(directory)
     }
 
     /// A further condition for readiness, e.g. an index loaded.
