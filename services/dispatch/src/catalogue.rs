@@ -173,6 +173,9 @@ pub fn demo_entries() -> anyhow::Result<Vec<Entry>> {
 pub struct Catalogue {
     pool: PgPool,
     cache: Arc<RwLock<BTreeMap<ServiceCode, Entry>>>,
+    /// Every entry, rebuilt on each change: smart dispatch reads all of them per ticket and
+    /// must not copy 500 entries to do it.
+    snapshot: Arc<std::sync::RwLock<Arc<Vec<Entry>>>>,
     directory: Arc<Directory>,
 }
 
@@ -181,6 +184,7 @@ impl Catalogue {
         let catalogue = Catalogue {
             pool,
             cache: Arc::default(),
+            snapshot: Arc::default(),
             directory,
         };
         catalogue.reload().await?;
@@ -199,8 +203,48 @@ impl Catalogue {
             let entry = entry_from_row(&raw).context("a catalogue row")?;
             map.insert(entry.code.clone(), entry);
         }
-        *self.cache.write().await = map;
+        let mut cache = self.cache.write().await;
+        *cache = map;
+        self.refresh_snapshot(&cache);
         Ok(())
+    }
+
+    fn refresh_snapshot(&self, cache: &BTreeMap<ServiceCode, Entry>) {
+        let entries = Arc::new(cache.values().cloned().collect());
+        match self.snapshot.write() {
+            Ok(mut s) => *s = entries,
+            Err(poisoned) => *poisoned.into_inner() = entries,
+        }
+    }
+
+    /// Every entry, cheaply (a shared snapshot).
+    pub fn entries(&self) -> Arc<Vec<Entry>> {
+        match self.snapshot.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The classes a department handles: the groups of its city-wide matters, or, for a
+    /// district government, the groups of the district matters. A correction teaches the
+    /// classifier only when this names exactly one class.
+    pub fn classes_of(&self, department: &DeptCode) -> Vec<String> {
+        let district = self
+            .directory
+            .get(department)
+            .is_some_and(|d| d.level == hotline_domain::DepartmentLevel::District);
+        let mut classes: Vec<String> = self
+            .entries()
+            .iter()
+            .filter(|e| match &e.scope {
+                Scope::City { department: d } => d == department,
+                Scope::District => district,
+            })
+            .map(|e| e.group.clone())
+            .collect();
+        classes.sort();
+        classes.dedup();
+        classes
     }
 
     pub async fn get(&self, code: &ServiceCode) -> Option<Entry> {
@@ -268,10 +312,9 @@ impl Catalogue {
         insert(&mut tx, &entry, version).await?;
         record(&mut tx, &entry, version, changed_by, reason).await?;
         tx.commit().await.map_err(anyhow::Error::from)?;
-        self.cache
-            .write()
-            .await
-            .insert(entry.code.clone(), entry.clone());
+        let mut cache = self.cache.write().await;
+        cache.insert(entry.code.clone(), entry.clone());
+        self.refresh_snapshot(&cache);
         Ok(entry)
     }
 

@@ -6,14 +6,16 @@
 //!
 //! - [`catalogue`]: the dispatch catalogue (派单目录), versioned and audited.
 //! - [`gazetteer`]: the district an address is in (属地).
-//! - [`router`]: the pure routing decision.
-//! - [`classifier`]: smart dispatch's category classifier (issue 11), offline for now
-//!   (`hotline dispatch classify | eval | train`), not yet consulted by the router.
-//! - this module: the consumer of ticket events, the manual dispatch queue, the HTTP API
-//!   (port 8082) and the catalogue's NATS responder (Open311 services come from here).
-//!
-//! Smart dispatch (a classifier for tickets without a matter code) comes later; today such
-//! tickets go to the manual queue.
+//! - [`router`]: the pure routing decision for a ticket with a matter code.
+//! - [`classifier`]: smart dispatch's classifier of free text into the board's classes
+//!   (also offline: `hotline dispatch classify | eval | train`).
+//! - [`smart`]: a ticket without a matter code: class → matter (with the knowledge service's
+//!   hints) → department (属地 by the gazetteer); automatic above the classifier's threshold,
+//!   else the manual queue with the top three.
+//! - [`scope`]: out-of-scope cues (不予受理), proposed to a person, never applied alone.
+//! - this module: the consumer of ticket events (routing on `created`/`release`/`reopen`,
+//!   learning from `return`/`review_return`), the decision log, the manual dispatch queue, the
+//!   HTTP API (port 8082) and the catalogue's NATS responder (Open311 services come from here).
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
@@ -21,6 +23,8 @@ pub mod classifier;
 pub mod gazetteer;
 pub mod http;
 pub mod router;
+pub mod scope;
+pub mod smart;
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -31,9 +35,10 @@ use hotline_bus::rpc::{self, CallError, RemoteError};
 use hotline_bus::{Bus, Envelope};
 use hotline_config::Settings;
 use hotline_domain::contract::{
-    CatalogueService, CommandAccepted, ErrorKind, TicketCommand, TicketEvent, TicketView,
+    CatalogueService, CommandAccepted, ErrorKind, Location, TicketCommand, TicketEvent, TicketView,
 };
-use hotline_domain::{Action, Actor, DeptCode, Directory};
+use hotline_domain::ticket::ReturnDecision;
+use hotline_domain::{Action, Actor, DeptCode, Directory, ServiceCode, TicketNo};
 use hotline_runtime::Service;
 use hotline_telemetry::prometheus;
 use sqlx::PgPool;
@@ -41,8 +46,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::Catalogue;
+use crate::classifier::Model;
 use crate::gazetteer::Gazetteer;
 use crate::router::Decision;
+use crate::scope::ScopeCue;
+use crate::smart::{Assessment, Candidate, MatterHint};
 
 pub const SCHEMA: &str = "dispatch";
 pub const CONSUMER: &str = hotline_bus::subjects::durable::DISPATCH;
@@ -52,6 +60,22 @@ static DECISIONS: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
         "hotline_dispatch_decisions_total",
         "Routing decisions by outcome",
         &["outcome"],
+    )
+});
+
+static DECISION_SECONDS: LazyLock<prometheus::HistogramVec> = LazyLock::new(|| {
+    hotline_telemetry::histogram_vec(
+        "hotline_dispatch_decision_seconds",
+        "From the ticket's event to the routing decision, by how it was decided",
+        &["via"],
+    )
+});
+
+static HINT_FAILURES: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
+    hotline_telemetry::counter_vec(
+        "hotline_dispatch_knowledge_hint_failures_total",
+        "Smart dispatch decisions made without the knowledge service's matter hints",
+        &[],
     )
 });
 
@@ -71,6 +95,12 @@ pub struct DecisionRow {
     outcome: &'static str,
     lead: Option<String>,
     reason: String,
+    via: &'static str,
+    category: Option<String>,
+    confidence: Option<f32>,
+    matter: Option<String>,
+    model: Option<String>,
+    latency_ms: Option<f32>,
 }
 
 /// Writes decisions in batches. The log is for figures and audits; the ticket's own history
@@ -84,14 +114,21 @@ pub async fn write_decisions(pool: PgPool, mut rx: tokio::sync::mpsc::Receiver<D
             let mut tx = pool.begin().await?;
             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
             sqlx::query(
-                "INSERT INTO dispatch.decision (ticket_no, event_id, outcome, lead, reason) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO dispatch.decision (ticket_no, event_id, outcome, lead, reason, via, category, confidence, matter, model, latency_ms) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::real[], $9::text[], $10::text[], $11::real[]) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(rows.iter().map(|r| r.ticket_no).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.lead.as_deref()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.via).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.category.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.confidence).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.matter.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.model.as_deref()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.latency_ms).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -104,6 +141,49 @@ pub async fn write_decisions(pool: PgPool, mut rx: tokio::sync::mpsc::Receiver<D
     }
 }
 
+/// How smart dispatch behaves (`[dispatch]` settings).
+#[derive(Debug, Clone)]
+pub struct SmartSettings {
+    pub knowledge_hints: bool,
+    pub knowledge_timeout: Duration,
+    pub auto_dispatch: bool,
+}
+
+impl SmartSettings {
+    pub fn from_settings(settings: &Settings) -> SmartSettings {
+        SmartSettings {
+            knowledge_hints: settings.dispatch.knowledge_hints,
+            knowledge_timeout: Duration::from_millis(settings.dispatch.knowledge_timeout_ms),
+            auto_dispatch: settings.dispatch.auto_dispatch,
+        }
+    }
+}
+
+/// A decision and what led to it, for the queue and the decision log.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub decision: Decision,
+    /// `catalogue` (the ticket had a matter code), `classifier`, or `reopen`.
+    pub via: &'static str,
+    pub assessment: Option<Assessment>,
+    /// A proposed 不予受理.
+    pub proposal: Option<ScopeCue>,
+    /// The manual queue's order: 0 emergency, 1 a proposed 不予受理, 2 the rest.
+    pub priority: i16,
+}
+
+impl Routed {
+    fn plain(decision: Decision, via: &'static str) -> Routed {
+        Routed {
+            decision,
+            via,
+            assessment: None,
+            proposal: None,
+            priority: 2,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Dispatcher {
     pub decisions: tokio::sync::mpsc::Sender<DecisionRow>,
@@ -112,10 +192,12 @@ pub struct Dispatcher {
     pub catalogue: Catalogue,
     pub gazetteer: Arc<Gazetteer>,
     pub directory: Arc<Directory>,
+    pub model: Arc<Model>,
+    pub smart: SmartSettings,
 }
 
 impl Dispatcher {
-    /// Handles one `created`, `release` or `reopen` event.
+    /// Handles one `created`, `release`, `reopen`, `return` or `review_return` event.
     async fn handle(&self, message: &async_nats::jetstream::Message) -> Result<(), HandleError> {
         let span = tracing::info_span!(
             "dispatch.route",
@@ -127,6 +209,15 @@ impl Dispatcher {
             .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
         let event = envelope.data;
         span.record("ticket", tracing::field::display(event.ticket.ticket_no));
+        match event.entry.step.as_str() {
+            // What happened to a decision afterwards: the measured precision.
+            "return" | "review_return" => {
+                return tracing::Instrument::instrument(self.learn(&event), span.clone())
+                    .await
+                    .map_err(HandleError::Retry);
+            }
+            _ => {}
+        }
         if event.ticket.held {
             // The release event brings it back here; dispatching now would race the agent.
             let outcome = self
@@ -136,41 +227,265 @@ impl Dispatcher {
                     "held",
                     None,
                     "held while the agent is on the call",
+                    &Routed::plain(
+                        Decision::Manual {
+                            reason: String::new(),
+                        },
+                        "held",
+                    ),
+                    None,
                 )
                 .await;
             DECISIONS.with_label_values(&["held"]).inc();
             return outcome.map_err(HandleError::Retry);
         }
-        let entry = match &event.ticket.service_code {
-            Some(code) => self.catalogue.get(code).await,
-            None => None,
-        };
-        let decision = match (event.entry.step.as_str(), &event.ticket.lead) {
+        let routed = match (event.entry.step.as_str(), &event.ticket.lead) {
             // 重办: a reopened ticket goes back to the department that completed it (the ledger
             // keeps the lead on reopen); one answered on the spot has none and is routed.
-            ("reopen", Some(lead)) => Decision::Dispatch {
-                lead: lead.clone(),
-                co: event.ticket.co.clone(),
-                reason: "重办：回访不满意，交原承办单位重新办理".to_owned(),
+            ("reopen", Some(lead)) => Routed::plain(
+                Decision::Dispatch {
+                    lead: lead.clone(),
+                    co: event.ticket.co.clone(),
+                    reason: "重办：回访不满意，交原承办单位重新办理".to_owned(),
+                },
+                "reopen",
+            ),
+            _ => match &event.ticket.service_code {
+                Some(code) => {
+                    let entry = self.catalogue.get(code).await;
+                    Routed::plain(
+                        router::route(&event.ticket, entry.as_ref(), &self.gazetteer),
+                        "catalogue",
+                    )
+                }
+                None => {
+                    tracing::Instrument::instrument(
+                        self.smart_route(&event.ticket.description, &event.ticket.location),
+                        span.clone(),
+                    )
+                    .await
+                }
             },
-            _ => router::route(&event.ticket, entry.as_ref(), &self.gazetteer),
         };
+        let latency = (chrono::Utc::now() - event.entry.at)
+            .to_std()
+            .unwrap_or_default();
+        DECISION_SECONDS
+            .with_label_values(&[routed.via])
+            .observe(latency.as_secs_f64());
         let event_id = event.event_id.to_string();
         let outcome = tracing::Instrument::instrument(
-            self.apply(&event.ticket, &event_id, decision),
+            self.apply(&event.ticket, &event_id, routed, latency),
             span.clone(),
         )
         .await;
         outcome.map_err(HandleError::Retry)
     }
 
+    /// A ticket without a matter code: out-of-scope cues, then the classifier, the matter and
+    /// the department ([`smart`]).
+    pub async fn smart_route(&self, text: &str, location: &Location) -> Routed {
+        let hints = if self.smart.knowledge_hints {
+            self.matter_hints(text).await
+        } else {
+            Vec::new()
+        };
+        let entries = self.catalogue.entries();
+        let assessment = smart::assess(
+            &self.model,
+            text,
+            location,
+            &entries,
+            &hints,
+            &self.gazetteer,
+        );
+        let best = assessment.best().cloned();
+        if let Some(cue) = scope::check(text) {
+            return Routed {
+                decision: Decision::Manual {
+                    reason: format!("不予受理建议：{}（{}）", cue.citation, cue.matched),
+                },
+                via: "classifier",
+                assessment: Some(assessment),
+                proposal: Some(cue),
+                priority: 1,
+            };
+        }
+        let decision = match best {
+            Some(Candidate {
+                lead: Some(lead),
+                co,
+                category,
+                probability,
+                why,
+                ..
+            }) if assessment.auto && self.smart.auto_dispatch => Decision::Dispatch {
+                lead,
+                co,
+                reason: format!(
+                    "智能派单：{category} {:.0}%，{why}（{}）",
+                    probability * 100.0,
+                    assessment.model
+                ),
+            },
+            Some(best) => Decision::Manual {
+                reason: match &best.lead {
+                    Some(_) if !self.smart.auto_dispatch => {
+                        format!("automatic dispatch is off; likely {}", best.category)
+                    }
+                    Some(_) => format!(
+                        "classifier not sure: {} {:.0}%",
+                        best.category,
+                        best.probability * 100.0
+                    ),
+                    None => format!("likely {}, but {}", best.category, best.why),
+                },
+            },
+            None => Decision::Manual {
+                reason: "no matter code and no class".to_owned(),
+            },
+        };
+        Routed {
+            decision,
+            via: "classifier",
+            assessment: Some(assessment),
+            proposal: None,
+            priority: 2,
+        }
+    }
+
+    /// The knowledge service's matters for a text, best first; none when it does not answer in
+    /// time (the decision goes on with the catalogue's own names).
+    async fn matter_hints(&self, text: &str) -> Vec<MatterHint> {
+        #[derive(serde::Serialize)]
+        struct Ask<'a> {
+            text: &'a str,
+            k: usize,
+        }
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            hits: Vec<Hit>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Hit {
+            matter_code: String,
+        }
+        // The gist is at the start; the knowledge service caps the text too.
+        let end = text.char_indices().nth(600).map_or(text.len(), |(i, _)| i);
+        let ask = Ask {
+            text: &text[..end],
+            k: 5,
+        };
+        let reply: Result<Reply, CallError> = rpc::call(
+            &self.bus,
+            self.bus.subjects.knowledge_suggest(),
+            &ask,
+            self.smart.knowledge_timeout,
+        )
+        .await;
+        match reply {
+            Ok(reply) => {
+                let mut hints: Vec<MatterHint> = Vec::new();
+                for hit in reply.hits {
+                    if let Ok(code) = ServiceCode::parse(&hit.matter_code)
+                        && !hints.iter().any(|h| h.code == code)
+                    {
+                        hints.push(MatterHint { code });
+                    }
+                }
+                hints
+            }
+            Err(e) => {
+                HINT_FAILURES.with_label_values(&[] as &[&str]).inc();
+                tracing::debug!(error = %e, "no knowledge hints");
+                Vec::new()
+            }
+        }
+    }
+
+    /// A return (退单) marks the automatic decision returned; the centre's ruling that it goes
+    /// elsewhere marks it corrected and teaches the classifier the right class.
+    async fn learn(&self, event: &TicketEvent) -> anyhow::Result<()> {
+        let no = event.ticket.ticket_no.as_u64() as i64;
+        match &event.entry.action {
+            Some(Action::Return { .. }) => {
+                sqlx::query(
+                    "UPDATE dispatch.decision SET returned_at = $2 \
+                     WHERE ticket_no = $1 AND outcome = 'auto' AND returned_at IS NULL",
+                )
+                .bind(no)
+                .bind(event.entry.at)
+                .execute(&self.pool)
+                .await
+                .context("marking a decision returned")?;
+            }
+            Some(Action::ReviewReturn {
+                ruling: ReturnDecision::Redispatch { lead, .. },
+                ..
+            }) => {
+                let corrected = sqlx::query(
+                    "UPDATE dispatch.decision SET corrected_to = $2 \
+                     WHERE ticket_no = $1 AND outcome = 'auto' AND corrected_to IS NULL AND lead IS DISTINCT FROM $2",
+                )
+                .bind(no)
+                .bind(lead.as_str())
+                .execute(&self.pool)
+                .await
+                .context("marking a decision corrected")?;
+                if corrected.rows_affected() > 0 {
+                    self.teach(
+                        event.ticket.ticket_no,
+                        &event.ticket.description,
+                        "return",
+                        lead,
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Records a ticket's text with the class of the department people chose, when that
+    /// department handles exactly one class.
+    pub async fn teach(
+        &self,
+        ticket_no: TicketNo,
+        text: &str,
+        source: &'static str,
+        lead: &DeptCode,
+    ) -> anyhow::Result<()> {
+        let classes = self.catalogue.classes_of(lead);
+        let [class] = classes.as_slice() else {
+            return Ok(());
+        };
+        if !self.model.classes.contains(class) {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO dispatch.correction (ticket_no, source, text, category, lead) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(ticket_no.as_u64() as i64)
+        .bind(source)
+        .bind(text)
+        .bind(class)
+        .bind(lead.as_str())
+        .execute(&self.pool)
+        .await
+        .context("recording a correction")?;
+        Ok(())
+    }
+
     async fn apply(
         &self,
         ticket: &TicketView,
         event_id: &str,
-        decision: Decision,
+        routed: Routed,
+        latency: Duration,
     ) -> anyhow::Result<()> {
-        match decision {
+        match &routed.decision {
             Decision::Dispatch { lead, co, reason } => {
                 let command = TicketCommand::Act {
                     idempotency_key: format!("dispatch:{event_id}"),
@@ -178,7 +493,7 @@ impl Dispatcher {
                     ticket_no: ticket.ticket_no,
                     action: Action::Dispatch {
                         lead: lead.clone(),
-                        co,
+                        co: co.clone(),
                         note: reason.clone(),
                     },
                 };
@@ -193,15 +508,31 @@ impl Dispatcher {
                 .await;
                 match result {
                     Ok(_) => {
-                        self.record(ticket, event_id, "auto", Some(&lead), &reason)
-                            .await?;
+                        self.record(
+                            ticket,
+                            event_id,
+                            "auto",
+                            Some(lead),
+                            reason,
+                            &routed,
+                            Some(latency),
+                        )
+                        .await?;
                         DECISIONS.with_label_values(&["auto"]).inc();
                         Ok(())
                     }
                     // The ticket moved on (an agent answered it meanwhile): nothing to do.
                     Err(e) if e.kind() == ErrorKind::Conflict => {
-                        self.record(ticket, event_id, "moved_on", None, &e.public_message())
-                            .await?;
+                        self.record(
+                            ticket,
+                            event_id,
+                            "moved_on",
+                            None,
+                            &e.public_message(),
+                            &routed,
+                            Some(latency),
+                        )
+                        .await?;
                         DECISIONS.with_label_values(&["moved_on"]).inc();
                         Ok(())
                     }
@@ -212,12 +543,16 @@ impl Dispatcher {
                         ) =>
                     {
                         let reason = format!("automatic dispatch refused: {}", e.public_message());
-                        self.enqueue(ticket, event_id, &reason).await
+                        self.enqueue(ticket, event_id, &reason, &routed, latency)
+                            .await
                     }
                     Err(e) => Err(anyhow::Error::from(e).context("sending the dispatch command")),
                 }
             }
-            Decision::Manual { reason } => self.enqueue(ticket, event_id, &reason).await,
+            Decision::Manual { reason } => {
+                self.enqueue(ticket, event_id, reason, &routed, latency)
+                    .await
+            }
         }
     }
 
@@ -226,27 +561,42 @@ impl Dispatcher {
         ticket: &TicketView,
         event_id: &str,
         reason: &str,
+        routed: &Routed,
+        latency: Duration,
     ) -> anyhow::Result<()> {
         // A reopened ticket may be queued a second time: the queue holds its latest state.
         sqlx::query(
-            "INSERT INTO dispatch.manual_queue (ticket_no, reason, ticket) VALUES ($1, $2, $3) \
+            "INSERT INTO dispatch.manual_queue (ticket_no, reason, ticket, priority, suggestions, proposal) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (ticket_no) DO UPDATE SET reason = EXCLUDED.reason, ticket = EXCLUDED.ticket, \
+             priority = EXCLUDED.priority, suggestions = EXCLUDED.suggestions, proposal = EXCLUDED.proposal, \
              enqueued_at = now(), resolved_at = NULL, resolved_by = NULL, resolved_to = NULL \
              WHERE dispatch.manual_queue.resolved_at IS NOT NULL OR dispatch.manual_queue.reason <> EXCLUDED.reason",
         )
         .bind(ticket.ticket_no.as_u64() as i64)
         .bind(reason)
         .bind(serde_json::to_value(ticket.public())?)
+        .bind(routed.priority)
+        .bind(routed.assessment.as_ref().map(serde_json::to_value).transpose()?)
+        .bind(routed.proposal.as_ref().map(serde_json::to_value).transpose()?)
         .execute(&self.pool)
         .await
         .context("queueing for manual dispatch")?;
-        self.record(ticket, event_id, "manual", None, reason)
-            .await?;
+        self.record(
+            ticket,
+            event_id,
+            "manual",
+            None,
+            reason,
+            routed,
+            Some(latency),
+        )
+        .await?;
         DECISIONS.with_label_values(&["manual"]).inc();
         tracing::info!(ticket = %ticket.ticket_no, "queued for manual dispatch");
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn record(
         &self,
         ticket: &TicketView,
@@ -254,19 +604,41 @@ impl Dispatcher {
         outcome: &'static str,
         lead: Option<&DeptCode>,
         reason: &str,
+        routed: &Routed,
+        latency: Option<Duration>,
     ) -> anyhow::Result<()> {
+        let best = routed.assessment.as_ref().and_then(|a| a.best());
         let row = DecisionRow {
             ticket_no: ticket.ticket_no.as_u64() as i64,
             event_id: event_id.to_owned(),
             outcome,
             lead: lead.map(|d| d.to_string()),
             reason: reason.to_owned(),
+            via: routed.via,
+            category: best.map(|b| b.category.clone()),
+            confidence: best.map(|b| b.probability),
+            matter: best
+                .and_then(|b| b.matter.as_ref())
+                .or(ticket.service_code.as_ref())
+                .map(|m| m.to_string()),
+            model: routed.assessment.as_ref().map(|a| a.model.clone()),
+            latency_ms: latency.map(|l| l.as_secs_f32() * 1000.0),
         };
         self.decisions
             .send(row)
             .await
             .map_err(|_| anyhow::anyhow!("the decision log has stopped"))
     }
+}
+
+/// The classifier: `dispatch.model_file` when set, else the one built in.
+pub fn load_model(settings: &Settings) -> anyhow::Result<Model> {
+    if settings.dispatch.model_file.is_empty() {
+        return Model::shipped().context("the built-in dispatch classifier");
+    }
+    let path = &settings.dispatch.model_file;
+    let json = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    Model::from_json(&json).with_context(|| format!("loading the classifier {path}"))
 }
 
 /// Runs the dispatch service until `shutdown`.
@@ -302,6 +674,8 @@ pub async fn run_with_listener(
             Ok(())
         });
     }
+    let model = Arc::new(load_model(&settings)?);
+    tracing::info!(model = %model.version, threshold = model.auto_threshold, "dispatch classifier loaded");
     let dispatcher = Dispatcher {
         decisions,
         bus: bus.clone(),
@@ -309,6 +683,8 @@ pub async fn run_with_listener(
         catalogue: catalogue.clone(),
         gazetteer: Arc::new(Gazetteer::demo(&directory)),
         directory,
+        model,
+        smart: SmartSettings::from_settings(&settings),
     };
 
     let spec = ConsumerSpec::new(
@@ -319,6 +695,9 @@ pub async fn run_with_listener(
             // A held ticket is routed when it is released.
             bus.subjects.ticket_event("release"),
             bus.subjects.ticket_event("reopen"),
+            // What became of automatic decisions: smart dispatch's measured precision.
+            bus.subjects.ticket_event("return"),
+            bus.subjects.ticket_event("review_return"),
         ],
     );
     {

@@ -238,6 +238,17 @@ fn reject_rule(rule: RejectRule) -> &'static str {
         RejectRule::Privacy => "the matter concerns another person's privacy",
         RejectRule::OutOfJurisdiction => "the matter is outside the city's jurisdiction",
         RejectRule::NoSubstance => "the request has no substantive content",
+        RejectRule::DisciplineInspection => {
+            "the matter belongs to the discipline inspection and supervision organs (12388)"
+        }
+        RejectRule::AdministrativeReview => {
+            "the decision can be contested by applying for administrative review"
+        }
+        RejectRule::InformationDisclosure => {
+            "government information is requested through the open-government-information procedure"
+        }
+        RejectRule::TradeSecret => "the matter concerns another party's trade secrets",
+        RejectRule::PublicOrder => "the request runs against public order and good morals",
     }
 }
 

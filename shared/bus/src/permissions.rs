@@ -147,7 +147,11 @@ pub fn for_service(service: Service, s: &Subjects) -> Permissions {
             }
         }
         Service::Dispatch => {
-            p.publish.push(s.ticket_commands_from(Service::Dispatch));
+            // Smart dispatch asks knowledge which matter a free text is about.
+            p.publish.extend([
+                s.ticket_commands_from(Service::Dispatch),
+                s.knowledge_suggest(),
+            ]);
             consume(&mut p, s, &tickets, durable::DISPATCH);
             p.subscribe
                 .extend([s.catalogue_services(), s.dispatch_manual()]);

@@ -292,6 +292,18 @@ pub struct Duplicates {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Dispatch {
     pub port: u16,
+    /// A classifier model file (`hotline dispatch train` writes one) instead of the one built
+    /// in; empty for the built-in model.
+    #[serde(default)]
+    pub model_file: String,
+    /// Ask the knowledge service which matter a free text is about (narrows the class to a
+    /// matter code); off, the matters' names and keywords alone decide.
+    pub knowledge_hints: bool,
+    /// How long a decision waits for the knowledge service's hints before going on without.
+    pub knowledge_timeout_ms: u64,
+    /// Dispatch free text without a person when the classifier is sure (its threshold); off,
+    /// every ticket without a matter code waits in the manual queue with the suggestions.
+    pub auto_dispatch: bool,
 }
 
 /// The knowledge service (知识库).
@@ -588,6 +600,9 @@ impl Settings {
         self.validate_duplicates()?;
         self.validate_wechat()?;
         self.validate_survey()?;
+        if self.dispatch.knowledge_timeout_ms == 0 || self.dispatch.knowledge_timeout_ms > 5_000 {
+            return invalid("dispatch.knowledge_timeout_ms must be 1-5000".into());
+        }
         self.validate_phone()?;
         self.validate_email()?;
         self.validate_sms()?;

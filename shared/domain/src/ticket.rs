@@ -277,6 +277,59 @@ pub enum RejectRule {
     OutOfJurisdiction,
     /// 无实质内容
     NoSubstance,
+    /// 纪检监察: reports on officials' discipline or corruption belong to the discipline
+    /// inspection and supervision organs (12388).
+    DisciplineInspection,
+    /// 行政复议: contesting an administrative decision goes to the review body by law.
+    AdministrativeReview,
+    /// 信息公开: a request for government information follows the disclosure-on-request
+    /// procedure of the Regulations on Open Government Information.
+    InformationDisclosure,
+    /// 商业秘密: the request asks for another party's trade secrets.
+    TradeSecret,
+    /// 违背公序良俗: the request itself runs against public order and good morals.
+    PublicOrder,
+}
+
+impl RejectRule {
+    pub const ALL: [RejectRule; 12] = [
+        RejectRule::Litigation,
+        RejectRule::Arbitration,
+        RejectRule::Petition,
+        RejectRule::StateSecret,
+        RejectRule::Privacy,
+        RejectRule::OutOfJurisdiction,
+        RejectRule::NoSubstance,
+        RejectRule::DisciplineInspection,
+        RejectRule::AdministrativeReview,
+        RejectRule::InformationDisclosure,
+        RejectRule::TradeSecret,
+        RejectRule::PublicOrder,
+    ];
+
+    /// The rule as the centre cites it to the citizen (不予受理的依据), with where to go instead.
+    pub fn citation(self) -> &'static str {
+        match self {
+            RejectRule::Litigation => "已进入诉讼程序的，依法不予受理，请通过司法途径解决",
+            RejectRule::Arbitration => "已进入仲裁程序的，依法不予受理，请通过仲裁途径解决",
+            RejectRule::Petition => "应当通过信访渠道反映的，请向信访部门提出",
+            RejectRule::StateSecret => "涉及国家秘密的，不予受理",
+            RejectRule::Privacy => "涉及他人隐私的，不予受理",
+            RejectRule::OutOfJurisdiction => "不属于本市行政区域管辖的，请向所在地政府服务热线反映",
+            RejectRule::NoSubstance => "诉求无实质内容的，不予受理",
+            RejectRule::DisciplineInspection => {
+                "属于纪检监察机关受理范围的，请向纪检监察机关反映（12388）"
+            }
+            RejectRule::AdministrativeReview => {
+                "属于行政复议范围的，请依法向行政复议机关申请行政复议"
+            }
+            RejectRule::InformationDisclosure => {
+                "申请获取政府信息的，请按《政府信息公开条例》依申请公开程序办理"
+            }
+            RejectRule::TradeSecret => "涉及商业秘密的，不予受理",
+            RejectRule::PublicOrder => "违背公序良俗的诉求，不予受理",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
