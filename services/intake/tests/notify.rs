@@ -426,3 +426,100 @@ async fn progress_and_reply_reach_each_citizen_once_even_when_everything_is_repl
     second_run.cancel();
     notify.await.expect("joined").expect("stopped cleanly");
 }
+
+/// 并单: the citizen of a ticket merged into another hears of the merge, then of the target's
+/// steps on their own channel and under their own number, the completion included (only the
+/// target is surveyed); the target's citizen hears what they heard before, nothing of the
+/// merged one.
+#[tokio::test]
+async fn after_a_merge_the_merged_citizen_hears_the_targets_steps_and_its_completion() {
+    let env = hotline_testkit::env().await.expect("test servers");
+    let mut settings: Settings = env.settings().expect("settings");
+    let (sink, sink_port) = Sink::start().await;
+    settings.email.relay_host = Some("127.0.0.1".into());
+    settings.email.relay_port = sink_port;
+    let (wechat, wechat_base) = start_wechat_api().await;
+    settings.wechat.app_secret = Some(Secret::new("itest-secret"));
+    settings.wechat.api_base_url = wechat_base;
+    settings.validate().expect("valid settings");
+    let stop = CancellationToken::new();
+    let _stop_all = stop.clone().drop_guard();
+    support::start_tickets(&settings, &stop).await;
+    let bus = Bus::connect(&env.nats_url, &env.namespace, "notify-merge-itest")
+        .await
+        .expect("NATS");
+    let notify = tokio::spawn(hotline_intake::notify::run(
+        settings.clone(),
+        stop.child_token(),
+    ));
+
+    let open_id = format!("oItest{}", rand::random::<u32>());
+    let target = create(
+        &bus,
+        Channel::Wechat,
+        Citizen {
+            account_id: Some(format!("wechat:{open_id}")),
+            ..Citizen::default()
+        },
+        false,
+    )
+    .await;
+    let mail = format!("m{}@example.cn", rand::random::<u32>());
+    let merged = create(
+        &bus,
+        Channel::Email,
+        Citizen {
+            email: Some(mail.clone()),
+            ..Citizen::default()
+        },
+        false,
+    )
+    .await;
+    act(
+        &bus,
+        Service::Dispatch,
+        Actor::Agent {
+            id: "agent-merge".into(),
+        },
+        merged,
+        Action::Merge { into: target },
+    )
+    .await;
+    work_through(&bus, target).await;
+
+    // The merge, the dispatch, the progress, the reply and the completion.
+    until("mails to the merged citizen", 5, || sink.to(&mail).len()).await;
+    let mails: Vec<String> = sink.to(&mail).iter().map(text_of).collect();
+    assert!(
+        mails.iter().all(|m| m.contains(&merged.to_string())),
+        "under the merged ticket's own number: {mails:?}"
+    );
+    assert!(
+        mails.iter().all(|m| m.contains(&target.to_string())),
+        "naming the target: {mails:?}"
+    );
+    for words in [
+        "已并入该工单",
+        "已转交承办单位办理",
+        PROGRESS,
+        REPLY,
+        "已办结",
+    ] {
+        assert_eq!(
+            mails.iter().filter(|m| m.contains(words)).count(),
+            1,
+            "{words}: {mails:?}"
+        );
+    }
+    // The target's citizen: the progress and the reply, as before.
+    until("WeChat messages", 2, || wechat.to(&open_id).len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = wechat.to(&open_id);
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages.iter().all(|m| !m.contains(&merged.to_string())),
+        "{messages:?}"
+    );
+    assert_eq!(sink.to(&mail).len(), 5, "nothing twice");
+    assert!(!notify.is_finished(), "the notify process still runs");
+}

@@ -4,7 +4,8 @@
 //!
 //! Map, in the order a notice travels:
 //! - [`route`]: a ticket event the citizen should hear about becomes a [`Notice`]. The router
-//!   is the durable consumer `notify` on the tickets stream (`reply`, `add_progress`); each
+//!   is the durable consumer `notify` on the tickets stream ([`STEPS`]: `reply`,
+//!   `add_progress`, `merge`, and for merged tickets' citizens a few more); each
 //!   notice is published to `<ns>.notify.<channel>` with `Nats-Msg-Id`
 //!   `<ticket_no>:<seq>:<kind>`, so a redelivered event inside the stream's duplicate window
 //!   adds nothing. The survey service publishes its invitations (with the link) on the same
@@ -22,6 +23,22 @@
 //! The address comes from the event itself: every ticket event carries the ticket with its
 //! unmasked contact (`TicketEvent::ticket`), confidential tickets included (it is the
 //! citizen's own ticket), so nothing is copied into a table of our own.
+//!
+//! 并单 (merged tickets), [`route_merged`]: a merged ticket is finished for the ledger, but its
+//! citizen still waits for an answer, which comes on the target. So:
+//! - the `merge` itself tells the merged ticket's citizen which ticket now carries their
+//!   matter;
+//! - every event of a target carries the numbers of the tickets merged into it
+//!   (`TicketEvent::merged_from`, kept by the ledger, chains included), and for the steps a
+//!   merged citizen should hear about (in [`STEPS`]) the router asks the ledger for those
+//!   tickets (`tickets.query.list` by number: the contact stays in the ledger, as for the
+//!   ticket's own citizen) and sends each citizen a notice on their own channel, under their
+//!   own number, ids `<merged no>:<target no>:<seq>:<kind>`. Besides what the target's citizen
+//!   hears (reply, progress), a merged citizen hears the steps that stand in for the callback
+//!   they will not get (only the target is surveyed): dispatch, completion, an answer on the
+//!   spot, rejection, emergency, reopening, a supervisor's conclusion, a further merge. A
+//!   confidential target's texts are not passed on, only what happened (as in Open311's public
+//!   updates). Events without merged tickets cost no lookup.
 #![forbid(unsafe_code)]
 
 pub mod send;
@@ -35,7 +52,7 @@ use hotline_bus::consumer::{self, ConsumerSpec, HandleError};
 use hotline_bus::subjects::durable;
 use hotline_bus::{Bus, Envelope};
 use hotline_config::Settings;
-use hotline_domain::contract::{TicketEvent, TicketView};
+use hotline_domain::contract::{TicketEvent, TicketQuery, TicketView};
 use hotline_domain::{Action, Channel};
 use hotline_runtime::Service;
 use serde::Deserialize;
@@ -56,10 +73,25 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 // The notice is a wire type: the survey service publishes invitations on the same stream.
 pub use hotline_domain::contract::{Notice, NoticeKind};
 
-/// The ticket-event steps the router reads.
+/// The ticket-event steps the router reads: those the ticket's own citizen hears about, the
+/// merge, and those only citizens of tickets merged into it hear about ([`route_merged`]).
 /// The survey invitation is not among them: the survey service sends it when the callback is
 /// due (with its link), on the same stream.
-pub const STEPS: [&str; 2] = ["reply", "add_progress"];
+pub const STEPS: [&str; 10] = [
+    "reply",
+    "add_progress",
+    "merge",
+    "dispatch",
+    "complete",
+    "answer",
+    "reject",
+    "emergency",
+    "reopen",
+    "conclude",
+];
+
+/// How long the router waits for the ledger's list of merged tickets.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The notice `event` should give the citizen, if any.
 pub fn route(event: &TicketEvent) -> Option<Notice> {
@@ -67,6 +99,12 @@ pub fn route(event: &TicketEvent) -> Option<Notice> {
     let (kind, text) = match event.entry.action.as_ref()? {
         Action::Reply { text } => (NoticeKind::Reply, text.clone()),
         Action::AddProgress { note } => (NoticeKind::Progress, note.clone()),
+        Action::Merge { into } => (
+            NoticeKind::Progress,
+            format!(
+                "您反映的问题与工单 {into} 为同一事项，已并入该工单一并办理，办理进展将继续告知您。"
+            ),
+        ),
         _ => return None,
     };
     let address = address(&event.ticket)?;
@@ -79,6 +117,68 @@ pub fn route(event: &TicketEvent) -> Option<Notice> {
         text,
         link: None,
     })
+}
+
+/// What a citizen whose ticket was merged into `event`'s ticket hears about its step: the
+/// notice kind and the words after the target's number; `None` for steps that concern them not
+/// (accept, supervision, extensions, the survey and the close that follow a completion they
+/// heard about).
+fn merged_words(event: &TicketEvent) -> Option<(NoticeKind, String)> {
+    // A confidential ticket's texts stay with its citizen: say what happened, not what was
+    // written (as Open311's public updates do).
+    let open = !event.ticket.confidential;
+    let said = |text: &str, instead: &str| {
+        if open && !text.trim().is_empty() {
+            text.to_owned()
+        } else {
+            instead.to_owned()
+        }
+    };
+    Some(match event.entry.action.as_ref()? {
+        Action::Reply { text } => (NoticeKind::Reply, said(text, "承办单位已答复")),
+        Action::Answer { answer, .. } => (NoticeKind::Reply, said(answer, "已答复")),
+        Action::AddProgress { note } => (NoticeKind::Progress, said(note, "办理中")),
+        Action::Dispatch { .. } => (NoticeKind::Progress, "已转交承办单位办理".to_owned()),
+        Action::Complete { .. } => (NoticeKind::Progress, "已办结".to_owned()),
+        Action::Reject { .. } => (NoticeKind::Progress, "不予受理".to_owned()),
+        Action::Emergency { .. } => (NoticeKind::Progress, "已转紧急服务部门处理".to_owned()),
+        Action::Reopen { .. } => (NoticeKind::Progress, "重新办理".to_owned()),
+        Action::Conclude { .. } => (NoticeKind::Progress, "已办结".to_owned()),
+        Action::Merge { into } => (
+            NoticeKind::Progress,
+            format!("已与工单 {into} 合并办理，办理进展将继续告知您"),
+        ),
+        _ => return None,
+    })
+}
+
+/// The notices for the citizens of `merged` (the tickets merged into `event`'s ticket, as the
+/// ledger holds them) about `event`: each on the merged ticket's own channel and number.
+pub fn route_merged(event: &TicketEvent, merged: &[TicketView]) -> Vec<Notice> {
+    let Some((kind, words)) = merged_words(event) else {
+        return Vec::new();
+    };
+    let target = event.ticket.ticket_no;
+    merged
+        .iter()
+        .filter(|m| event.merged_from.contains(&m.ticket_no))
+        .filter_map(|m| {
+            Some(Notice {
+                id: format!(
+                    "{}:{target}:{}:{}",
+                    m.ticket_no,
+                    event.entry.seq,
+                    kind.as_str()
+                ),
+                ticket_no: m.ticket_no,
+                kind,
+                channel: m.channel,
+                address: address(m)?,
+                text: format!("（已并入工单 {target}）{words}"),
+                link: None,
+            })
+        })
+        .collect()
 }
 
 /// Where the citizen hears back on their own channel; `None` where no sender exists.
@@ -117,10 +217,33 @@ fn notice_key(payload: &[u8]) -> String {
 async fn route_message(bus: &Bus, message: &Message) -> Result<(), HandleError> {
     let envelope: Envelope<TicketEvent> = Envelope::from_slice(&message.payload)
         .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
-    let Some(notice) = route(&envelope.data) else {
-        return Ok(());
-    };
-    let payload = Envelope::new(uuid::Uuid::now_v7(), "notice", &notice)
+    let event = &envelope.data;
+    let mut notices: Vec<Notice> = route(event).into_iter().collect();
+    if !event.merged_from.is_empty() && merged_words(event).is_some() {
+        let merged: Vec<TicketView> = hotline_bus::rpc::call(
+            bus,
+            bus.subjects.ticket_list(),
+            &TicketQuery {
+                ticket_nos: event.merged_from.clone(),
+                limit: u32::try_from(event.merged_from.len()).ok(),
+                ..TicketQuery::default()
+            },
+            LOOKUP_TIMEOUT,
+        )
+        .await
+        .map_err(|e| HandleError::Retry(anyhow::anyhow!("looking up merged tickets: {e}")))?;
+        notices.extend(route_merged(event, &merged));
+    }
+    // Each notice has its own id: a retry after a partial failure republishes the ones already
+    // in the stream, which its duplicate window (and the senders' claims) drop.
+    for notice in &notices {
+        publish(bus, notice).await?;
+    }
+    Ok(())
+}
+
+async fn publish(bus: &Bus, notice: &Notice) -> Result<(), HandleError> {
+    let payload = Envelope::new(uuid::Uuid::now_v7(), "notice", notice)
         .to_bytes()
         .map_err(|e| HandleError::Reject(anyhow::anyhow!("encoding a notice: {e}")))?;
     let mut headers = HeaderMap::new();
@@ -133,8 +256,8 @@ async fn route_message(bus: &Bus, message: &Message) -> Result<(), HandleError> 
         payload.into(),
     )
     .await
-    .map_err(|e| HandleError::Retry(anyhow::anyhow!(e)))?;
-    Ok(())
+    .map(|_| ())
+    .map_err(|e| HandleError::Retry(anyhow::anyhow!(e)))
 }
 
 /// The router's consumer spec.
@@ -346,6 +469,79 @@ mod tests {
             route(&event(Channel::Wechat, wechat, 3, reply())).map(|n| n.address),
             Some("oABC123".to_owned())
         );
+    }
+
+    /// A ticket merged into the target, as the ledger lists it.
+    fn merged(no: u64, channel: Channel, citizen: Citizen) -> TicketView {
+        let mut view = event(channel, citizen, 2, None).ticket;
+        view.ticket_no = TicketNo::compose(261203, no).expect("no");
+        view.status = Status::Merged;
+        view
+    }
+
+    #[test]
+    fn the_merged_citizen_hears_of_the_merge_and_of_the_targets_steps() {
+        let target = TicketNo::compose(261203, 11).expect("no");
+        let merge = Some(Action::Merge { into: target });
+        let own = route(&event(Channel::Email, email(), 2, merge)).expect("merge notice");
+        assert_eq!(own.kind, NoticeKind::Progress);
+        assert!(own.text.contains(&target.to_string()), "{}", own.text);
+
+        let sms = merged(
+            21,
+            Channel::Sms,
+            Citizen {
+                phone: Some("13900139000".into()),
+                ..Citizen::default()
+            },
+        );
+        let web = merged(22, Channel::Web, email());
+        let mut reply = event(
+            Channel::Wechat,
+            Citizen::default(),
+            7,
+            Some(Action::Reply {
+                text: "已修复".into(),
+            }),
+        );
+        reply.merged_from = vec![sms.ticket_no, web.ticket_no];
+        reply.ticket.confidential = false;
+        let notices = route_merged(&reply, &[sms.clone(), web]);
+        assert_eq!(notices.len(), 1, "the web citizen has no channel back");
+        let n = &notices[0];
+        assert_eq!(
+            (n.ticket_no, n.channel, n.kind, n.address.as_str()),
+            (
+                sms.ticket_no,
+                Channel::Sms,
+                NoticeKind::Reply,
+                "13900139000"
+            )
+        );
+        assert_eq!(n.id, format!("{}:{target}:7:reply", sms.ticket_no));
+        assert!(n.text.contains(&target.to_string()) && n.text.contains("已修复"));
+        // A confidential target's words stay with its citizen.
+        reply.ticket.confidential = true;
+        let n = &route_merged(&reply, std::slice::from_ref(&sms))[0];
+        assert!(!n.text.contains("已修复"), "{}", n.text);
+        // The completion: the merged citizen gets no callback, so it is told.
+        let mut done = event(
+            Channel::Wechat,
+            Citizen::default(),
+            8,
+            Some(Action::Complete {
+                note: String::new(),
+            }),
+        );
+        done.merged_from = vec![sms.ticket_no];
+        let n = &route_merged(&done, std::slice::from_ref(&sms))[0];
+        assert!(n.text.contains("已办结"), "{}", n.text);
+        // Steps that concern the department only, and tickets not merged into this one.
+        let mut accept = event(Channel::Wechat, Citizen::default(), 4, Some(Action::Accept));
+        accept.merged_from = vec![sms.ticket_no];
+        assert!(route_merged(&accept, std::slice::from_ref(&sms)).is_empty());
+        done.merged_from = Vec::new();
+        assert!(route_merged(&done, &[sms]).is_empty());
     }
 
     #[test]
