@@ -496,6 +496,28 @@ async fn every_route_refuses_exactly_whom_the_roles_table_refuses() {
             &revealers,
         ),
         case(t, "GET", "/v1/reveals", None, &["supervisor1", "admin1"]),
+        case(
+            t,
+            "GET",
+            &format!("/v1/tickets/{ticket}/duplicates"),
+            None,
+            &CENTRE,
+        ),
+        case(
+            t,
+            "POST",
+            "/v1/duplicates",
+            Some(json!({"address": "天河区体育西路103号"})),
+            &CENTRE,
+        ),
+        // A draft with a phone number finds a person's tickets: the roles that may reveal.
+        case(
+            t,
+            "POST",
+            "/v1/duplicates",
+            Some(json!({"phone": "13912340001", "address": "天河区体育西路103号"})),
+            &revealers,
+        ),
         // Dispatch (8082).
         case(d, "GET", "/v1/catalogue", None, &all_people()),
         case(
