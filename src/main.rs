@@ -2,7 +2,8 @@
 //!
 //! `hotline all` runs the whole platform in one process (the "monolithic" mode); `hotline
 //! tickets`, `hotline intake`, ... run one service each (one Deployment per service on
-//! Kubernetes, same image). `hotline setup` prepares streams, schemas and demo data;
+//! Kubernetes, same image). `hotline setup` prepares streams, schemas and demo data, and loads
+//! a city's department directory and catalogue from files (`--directory`, `--catalogue`);
 //! `hotline bench` measures the platform against raw baselines; `hotline nats-config` writes a
 //! nats-server configuration with one NATS user per service.
 #![forbid(unsafe_code)]
@@ -10,7 +11,8 @@
 mod bench;
 mod nats_config;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -36,8 +38,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create streams, run migrations; with --demo also load the demo catalogue.
-    Setup,
+    /// Create streams, run migrations; with --demo also load the demo catalogue; load the
+    /// city's department directory and dispatch catalogue from CSV files (docs/directory.md).
+    Setup(SetupArgs),
     /// Run every service in this process.
     All,
     /// The ticket ledger.
@@ -85,6 +88,21 @@ enum Command {
     NatsConfig(nats_config::Args),
 }
 
+/// The city's own reference data for `hotline setup`; either file alone works. Both are read
+/// and checked whole before anything is written, so a bad file changes nothing.
+#[derive(clap::Args, Default)]
+struct SetupArgs {
+    /// The department directory (code,name,name_en,level,parent), stored in NATS for every
+    /// service; they pick it up when (re)started.
+    #[arg(long, value_name = "FILE")]
+    directory: Option<PathBuf>,
+    /// The dispatch catalogue (code,name,group,subgroup,scope,department,co_handlers,
+    /// request_type,keywords), checked against the directory (this run's, else the stored
+    /// one) and applied as audited, versioned changes by "setup".
+    #[arg(long, value_name = "FILE")]
+    catalogue: Option<PathBuf>,
+}
+
 /// `hotline dispatch` alone runs the service; `classify`, `eval` and `train` run the classifier.
 #[derive(clap::Args)]
 struct DispatchArgs {
@@ -120,7 +138,7 @@ fn main() -> anyhow::Result<()> {
         return nats_config::run(&settings, args);
     }
     let service = match &cli.command {
-        Command::Setup => "hotline-setup",
+        Command::Setup(_) => "hotline-setup",
         Command::All => "hotline",
         Command::Tickets => "hotline-tickets",
         Command::Intake => "hotline-intake",
@@ -155,7 +173,7 @@ fn main() -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let result = match cli.command {
-            Command::Setup => setup(&settings).await,
+            Command::Setup(files) => setup(&settings, &files).await,
             Command::All => all(settings, shutdown).await,
             Command::Tickets => hotline_tickets::run(settings, shutdown).await,
             Command::Intake => hotline_intake::run(settings, shutdown).await,
@@ -205,9 +223,16 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-/// Streams, schemas and (with --demo) the demo catalogue. Idempotent.
-async fn setup(settings: &Settings) -> anyhow::Result<()> {
-    // The NATS setup user: the only one that may create and update streams.
+/// Streams, schemas, (with --demo) the demo catalogue, and the city's directory and catalogue
+/// files when given. Idempotent: the same files again change nothing.
+async fn setup(settings: &Settings, files: &SetupArgs) -> anyhow::Result<()> {
+    // A bad directory file stops setup before it connects anywhere.
+    let directory_file = match &files.directory {
+        Some(path) => Some((path, read_directory(path)?)),
+        None => None,
+    };
+    // The NATS setup user: the only one that may create and update streams, and the only one
+    // that may write the directory.
     let bus = hotline_bus::Bus::connect_with(&settings.nats, &settings.namespace, "setup").await?;
     hotline_bus::streams::apply(
         &bus,
@@ -216,6 +241,20 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
         },
     )
     .await?;
+    // The directory the catalogue must fit: this run's file, else the one the services run on.
+    let directory = match &directory_file {
+        Some((_, d)) => Some(d.clone()),
+        None if files.catalogue.is_some() => Some(
+            hotline_bus::directory::load(&bus, settings.demo)
+                .await
+                .context("the directory the catalogue file is checked against")?,
+        ),
+        None => None,
+    };
+    let catalogue_file = match (&files.catalogue, &directory) {
+        (Some(path), Some(directory)) => Some((path, read_catalogue(path, directory)?)),
+        _ => None,
+    };
     let pool = hotline_tickets::connect_db(settings).await?;
     hotline_tickets::migrate(&pool).await?;
     hotline_dispatch::migrate(&pool).await?;
@@ -236,13 +275,103 @@ async fn setup(settings: &Settings) -> anyhow::Result<()> {
         let added = hotline_dispatch::seed_demo(&pool).await?;
         tracing::info!(added, "demo catalogue loaded");
     }
+    // Both files read and checked: now write them.
+    if let Some((path, directory)) = &directory_file {
+        store_directory(&bus, path, directory).await?;
+    }
+    if let Some(directory) = directory
+        && (files.directory.is_some() || files.catalogue.is_some())
+    {
+        let catalogue =
+            hotline_dispatch::catalogue::Catalogue::load(pool.clone(), Arc::new(directory)).await?;
+        if let Some((path, entries)) = catalogue_file {
+            let count = entries.len();
+            let report = catalogue
+                .load_file_entries(entries, "setup", &format!("loaded from {}", path.display()))
+                .await
+                .with_context(|| format!("loading catalogue file {}", path.display()))?;
+            println!(
+                "catalogue from {}: {count} matters: {} added, {} changed, {} unchanged",
+                path.display(),
+                report.added.len(),
+                report.changed.len(),
+                report.unchanged
+            );
+            if !report.not_in_file.is_empty() {
+                println!(
+                    "  {} matters in the catalogue are not in the file: left as they are",
+                    report.not_in_file.len()
+                );
+            }
+        }
+        // A new directory may have dropped a department that matters still name.
+        for (matter, department) in catalogue.dangling().await {
+            eprintln!(
+                "warning: matter {matter} names department {department}, which is not in the \
+                 directory: tickets on it cannot be dispatched until it is changed"
+            );
+        }
+    }
     tracing::info!(namespace = %settings.namespace, "setup done");
+    Ok(())
+}
+
+/// Reads and checks a directory file; the error names the file and the line.
+fn read_directory(path: &Path) -> anyhow::Result<hotline_domain::Directory> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("reading directory file {}", path.display()))?;
+    hotline_domain::Directory::from_csv(std::io::BufReader::new(file))
+        .map_err(|e| anyhow::anyhow!("directory file {}: {e}", path.display()))
+}
+
+/// Reads and checks a catalogue file against `directory`; the error names the file and the line.
+fn read_catalogue(
+    path: &Path,
+    directory: &hotline_domain::Directory,
+) -> anyhow::Result<Vec<hotline_dispatch::catalogue::Entry>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("reading catalogue file {}", path.display()))?;
+    hotline_dispatch::catalogue::from_csv(std::io::BufReader::new(file), directory)
+        .map_err(|e| anyhow::anyhow!("catalogue file {}: {e}", path.display()))
+}
+
+async fn store_directory(
+    bus: &hotline_bus::Bus,
+    path: &Path,
+    directory: &hotline_domain::Directory,
+) -> anyhow::Result<()> {
+    use hotline_bus::directory::Stored;
+    let source = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let stored = hotline_bus::directory::store(bus, directory, &source)
+        .await
+        .with_context(|| format!("storing directory file {}", path.display()))?;
+    let levels: Vec<String> = directory
+        .count_by_level()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(level, n)| format!("{level} {n}"))
+        .collect();
+    let what = match stored {
+        Stored::Written { revision } => {
+            format!("stored as revision {revision} (running services pick it up when restarted)")
+        }
+        Stored::Unchanged { revision } => format!("unchanged (revision {revision})"),
+    };
+    println!(
+        "department directory from {}: {} departments ({}), {what}",
+        path.display(),
+        directory.len(),
+        levels.join(", ")
+    );
     Ok(())
 }
 
 /// Every service in one process, sharing one shutdown.
 async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    setup(&settings).await?;
+    setup(&settings, &SetupArgs::default()).await?;
     // The services live and die together: the first to fail or stop stops the rest, and the
     // process exits non-zero with its error.
     let mut services = hotline_runtime::Supervisor::new("all", &shutdown);

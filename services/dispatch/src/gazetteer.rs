@@ -2,7 +2,10 @@
 //!
 //! First the address text: a district's Chinese or English name in it is taken as certain.
 //! Then coordinates: the nearest district centre within `MAX_KM`. The demo gazetteer holds the
-//! eleven districts' approximate centres; a city replaces it with its own boundaries.
+//! eleven districts' approximate centres; a city replaces it with its own boundaries. Every
+//! other district of the directory (another city's, loaded with `hotline setup --directory`)
+//! is known by name only: its Chinese name without the office's suffix (`澜东区人民政府` →
+//! `澜东区`, `澜东`) and its English name.
 
 use hotline_domain::contract::Location;
 use hotline_domain::{DeptCode, Directory};
@@ -40,27 +43,61 @@ impl Found {
     }
 }
 
+/// A district's code, the names an address may call it by, and its centre when known.
+type District = (DeptCode, Vec<String>, Option<(f64, f64)>);
+
 #[derive(Debug, Clone)]
 pub struct Gazetteer {
-    districts: Vec<(DeptCode, Vec<String>, f64, f64)>,
+    districts: Vec<District>,
+}
+
+/// What a district government's name ends with besides the place (人民政府, 管委会).
+const OFFICE_SUFFIXES: [&str; 3] = ["人民政府", "管理委员会", "管委会"];
+
+/// The names an address may use for a district of the directory that has no demo centre.
+fn names_of(dept: &hotline_domain::Department) -> Vec<String> {
+    let mut place = dept.name.as_str();
+    for suffix in OFFICE_SUFFIXES {
+        place = place.strip_suffix(suffix).unwrap_or(place);
+    }
+    let mut names = vec![place.to_owned()];
+    // "澜东区" is often written "澜东"; "海湾新区" is not "海湾新".
+    if let Some(short) = place.strip_suffix(['区', '县'])
+        && short.chars().count() >= 2
+        && !place.ends_with("新区")
+    {
+        names.push(short.to_owned());
+    }
+    names.push(
+        dept.name_en
+            .trim_end_matches(" District")
+            .trim_end_matches(" County")
+            .to_owned(),
+    );
+    // An empty name would be found in every address.
+    names.retain(|n| !n.trim().is_empty());
+    names
 }
 
 impl Gazetteer {
+    /// The demo city's district centres, plus every other district of `directory` by name.
     pub fn demo(directory: &Directory) -> Gazetteer {
-        let districts = DEMO_CENTRES
+        let mut districts: Vec<District> = DEMO_CENTRES
             .iter()
             .filter_map(|(code, short, lat, long)| {
                 let code = DeptCode::parse(code).ok()?;
                 let dept = directory.get(&code)?;
                 let english = dept.name_en.trim_end_matches(" District").to_owned();
-                Some((
-                    code,
-                    vec![format!("{short}区"), short.to_string(), english],
-                    *lat,
-                    *long,
-                ))
+                let mut names = vec![format!("{short}区"), short.to_string(), english];
+                names.retain(|n| !n.trim().is_empty());
+                Some((code, names, Some((*lat, *long))))
             })
             .collect();
+        for dept in directory.districts() {
+            if !districts.iter().any(|(code, _, _)| code == &dept.code) {
+                districts.push((dept.code.clone(), names_of(dept), None));
+            }
+        }
         Gazetteer { districts }
     }
 
@@ -69,7 +106,7 @@ impl Gazetteer {
             let lower = address.to_lowercase();
             // The longest matching name wins ("天河区" before "天河").
             let mut best: Option<(&DeptCode, usize)> = None;
-            for (code, names, _, _) in &self.districts {
+            for (code, names, _) in &self.districts {
                 for name in names {
                     if lower.contains(&name.to_lowercase())
                         && best.is_none_or(|(_, len)| name.len() > len)
@@ -88,7 +125,9 @@ impl Gazetteer {
         }
         self.districts
             .iter()
-            .map(|(code, _, clat, clong)| (code, km(lat, long, *clat, *clong)))
+            .filter_map(|(code, _, centre)| {
+                centre.map(|(clat, clong)| (code, km(lat, long, clat, clong)))
+            })
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .filter(|(_, d)| *d <= MAX_KM)
             .map(|(code, d)| Found::ByPosition(code.clone(), d))
@@ -143,5 +182,33 @@ mod tests {
         );
         assert_eq!(g.locate(&at(None, Some(f64::NAN), Some(113.0))), None);
         assert_eq!(g.locate(&at(None, None, None)), None);
+    }
+
+    #[test]
+    fn another_citys_districts_are_found_by_name() {
+        let lanhai = Directory::from_csv(
+            include_str!("../../../deploy/seed/examples/othercity-departments.csv").as_bytes(),
+        )
+        .expect("directory");
+        let g = Gazetteer::demo(&lanhai);
+        let code = |c: &str| DeptCode::parse(c).expect("code");
+        for (address, district) in [
+            ("澜海市澜东区海滨路8号", "LH-LD"),
+            ("澜西青石路3号", "LH-LX"),
+            ("12 Harbour Road, Lanxi", "LH-LX"),
+            ("海湾新区港口大道1号", "LH-HW"),
+        ] {
+            assert_eq!(
+                g.locate(&at(Some(address), None, None)),
+                Some(Found::ByName(code(district))),
+                "{address}"
+            );
+        }
+        // No centres: coordinates alone find nothing, and Guangzhou's names are not Lanhai's.
+        assert_eq!(g.locate(&at(None, Some(23.126), Some(113.36))), None);
+        assert_eq!(
+            g.locate(&at(Some("广州市天河区天河路208号"), None, None)),
+            None
+        );
     }
 }

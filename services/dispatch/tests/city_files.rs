@@ -232,6 +232,36 @@ async fn create(bus: &Bus, no: TicketNo, code: &str) -> Result<CommandAccepted, 
     .await
 }
 
+/// Waits until the ledger says `no` is dispatched.
+async fn dispatched(
+    client: &Bus,
+    no: TicketNo,
+    deadline: tokio::time::Instant,
+) -> hotline_domain::contract::TicketView {
+    loop {
+        let got: Result<TicketWithHistory, CallError> = rpc::call(
+            client,
+            client.subjects.ticket_get(),
+            &GetTicket {
+                ticket_no: no,
+                as_department: None,
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+        if let Ok(t) = got
+            && t.ticket.status == Status::Dispatched
+        {
+            return t.ticket;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{no} not dispatched in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn services_of_another_city_dispatch_to_its_departments() {
     let (env, settings, bus, pool) = start().await;
@@ -304,30 +334,14 @@ async fn services_of_another_city_dispatch_to_its_departments() {
             }
         }
     }
-    let ticket = loop {
-        let got: Result<TicketWithHistory, CallError> = rpc::call(
-            &client,
-            client.subjects.ticket_get(),
-            &GetTicket {
-                ticket_no: no,
-                as_department: None,
-            },
-            Duration::from_secs(5),
-        )
-        .await;
-        if let Ok(t) = got
-            && t.ticket.status == Status::Dispatched
-        {
-            break t.ticket;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not dispatched in time"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let ticket = dispatched(&client, no, deadline).await;
     assert_eq!(ticket.lead, Some(dept("LH-WATER")));
     assert_eq!(ticket.co, vec![dept("LH-SW")]);
+    // A district matter goes to the district the address names (by its name in the directory).
+    let lamp = TicketNo::compose(261205, 2).expect("no");
+    create(&client, lamp, "02.01.001").await.expect("created");
+    let ticket = dispatched(&client, lamp, deadline).await;
+    assert_eq!(ticket.lead, Some(dept("LH-LD")));
 
     shutdown.cancel();
     for r in running {
