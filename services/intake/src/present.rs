@@ -203,6 +203,10 @@ fn describe(action: &Action) -> String {
             }
         ),
         Action::Merge { into } => format!("Merged into request {into} on the same matter"),
+        // The other request's number is its citizen's business: say only that it was joined.
+        Action::MergedFrom { .. } => {
+            "Another request on the same matter was merged into this one".to_owned()
+        }
         Action::Dispatch { lead, .. } => format!("Sent to the responsible department {lead}"),
         Action::Redispatch { to, .. } => format!("Passed to {to}"),
         Action::ReviewReturn {
@@ -320,6 +324,24 @@ mod tests {
         assert!(open.description.contains("Room 1203"));
         let hidden = request_update(&complete, true, cst()).expect("shown");
         assert_eq!(hidden.description, "Completed");
+    }
+
+    #[test]
+    fn a_merge_into_the_request_is_told_without_the_other_number() {
+        let other = hotline_domain::TicketNo::compose(261204, 9).expect("no");
+        let update = TicketUpdate {
+            ticket_no: hotline_domain::TicketNo::compose(261204, 7).expect("no"),
+            status_after: Status::Dispatched,
+            entry: entry(
+                3,
+                Actor::Agent { id: "a1".into() },
+                Action::MergedFrom { from: other },
+                Status::Dispatched,
+            ),
+        };
+        let out = request_update(&update, false, cst()).expect("shown");
+        assert!(out.description.contains("merged into this one"));
+        assert!(!out.description.contains(&other.to_string()));
     }
 
     #[test]
