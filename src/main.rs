@@ -278,6 +278,8 @@ async fn setup(settings: &Settings, files: &SetupArgs) -> anyhow::Result<()> {
     // Both files read and checked: now write them.
     if let Some((path, directory)) = &directory_file {
         store_directory(&bus, path, directory).await?;
+    } else if settings.demo {
+        store_demo_directory(&bus).await?;
     }
     if let Some(directory) = directory
         && (files.directory.is_some() || files.catalogue.is_some())
@@ -314,6 +316,19 @@ async fn setup(settings: &Settings, files: &SetupArgs) -> anyhow::Result<()> {
     }
     tracing::info!(namespace = %settings.namespace, "setup done");
     Ok(())
+}
+
+/// The demo loads the demo city's directory like any city's, unless one is stored already (a
+/// city's is never replaced by the demo's), so services without `demo` on see it too.
+async fn store_demo_directory(bus: &hotline_bus::Bus) -> anyhow::Result<()> {
+    if hotline_bus::directory::current(bus).await?.is_some() {
+        return Ok(());
+    }
+    match hotline_bus::directory::store(bus, &hotline_domain::Directory::demo(), "demo").await {
+        // Another setup stored one meanwhile: it stays.
+        Ok(_) | Err(hotline_bus::directory::StoreError::Concurrent { .. }) => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context("storing the demo directory")),
+    }
 }
 
 /// Reads and checks a directory file; the error names the file and the line.

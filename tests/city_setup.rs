@@ -17,9 +17,14 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn setup(env: &hotline_testkit::TestEnv, args: &[&Path]) -> Output {
+    setup_with(env, args, &[])
+}
+
+fn setup_with(env: &hotline_testkit::TestEnv, args: &[&Path], flags: &[&str]) -> Output {
     let settings = env.settings().expect("settings");
     let mut cmd = Command::new(HOTLINE);
     cmd.arg("setup")
+        .args(flags)
         .envs(env.env_vars(&settings))
         .env("RUST_LOG", "warn");
     for (flag, file) in ["--directory", "--catalogue"].iter().zip(args) {
@@ -155,4 +160,14 @@ async fn setup_loads_a_city_from_files_once_and_refuses_a_bad_file_whole() {
     let alone = setup(&env, &[Path::new(""), &catalogue]);
     assert!(alone.status.success(), "{}", text(&alone.stderr));
     assert!(text(&alone.stdout).contains("21 unchanged"));
+
+    // The demo stores the demo city's directory only where none is stored: Lanhai's stays.
+    let demo = setup_with(&env, &[], &["--demo"]);
+    assert!(demo.status.success(), "{}", text(&demo.stderr));
+    let after = hotline_bus::directory::current(&bus)
+        .await
+        .expect("read")
+        .expect("a directory");
+    assert_eq!(after.revision, stored.revision);
+    assert_eq!(after.source, "othercity-departments.csv");
 }

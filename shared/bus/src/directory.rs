@@ -245,8 +245,22 @@ pub async fn store(bus: &Bus, directory: &Directory, source: &str) -> Result<Sto
     match written {
         Ok(Ok(revision)) => Ok(Stored::Written { revision }),
         Ok(Err((true, _))) => {
-            let revision = entry(&kv).await.map_err(nats)?.map_or(0, |e| e.revision);
-            Err(StoreError::Concurrent { revision })
+            // Another writer got there first; if it wrote this very directory (two setups of
+            // the same files at once), that is what was asked for.
+            let now = entry(&kv).await.map_err(nats)?;
+            match now {
+                Some(e)
+                    if decode(&name, &e)
+                        .is_ok_and(|c| c.directory.to_csv() == record.departments_csv) =>
+                {
+                    Ok(Stored::Unchanged {
+                        revision: e.revision,
+                    })
+                }
+                other => Err(StoreError::Concurrent {
+                    revision: other.map_or(0, |e| e.revision),
+                }),
+            }
         }
         Ok(Err((false, reason))) => Err(nats(reason)),
         Err(_) => Err(nats("timed out".to_owned())),

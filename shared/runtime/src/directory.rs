@@ -2,10 +2,11 @@
 //!
 //! Tickets, sla and dispatch take the directory once at start ([`Service::directory`]): the
 //! ledger, the SLA engine and the router hold it by value, so a change applies when a replica
-//! restarts. Until then each replica checks the bucket's revision every
-//! [`CHECK_EVERY`] and, when a newer directory was stored, says so once in the log and sets
+//! restarts. Until then each replica checks the bucket's revision every [`CHECK_EVERY`] and,
+//! when a directory other than its own was stored, says so once in the log and sets
 //! `hotline_directory_outdated{service}` to 1, so an operator (or an alert) knows a rolling
-//! restart is due (docs/directory.md).
+//! restart is due (docs/directory.md). The same directory stored again (the demo's, by
+//! `hotline setup --demo` after a service fell back on it) is no reason to restart.
 //!
 //! [`Service::directory`]: crate::Service::directory
 
@@ -13,6 +14,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use hotline_bus::Bus;
+use hotline_domain::Directory;
 use hotline_telemetry::prometheus;
 use tokio_util::sync::CancellationToken;
 
@@ -28,18 +30,20 @@ static OUTDATED: LazyLock<prometheus::GaugeVec> = LazyLock::new(|| {
     )
 });
 
-/// Runs until `stop`: compares the stored revision with `running` (None: the demo directory,
-/// nothing stored when it started).
+/// Runs until `stop`: compares the stored directory with `running`, stored as `revision`
+/// (None: the demo's, nothing stored when the service started). Only a new revision is read
+/// whole.
 pub async fn watch(
     bus: Bus,
     service: &'static str,
-    running: Option<u64>,
+    running: Directory,
+    revision: Option<u64>,
     every: Duration,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let gauge = OUTDATED.with_label_values(&[service]);
     gauge.set(0.0);
-    let mut reported = running;
+    let mut seen = revision;
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
@@ -48,16 +52,23 @@ pub async fn watch(
         match hotline_bus::directory::revision(&bus).await {
             // A failed look is no reason to stop a service that has its directory.
             Err(e) => tracing::debug!(error = %e, "checking the department directory's revision"),
-            // Revisions only grow: another one than the last seen is a newer directory.
-            Ok(Some(stored)) if Some(stored) != reported => {
-                tracing::warn!(
-                    running = ?running,
-                    stored,
-                    "a newer department directory was stored: this replica uses the one it \
-                     started with until it is restarted"
-                );
-                gauge.set(1.0);
-                reported = Some(stored);
+            // Revisions only grow: another one than the last seen is a newer store.
+            Ok(Some(stored)) if Some(stored) != seen => {
+                let differs = match hotline_bus::directory::current(&bus).await {
+                    Ok(Some(c)) => c.directory != running,
+                    // Read again at the next check.
+                    Ok(None) | Err(_) => continue,
+                };
+                seen = Some(stored);
+                if differs && gauge.get() == 0.0 {
+                    tracing::warn!(
+                        running = ?revision,
+                        stored,
+                        "another department directory was stored: this replica uses the one it \
+                         started with until it is restarted"
+                    );
+                }
+                gauge.set(if differs { 1.0 } else { 0.0 });
             }
             Ok(_) => {}
         }

@@ -127,6 +127,7 @@ impl Service {
         let task = crate::directory::watch(
             self.bus.clone(),
             self.name(),
+            directory.clone(),
             revision,
             crate::directory::CHECK_EVERY,
             self.stop_token(),
