@@ -18,6 +18,7 @@
 //!   HTTP API (port 8082) and the catalogue's NATS responder (Open311 services come from here).
 #![forbid(unsafe_code)]
 
+pub mod assistant;
 pub mod catalogue;
 pub mod classifier;
 pub mod gazetteer;

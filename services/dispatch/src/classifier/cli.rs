@@ -9,6 +9,8 @@
 //!   prints the [`Report`](super::eval::Report).
 //! - `train`: retrains from the repository's data (plus `--extra` files: the platform's
 //!   corrections, later) and writes a new versioned model file.
+//! - `assist`, `assist-eval`: the seat assistant (`crate::assistant::cli`), here because the
+//!   `hotline` binary routes this enum; they use the same model for the category.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -56,10 +58,38 @@ pub enum ClassifierCommand {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// The seat assistant: JSON lines {"id","subject","detail"} from stdin, one line of
+    /// extracted fields (address, district, phones, time, request type, urgency, category) out
+    /// per line in; a bad line gets {"id","error"} and the stream goes on.
+    Assist {
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// The seat assistant on hand-checked samples (deploy/seed/messages/assistant-sample.jsonl):
+    /// per field expected, filled, correct, false fills; the share of fields right.
+    AssistEval {
+        file: PathBuf,
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Also print every wrong field as a JSON line.
+        #[arg(long)]
+        mistakes: bool,
+    },
 }
 
 pub fn run(command: &ClassifierCommand) -> anyhow::Result<()> {
     match command {
+        ClassifierCommand::Assist { model } => {
+            let model = load(model.as_deref())?;
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            crate::assistant::cli::assist_stream(&model, stdin.lock(), stdout.lock())
+        }
+        ClassifierCommand::AssistEval {
+            file,
+            model,
+            mistakes,
+        } => crate::assistant::cli::run_eval(&load(model.as_deref())?, file, *mistakes),
         ClassifierCommand::Classify { model, top3 } => {
             let model = load(model.as_deref())?;
             let stdin = std::io::stdin();
