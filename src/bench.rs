@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 mod channels;
+mod dispatch;
 mod knowledge;
 mod sla;
 mod survey;
@@ -40,6 +41,9 @@ pub enum Suite {
     /// Accepted contacts per second on each channel (Open311, WeChat, phone CTI, email), each
     /// against a raw HTTP or SMTP baseline; `--tickets` contacts per channel.
     Channels,
+    /// Smart dispatch: free-text decisions per second and decision latency through the
+    /// dispatch service (ledger, knowledge, dispatch), against the classifier alone.
+    Dispatch,
 }
 
 #[derive(clap::Args, Clone)]
@@ -219,6 +223,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
         Suite::Sla => sla::run(settings, args).await,
         Suite::Survey => survey::run(settings, args).await,
         Suite::Channels => channels::run(settings, args).await,
+        Suite::Dispatch => dispatch::run(settings, args).await,
     }
 }
 

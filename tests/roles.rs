@@ -562,6 +562,27 @@ async fn every_route_refuses_exactly_whom_the_roles_table_refuses() {
             None,
             &["dispatcher1", "supervisor1", "admin1"],
         ),
+        case(
+            d,
+            "GET",
+            "/v1/figures",
+            None,
+            &["dispatcher1", "supervisor1", "admin1"],
+        ),
+        case(
+            d,
+            "POST",
+            "/v1/assess",
+            Some(json!({"text": "公司拖欠工资三个月"})),
+            &["agent1", "dispatcher1", "supervisor1", "admin1"],
+        ),
+        case(
+            d,
+            "POST",
+            "/v1/assist",
+            Some(json!({"text": "天河区天河路208号路灯不亮，电话13800138000"})),
+            &["agent1", "dispatcher1", "supervisor1", "admin1"],
+        ),
         // Knowledge (8085): reading what is not public, editing, answering.
         case(k, "GET", "/v1/items", None, &all_people()),
         case(k, "GET", &format!("/v1/items/{item}"), None, &all_people()),

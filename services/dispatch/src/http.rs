@@ -83,6 +83,7 @@ pub fn router(state: Dispatcher, verifier: Verifier) -> Router {
         .route("/v1/manual-queue/{no}/dispatch", post(manual_dispatch))
         .route("/v1/decisions/summary", get(summary))
         .route("/v1/assess", post(assess))
+        .route("/v1/assist", post(assist))
         .route("/v1/figures", get(figures))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(256 * 1024))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -329,7 +330,41 @@ async fn assess(
         },
         "assessment": routed.assessment,
         "proposal": routed.proposal,
+        "emergency": crate::assistant::emergency_cue(&req.text),
     })))
+}
+
+#[derive(Deserialize)]
+struct AssistRequest {
+    #[serde(default)]
+    subject: String,
+    /// The transcript or message.
+    text: String,
+}
+
+/// The seat assistant (坐席助手): a ticket's fields from a call's transcript or a message —
+/// address, district, phone numbers, time, request type, urgency (an emergency named), the
+/// class with the top three — for the agent to check and keep.
+async fn assist(
+    _who: Authorized<AssessText>,
+    State(d): State<Dispatcher>,
+    body: axum::body::Bytes,
+) -> Result<Json<crate::assistant::Fields>, ApiError> {
+    let req: AssistRequest =
+        serde_json::from_slice(&body).map_err(|e| invalid(format!("not a valid request: {e}")))?;
+    hotline_domain::text::check("text", &req.text).map_err(|e| invalid(e.to_string()))?;
+    hotline_domain::text::check("subject", &req.subject).map_err(|e| invalid(e.to_string()))?;
+    if req.text.trim().is_empty() && req.subject.trim().is_empty() {
+        return Err(invalid("text is empty"));
+    }
+    // Segmentation and the patterns are CPU work of a few milliseconds: off the reactor.
+    let model = d.model.clone();
+    let fields = tokio::task::spawn_blocking(move || {
+        crate::assistant::assist(&model, &req.subject, &req.text)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&anyhow::anyhow!(e)))?;
+    Ok(Json(fields))
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,8 @@
 //!   hints) → department (属地 by the gazetteer); automatic above the classifier's threshold,
 //!   else the manual queue with the top three.
 //! - [`scope`]: out-of-scope cues (不予受理), proposed to a person, never applied alone.
+//! - [`assistant`]: the seat assistant's fields from a text; its emergency cue puts a ticket
+//!   first in the manual queue (紧急转办 is a person's call, made at once).
 //! - this module: the consumer of ticket events (routing on `created`/`release`/`reopen`,
 //!   learning from `return`/`review_return`), the decision log, the manual dispatch queue, the
 //!   HTTP API (port 8082) and the catalogue's NATS responder (Open311 services come from here).
@@ -69,6 +71,14 @@ static DECISION_SECONDS: LazyLock<prometheus::HistogramVec> = LazyLock::new(|| {
         "hotline_dispatch_decision_seconds",
         "From the ticket's event to the routing decision, by how it was decided",
         &["via"],
+    )
+});
+
+static EMERGENCIES: LazyLock<prometheus::IntCounterVec> = LazyLock::new(|| {
+    hotline_telemetry::counter_vec(
+        "hotline_dispatch_emergencies_total",
+        "Tickets whose text states an emergency, put first in the manual queue",
+        &["kind"],
     )
 });
 
@@ -160,20 +170,56 @@ impl SmartSettings {
     }
 }
 
+/// What the manual queue proposes to the person who picks the ticket up.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Proposal {
+    /// 不予受理 under the cited rule.
+    Reject(ScopeCue),
+    /// 紧急转办 to 110/119/120.
+    Emergency {
+        kind: assistant::EmergencyKind,
+        service: hotline_domain::ticket::EmergencyService,
+    },
+}
+
 /// A decision and what led to it, for the queue and the decision log.
 #[derive(Debug, Clone)]
 pub struct Routed {
     pub decision: Decision,
-    /// `catalogue` (the ticket had a matter code), `classifier`, or `reopen`.
+    /// `catalogue` (the ticket had a matter code), `classifier`, `emergency` or `reopen`.
     pub via: &'static str,
     pub assessment: Option<Assessment>,
-    /// A proposed 不予受理.
-    pub proposal: Option<ScopeCue>,
-    /// The manual queue's order: 0 emergency, 1 a proposed 不予受理, 2 the rest.
+    /// What a person is asked to confirm.
+    pub proposal: Option<Proposal>,
+    /// The manual queue's order: 0 an emergency, 1 a proposed 不予受理, 2 the rest.
     pub priority: i16,
 }
 
 impl Routed {
+    fn emergency(kind: Option<assistant::EmergencyKind>) -> Routed {
+        let kind = kind.unwrap_or(assistant::EmergencyKind::Life);
+        let what = match kind {
+            assistant::EmergencyKind::Life => "life",
+            assistant::EmergencyKind::Fire => "fire",
+            assistant::EmergencyKind::Gas => "gas",
+            assistant::EmergencyKind::Flood => "flood",
+        };
+        EMERGENCIES.with_label_values(&[what]).inc();
+        Routed {
+            decision: Decision::Manual {
+                reason: format!("紧急转办：the text states an emergency ({what})"),
+            },
+            via: "emergency",
+            assessment: None,
+            proposal: Some(Proposal::Emergency {
+                kind,
+                service: kind.service(),
+            }),
+            priority: 0,
+        }
+    }
+
     fn plain(decision: Decision, via: &'static str) -> Routed {
         Routed {
             decision,
@@ -240,7 +286,13 @@ impl Dispatcher {
             DECISIONS.with_label_values(&["held"]).inc();
             return outcome.map_err(HandleError::Retry);
         }
+        let emergency = (event.entry.step != "reopen")
+            .then(|| assistant::emergency_cue(&event.ticket.description))
+            .flatten();
         let routed = match (event.entry.step.as_str(), &event.ticket.lead) {
+            // 紧急转办: a stated danger (fire, gas, flood, a life) goes to a person at once,
+            // first in the queue with the hand-off proposed, whatever its matter code says.
+            _ if emergency.is_some() => Routed::emergency(emergency),
             // 重办: a reopened ticket goes back to the department that completed it (the ledger
             // keeps the lead on reopen); one answered on the spot has none and is routed.
             ("reopen", Some(lead)) => Routed::plain(
@@ -308,7 +360,7 @@ impl Dispatcher {
                 },
                 via: "classifier",
                 assessment: Some(assessment),
-                proposal: Some(cue),
+                proposal: Some(Proposal::Reject(cue)),
                 priority: 1,
             };
         }

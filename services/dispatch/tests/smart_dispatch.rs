@@ -23,6 +23,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 const LABOUR: &str = "我在公司工作了三年，公司一直没有给我缴纳社会保险和住房公积金，还拖欠了两个月工资，请问我应该怎么维权？劳动合同也没有签。";
 const DISCIPLINE: &str = "我要举报我们镇的镇长收受贿赂、以权谋私，请严肃查处。";
+const FIRE: &str = "我家楼下的商铺着火了，浓烟滚滚，楼上还有老人，请马上派人来！";
 const VAGUE: &str = "你好，我想反映一个情况，麻烦尽快处理一下，谢谢。";
 
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
@@ -250,8 +251,15 @@ async fn free_text_is_dispatched_queued_corrected_and_counted() {
     // Out of scope: first in the queue, with the rule proposed; never rejected by itself.
     let discipline = r.create(DISCIPLINE).await;
     let vague = r.create(VAGUE).await;
+    let fire = r.create(FIRE).await;
+    let q = r.queued(fire).await;
+    assert_eq!(q["priority"], "emergency", "{q}");
+    assert_eq!(q["proposal"]["action"], "emergency");
+    assert_eq!(q["proposal"]["kind"], "fire");
+    assert_eq!(q["proposal"]["service"], "fire119");
     let q = r.queued(discipline).await;
     assert_eq!(q["priority"], "out_of_scope");
+    assert_eq!(q["proposal"]["action"], "reject");
     assert_eq!(q["proposal"]["rule"], "discipline_inspection");
     assert!(
         q["proposal"]["citation"]
@@ -275,10 +283,8 @@ async fn free_text_is_dispatched_queued_corrected_and_counted() {
             .and_then(|a| a.iter().position(|x| x["ticket_no"] == no.to_string()))
             .expect("queued")
     };
-    assert!(
-        pos(discipline) < pos(vague),
-        "proposed rejections come first"
-    );
+    assert!(pos(discipline) < pos(vague), "then proposed rejections");
+    assert!(pos(fire) < pos(discipline), "emergencies come first");
 
     // The department returns the labour ticket; the centre rules it belongs to education.
     let rs = Actor::Department {
@@ -378,5 +384,27 @@ async fn free_text_is_dispatched_queued_corrected_and_counted() {
         a["assessment"]["candidates"][0]["category"],
         "劳动和社会保障"
     );
+    assert_eq!(a["emergency"], Value::Null);
+
+    // The seat assistant fills the ticket from a transcript.
+    let fields: Value = r
+        .web
+        .post(format!("{}/v1/assist", r.http))
+        .bearer_auth(&r.dispatcher)
+        .json(&json!({"text": "我住在天河区天河路208号，电话13800138000，请问我公司拖欠工资三个月怎么办？"}))
+        .send()
+        .await
+        .expect("assist")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fields["phones"], json!(["13800138000"]), "{fields}");
+    assert!(
+        fields["district"]
+            .as_str()
+            .is_some_and(|d| d.contains("天河")),
+        "{fields}"
+    );
+    assert_eq!(fields["category"], "劳动和社会保障", "{fields}");
     r.shutdown.cancel();
 }
