@@ -103,18 +103,33 @@ struct SetupArgs {
     catalogue: Option<PathBuf>,
 }
 
-/// `hotline dispatch` alone runs the service; `classify`, `eval` and `train` run the classifier.
+/// `hotline dispatch` alone runs the service; `classify`, `eval`, `train`, `assist` and
+/// `assist-eval` run the classifier and the seat assistant offline; `corrections` exports the
+/// platform's own labels.
 #[derive(clap::Args)]
 struct DispatchArgs {
     #[command(subcommand)]
-    classifier: Option<hotline_dispatch::classifier::cli::ClassifierCommand>,
+    command: Option<DispatchCommand>,
+}
+
+#[derive(clap::Subcommand)]
+enum DispatchCommand {
+    #[command(flatten)]
+    Offline(hotline_dispatch::classifier::cli::ClassifierCommand),
+    /// Write the platform's own labels (manual dispatches, returns the centre ruled on) as
+    /// JSON lines for `hotline dispatch train --extra FILE` (needs the database).
+    Corrections {
+        /// Where to write them [default: standard output].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The classifier needs no servers and no configuration either.
     if let Command::Dispatch(DispatchArgs {
-        classifier: Some(command),
+        command: Some(DispatchCommand::Offline(command)),
     }) = &cli.command
     {
         return hotline_dispatch::classifier::cli::run(command);
@@ -183,6 +198,9 @@ fn main() -> anyhow::Result<()> {
             Command::App => hotline_intake::app::run(settings, shutdown).await,
             Command::Sms => hotline_intake::sms::run(settings, shutdown).await,
             Command::Notify => hotline_intake::notify::run(settings, shutdown).await,
+            Command::Dispatch(DispatchArgs {
+                command: Some(DispatchCommand::Corrections { out }),
+            }) => corrections(&settings, out.as_deref()).await,
             Command::Dispatch(_) => hotline_dispatch::run(settings, shutdown).await,
             Command::Gateway => hotline_gateway::run(settings, shutdown).await,
             Command::Knowledge => hotline_knowledge::run(settings, shutdown).await,
@@ -592,4 +610,22 @@ fn print_urls(s: &Settings) {
         );
     }
     println!();
+}
+
+/// `hotline dispatch corrections`: the labels people gave, for retraining.
+async fn corrections(settings: &Settings, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let pool = hotline_bus::db::connect(&settings.database.url, 1).await?;
+    let written = match out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            hotline_dispatch::corrections::export(&pool, &mut std::io::BufWriter::new(file)).await?
+        }
+        None => {
+            let stdout = std::io::stdout();
+            hotline_dispatch::corrections::export(&pool, &mut stdout.lock()).await?
+        }
+    };
+    eprintln!("{written} labels written; retrain with: hotline dispatch train --extra FILE");
+    Ok(())
 }

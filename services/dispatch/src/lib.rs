@@ -23,6 +23,7 @@
 pub mod assistant;
 pub mod catalogue;
 pub mod classifier;
+pub mod corrections;
 pub mod gazetteer;
 pub mod http;
 pub mod router;

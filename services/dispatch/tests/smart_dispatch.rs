@@ -356,6 +356,24 @@ async fn free_text_is_dispatched_queued_corrected_and_counted() {
         ]
     );
 
+    // The labels come out as training lines for `hotline dispatch train --extra`.
+    let mut out = Vec::new();
+    let written = hotline_dispatch::corrections::export(&r.pool, &mut out)
+        .await
+        .expect("export");
+    assert_eq!(written, 2);
+    let lines: Vec<Value> = String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a json line"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["category"] == "教育文体" && l["detail"] == LABOUR),
+        "{lines:?}"
+    );
+
     // The figures: three classifier decisions, one automatic and corrected.
     let f = r.get("/v1/figures").await;
     let total = &f["by_class"][0];
