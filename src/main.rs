@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod dlq;
 mod nats_config;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,9 @@ enum Command {
     /// Write a nats-server configuration with one NATS user (nkey) per service and its
     /// permissions, plus each service's credentials (docs/operations.md, "NATS users").
     NatsConfig(nats_config::Args),
+    /// Dead letters: list them, read one, replay one to the consumer that gave up on it.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
 }
 
 /// The city's own reference data for `hotline setup`; either file alone works. Both are read
@@ -173,6 +177,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(_) => "hotline-bench",
         Command::Calendar { .. } => "hotline-calendar",
         Command::NatsConfig(_) => "hotline-nats-config",
+        Command::Dlq(_) => "hotline-dlq",
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -209,6 +214,7 @@ fn main() -> anyhow::Result<()> {
             Command::Identity => hotline_identity::run(settings, shutdown).await,
             Command::Users(command) => hotline_identity::cli::run(&settings, command).await,
             Command::Bench(args) => bench::run(settings, args).await,
+            Command::Dlq(command) => dlq::run(&settings, &command).await,
             Command::Calendar { .. } | Command::NatsConfig(_) => Ok(()),
         };
         telemetry.shutdown();

@@ -8,6 +8,14 @@
 //! acked only after its dead letter is stored.
 
 use std::collections::HashMap;
+
+/// The header of a replayed dead letter: the consumer it is for.
+pub const REPLAY_FOR: &str = "Hotline-Replay-For";
+/// Headers a dead letter carries: why, from where, and which consumer gave up.
+pub const DLQ_REASON: &str = "Hotline-Dlq-Reason";
+pub const DLQ_SUBJECT: &str = "Hotline-Dlq-Subject";
+pub const DLQ_CONSUMER: &str = "Hotline-Dlq-Consumer";
+pub const DLQ_STREAM_SEQ: &str = "Hotline-Dlq-Stream-Seq";
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,6 +190,19 @@ where
         let spec = &spec;
         futures::future::join_all(lanes.into_iter().map(|lane| async move {
             for message in lane {
+                // A dead letter replayed (`hotline dlq replay`) is for the consumer that gave
+                // up on it; the others handled the original already.
+                let replay_for = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(REPLAY_FOR))
+                    .map(|v| v.as_str().to_owned());
+                if replay_for.is_some_and(|c| c != spec.durable) {
+                    if let Err(e) = message.ack().await {
+                        tracing::warn!(consumer = %spec.durable, error = %e, "ack of another consumer's replay failed");
+                    }
+                    continue;
+                }
                 settle(
                     bus,
                     spec,
@@ -253,7 +274,7 @@ async fn settle(
         Err(HandleError::Retry(e)) | Err(HandleError::Reject(e)) => {
             let reason = format!("{e:#}");
             tracing::error!(consumer = %spec.durable, delivered, error = %reason, "dead-lettering message");
-            match dead_letter(bus, dlq_subject, message, &reason).await {
+            match dead_letter(bus, &spec.durable, dlq_subject, message, &reason).await {
                 Ok(()) => message.ack_with(AckKind::Term).await,
                 // Could not store the dead letter: leave the message to be redelivered.
                 Err(e) => {
@@ -272,26 +293,35 @@ async fn settle(
 
 async fn dead_letter(
     bus: &Bus,
+    consumer: &str,
     subject: &str,
     message: &Message,
     reason: &str,
 ) -> anyhow::Result<()> {
     let mut headers = message.headers.clone().unwrap_or_default();
     headers.insert(
-        "Hotline-Dlq-Reason",
+        DLQ_REASON,
         reason.chars().take(512).collect::<String>().as_str(),
     );
-    headers.insert("Hotline-Dlq-Subject", message.subject.as_str());
+    headers.insert(DLQ_SUBJECT, message.subject.as_str());
     if let Ok(info) = message.info() {
-        headers.insert(
-            "Hotline-Dlq-Stream-Seq",
-            info.stream_sequence.to_string().as_str(),
-        );
+        headers.insert(DLQ_STREAM_SEQ, info.stream_sequence.to_string().as_str());
     }
-    let msg_id = headers
+    headers.insert(DLQ_CONSUMER, consumer);
+    // One dead letter per consumer that gave up on the message (the id names the consumer: with
+    // the original id alone, the first consumer's dead letter would hide the others' as a
+    // duplicate); the same consumer storing it again after a lost ack is still one.
+    let original = headers
         .get(crate::publish::MSG_ID)
-        .map(|v| format!("dlq-{}", v.as_str()))
-        .unwrap_or_else(|| format!("dlq-{}", uuid::Uuid::now_v7()));
+        .map(|v| v.as_str().to_owned())
+        .or_else(|| {
+            message
+                .info()
+                .ok()
+                .map(|i| format!("{}-{}", i.stream, i.stream_sequence))
+        })
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let msg_id = format!("dlq-{consumer}-{original}");
     crate::publish::publish_acked(
         bus,
         subject.to_owned(),
