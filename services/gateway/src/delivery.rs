@@ -197,6 +197,9 @@ async fn dead_letter(bus: &Bus, dept: &DeptCode, message: &Message, label: &str,
     headers.insert("Hotline-Dlq-Subject", message.subject.as_str());
     let sseq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
     headers.insert("Hotline-Dlq-Stream-Seq", sseq.to_string().as_str());
+    // `hotline dlq replay` sends it back to the department's own subject (only its consumer
+    // reads that subject).
+    headers.insert(hotline_bus::consumer::DLQ_CONSUMER, consumer.as_str());
     let msg_id = format!("dlq-{consumer}-{sseq}");
     let stored = hotline_bus::publish::publish_acked(
         bus,
