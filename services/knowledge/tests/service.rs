@@ -468,7 +468,8 @@ async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
                 ticket_no: no,
                 channel: Channel::Phone,
                 request_type: RequestType::Consultation,
-                // No matter code yet: the agent answers during the call, before any dispatch.
+                // No matter code yet: the agent answers during the call. Made during a call, the
+                // ticket is held from dispatch (smart dispatch would route this text at once).
                 service_code: None,
                 description: "孩子刚出生，怎么办医保？".into(),
                 location: Location::default(),
@@ -476,7 +477,7 @@ async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
                 confidential: false,
                 attributes: Default::default(),
                 media_url: None,
-                hold: false,
+                hold: true,
             }),
         },
         WAIT,
