@@ -242,7 +242,14 @@ pub struct Dispatcher {
     pub directory: Arc<Directory>,
     pub model: Arc<Model>,
     pub smart: SmartSettings,
+    /// Until when (ms since the Unix epoch) decisions go without knowledge hints, after the
+    /// knowledge service failed to answer: one wait of `knowledge_timeout` per pause, not one
+    /// per ticket, while it is down.
+    pub hints_paused_until: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// How long decisions skip the knowledge hints after a failed one.
+const HINT_PAUSE_MS: i64 = 30_000;
 
 impl Dispatcher {
     /// Handles one `created`, `release`, `reopen`, `return` or `review_return` event.
@@ -424,6 +431,12 @@ impl Dispatcher {
         struct Hit {
             matter_code: String,
         }
+        use std::sync::atomic::Ordering;
+        let now = chrono::Utc::now().timestamp_millis();
+        if now < self.hints_paused_until.load(Ordering::Relaxed) {
+            HINT_FAILURES.with_label_values(&[] as &[&str]).inc();
+            return Vec::new();
+        }
         // The gist is at the start; the knowledge service caps the text too.
         let end = text.char_indices().nth(600).map_or(text.len(), |(i, _)| i);
         let ask = Ask {
@@ -451,7 +464,9 @@ impl Dispatcher {
             }
             Err(e) => {
                 HINT_FAILURES.with_label_values(&[] as &[&str]).inc();
-                tracing::debug!(error = %e, "no knowledge hints");
+                self.hints_paused_until
+                    .store(now + HINT_PAUSE_MS, Ordering::Relaxed);
+                tracing::warn!(error = %e, "no knowledge hints: deciding without them for 30 s");
                 Vec::new()
             }
         }
@@ -739,6 +754,7 @@ pub async fn run_with_listener(
         directory,
         model,
         smart: SmartSettings::from_settings(&settings),
+        hints_paused_until: Arc::default(),
     };
 
     let spec = ConsumerSpec::new(
