@@ -43,29 +43,11 @@ fn refuse(id: Value, error: impl Into<String>) -> String {
 
 /// One output line for one input line.
 pub fn assist_line(model: &Model, line: &str) -> String {
-    let parsed: Value = match serde_json::from_str(line) {
-        Ok(v) => v,
-        Err(e) => return refuse(Value::Null, format!("not JSON: {e}")),
+    let (id, subject, detail) = match crate::classifier::cli::read_message_line(line) {
+        Ok(read) => read,
+        Err(refusal) => return refusal,
     };
-    let Some(object) = parsed.as_object() else {
-        return refuse(Value::Null, "not a JSON object");
-    };
-    let id = object.get("id").cloned().unwrap_or(Value::Null);
-    let text = |field: &str| -> Result<&str, String> {
-        match object.get(field) {
-            None | Some(Value::Null) => Ok(""),
-            Some(Value::String(s)) => Ok(s),
-            Some(_) => Err(format!("{field} is not a string")),
-        }
-    };
-    let (subject, detail) = match (text("subject"), text("detail")) {
-        (Ok(s), Ok(d)) => (s, d),
-        (Err(e), _) | (_, Err(e)) => return refuse(id, e),
-    };
-    if subject.trim().is_empty() && detail.trim().is_empty() {
-        return refuse(id, "no subject and no detail");
-    }
-    let fields = super::assist(model, subject, detail);
+    let fields = super::assist(model, &subject, &detail);
     let answer = Answer {
         id: id.clone(),
         fields: &fields,

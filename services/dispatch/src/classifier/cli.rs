@@ -216,14 +216,15 @@ fn refuse(id: Value, error: impl Into<String>) -> String {
         .unwrap_or_else(|_| r#"{"id":null,"error":"unprintable"}"#.to_owned())
 }
 
-/// One output line for one input line (see the module's notes).
-pub fn classify_line(model: &Model, line: &str, top3: bool) -> String {
+/// A `{"id","subject","detail"}` input line read (either text may be missing, not both), or
+/// the `{"id","error"}` line to write instead. Shared by `classify` and `assist`.
+pub(crate) fn read_message_line(line: &str) -> Result<(Value, String, String), String> {
     let parsed: Value = match serde_json::from_str(line) {
         Ok(v) => v,
-        Err(e) => return refuse(Value::Null, format!("not JSON: {e}")),
+        Err(e) => return Err(refuse(Value::Null, format!("not JSON: {e}"))),
     };
     let Some(object) = parsed.as_object() else {
-        return refuse(Value::Null, "not a JSON object");
+        return Err(refuse(Value::Null, "not a JSON object"));
     };
     let id = object.get("id").cloned().unwrap_or(Value::Null);
     let text = |field: &str| -> Result<&str, String> {
@@ -235,11 +236,21 @@ pub fn classify_line(model: &Model, line: &str, top3: bool) -> String {
     };
     let (subject, detail) = match (text("subject"), text("detail")) {
         (Ok(s), Ok(d)) => (s, d),
-        (Err(e), _) | (_, Err(e)) => return refuse(id, e),
+        (Err(e), _) | (_, Err(e)) => return Err(refuse(id, e)),
     };
     if subject.trim().is_empty() && detail.trim().is_empty() {
-        return refuse(id, "no subject and no detail");
+        return Err(refuse(id, "no subject and no detail"));
     }
+    Ok((id, subject.to_owned(), detail.to_owned()))
+}
+
+/// One output line for one input line (see the module's notes).
+pub fn classify_line(model: &Model, line: &str, top3: bool) -> String {
+    let (id, subject, detail) = match read_message_line(line) {
+        Ok(read) => read,
+        Err(refusal) => return refusal,
+    };
+    let (subject, detail) = (subject.as_str(), detail.as_str());
     let c = model.classify(subject, detail);
     let Some(best) = c.best() else {
         return refuse(id, "the model gave no category");
