@@ -424,5 +424,24 @@ async fn free_text_is_dispatched_queued_corrected_and_counted() {
         "{fields}"
     );
     assert_eq!(fields["category"], "劳动和社会保障", "{fields}");
+
+    // Bad input is refused as invalid, never guessed at.
+    for (path, body) in [
+        ("/v1/assess", json!({"text": "  "})),
+        ("/v1/assess", json!({"words": "公司拖欠工资"})),
+        ("/v1/assist", json!({"text": ""})),
+        ("/v1/assist", json!({"text": 42})),
+    ] {
+        let status = r
+            .web
+            .post(format!("{}{path}", r.http))
+            .bearer_auth(&r.dispatcher)
+            .json(&body)
+            .send()
+            .await
+            .expect("post")
+            .status();
+        assert_eq!(status.as_u16(), 400, "{path} {body}");
+    }
     r.shutdown.cancel();
 }
