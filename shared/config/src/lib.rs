@@ -21,6 +21,8 @@ pub struct Settings {
     pub nats: Nats,
     pub database: Database,
     pub redis: Redis,
+    /// The transactional outbox relay of every service that has one (tickets, sla, knowledge).
+    pub outbox: Outbox,
     pub telemetry: Telemetry,
     pub city: City,
     pub intake: Intake,
@@ -55,6 +57,19 @@ pub struct Database {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Redis {
     pub url: String,
+}
+
+/// `[outbox]`: the relay's leadership lease and how a stuck relay shows.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Outbox {
+    /// How long the relay's leader holds its lease without renewing it (renewed every third of
+    /// it): a frozen leader loses the outbox to another replica within this.
+    pub lease_secs: u64,
+    /// The leader's `/readyz` turns false once the oldest event waiting in the outbox is older
+    /// than this.
+    pub stuck_after_secs: u64,
+    /// How often every replica reports the outbox's depth and oldest age (the gauges).
+    pub gauge_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -596,6 +611,7 @@ impl Settings {
                 "auth.jwks_refresh_secs must be positive and auth.leeway_secs at most 300".into(),
             );
         }
+        self.validate_outbox()?;
         self.validate_identity()?;
         self.validate_duplicates()?;
         self.validate_wechat()?;
@@ -626,6 +642,28 @@ impl Settings {
             .any(|k| k.trim().len() < 8)
         {
             return invalid("open311 api keys must be at least 8 characters".into());
+        }
+        Ok(())
+    }
+
+    fn validate_outbox(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let o = &self.outbox;
+        // A third of the lease is both the renewal period and the relay's query timeout: below
+        // a second, a slow query or a GC-length pause would cost the leader its lease. Above
+        // five minutes a frozen leader holds the events back for longer than anyone would wait.
+        if !(4..=300).contains(&o.lease_secs) {
+            return invalid("outbox.lease_secs must be more than 3 and at most 300");
+        }
+        // A take-over alone holds events back for up to a lease and a poll: that must not look
+        // stuck.
+        if o.stuck_after_secs < 2 * o.lease_secs {
+            return invalid("outbox.stuck_after_secs must be at least twice outbox.lease_secs");
+        }
+        if o.gauge_interval_secs == 0 || o.gauge_interval_secs > o.stuck_after_secs / 2 {
+            return invalid(
+                "outbox.gauge_interval_secs must be positive and at most half of stuck_after_secs",
+            );
         }
         Ok(())
     }
@@ -1023,6 +1061,41 @@ mod tests {
         }
         let r = Settings::load_from(None, env(&[("HOTLINE__INTAKE__PORT", "not-a-port")]));
         assert!(matches!(r, Err(ConfigError::Load(_))));
+    }
+
+    #[test]
+    fn the_outbox_lease_defaults_to_15_s_and_refuses_what_cannot_work() {
+        let s = Settings::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(
+            (
+                s.outbox.lease_secs,
+                s.outbox.stuck_after_secs,
+                s.outbox.gauge_interval_secs
+            ),
+            (15, 60, 5)
+        );
+        let s =
+            Settings::load_from(None, env(&[("HOTLINE__OUTBOX__LEASE_SECS", "4")])).expect("valid");
+        assert_eq!(s.outbox.lease_secs, 4);
+        let bad: [&[(&str, &str)]; 6] = [
+            &[("HOTLINE__OUTBOX__LEASE_SECS", "3")],
+            &[("HOTLINE__OUTBOX__LEASE_SECS", "301")],
+            // A take-over alone would look stuck.
+            &[("HOTLINE__OUTBOX__LEASE_SECS", "40")],
+            &[("HOTLINE__OUTBOX__GAUGE_INTERVAL_SECS", "0")],
+            &[("HOTLINE__OUTBOX__GAUGE_INTERVAL_SECS", "31")],
+            &[
+                ("HOTLINE__OUTBOX__STUCK_AFTER_SECS", "20"),
+                ("HOTLINE__OUTBOX__LEASE_SECS", "11"),
+            ],
+        ];
+        for pairs in bad {
+            let r = Settings::load_from(None, env(pairs));
+            assert!(
+                matches!(r, Err(ConfigError::Invalid(_))),
+                "{pairs:?} gave {r:?}"
+            );
+        }
     }
 
     #[test]
