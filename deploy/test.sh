@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy/test.sh: the whole test run, the same on a laptop and in CI (.ci/run calls it).
-# Services -> fmt -> clippy -> nextest -> peer tests (deploy/peers/run.sh, when present).
+# k8s manifests -> services -> fmt -> clippy -> nextest -> peer tests (deploy/peers/run.sh, when present).
 # Stops at the first failing step with its exit code.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,6 +11,11 @@ if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0 CARGO_TERM_COLOR=nev
 # A cold build takes about 3 GB under target/ (it was 6.3 GB before dependencies lost their
 # debug info, and CI's disk ran out): say what is free so a full disk is seen, not guessed.
 step "disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free for $PWD"
+
+# Kubernetes manifests, alert rules and dashboard: rendered and validated offline (~20 s once
+# its tools are installed; installs promtool, kubernetes-validate, and kubectl if needed).
+step "deploy/k8s-check.sh"
+bash deploy/k8s-check.sh
 
 step "services (deploy/services.sh)"
 # shellcheck source=deploy/services.sh
