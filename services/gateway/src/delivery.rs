@@ -213,6 +213,8 @@ async fn dead_letter(bus: &Bus, dept: &DeptCode, message: &Message, label: &str,
         Ok(_) => {
             tracing::error!(department = %dept, stream_seq = sseq, reason, "assignment dead-lettered");
             metrics::DEAD_LETTERS.with_label_values(&[label]).inc();
+            // The platform-wide count by consumer, which the dead-letter alert watches.
+            hotline_bus::consumer::count_dead_letter(&consumer);
             if let Err(e) = message.ack_with(AckKind::Term).await {
                 tracing::warn!(error = %e, "term not sent; the message will come back");
             }

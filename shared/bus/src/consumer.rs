@@ -6,8 +6,14 @@
 //! `max_deliver` is reached; `Reject` (a message that can never succeed, like a payload that does
 //! not decode) goes straight to the dead-letter stream. Either way the original message is
 //! acked only after its dead letter is stored.
+//!
+//! While it runs, a consumer reports its lag every [`ConsumerSpec::lag_every`]
+//! (`hotline_consumer_pending{consumer}`: messages not yet delivered to it,
+//! `hotline_consumer_ack_pending{consumer}`: delivered, not yet acked) and counts what it
+//! dead-letters (`hotline_dead_letters_total{consumer}`). The label is the durable name only.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// The header of a replayed dead letter: the consumer it is for.
 pub const REPLAY_FOR: &str = "Hotline-Replay-For";
@@ -24,9 +30,44 @@ use anyhow::Context as _;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{AckKind, Message};
 use futures::StreamExt as _;
+use hotline_telemetry::prometheus::{GaugeVec, IntCounterVec};
 use tokio_util::sync::CancellationToken;
 
 use crate::Bus;
+
+/// Messages of the consumer's subjects in the stream not yet delivered to it.
+static PENDING: LazyLock<GaugeVec> = LazyLock::new(|| {
+    hotline_telemetry::gauge_vec(
+        "hotline_consumer_pending",
+        "Messages not yet delivered to the durable consumer (its num_pending)",
+        &["consumer"],
+    )
+});
+
+/// Messages delivered to the consumer and not yet acknowledged.
+static ACK_PENDING: LazyLock<GaugeVec> = LazyLock::new(|| {
+    hotline_telemetry::gauge_vec(
+        "hotline_consumer_ack_pending",
+        "Messages delivered to the durable consumer and not yet acknowledged",
+        &["consumer"],
+    )
+});
+
+/// Messages a consumer gave up on and stored in the dead-letter stream.
+static DEAD_LETTERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    hotline_telemetry::counter_vec(
+        "hotline_dead_letters_total",
+        "Messages moved to the dead-letter stream, by the consumer that gave up on them",
+        &["consumer"],
+    )
+});
+
+/// Counts a message `consumer` dead-lettered (stored in the dead-letter stream). For consumers
+/// that dead-letter by themselves rather than through [`run`] (the gateway's department
+/// deliveries).
+pub fn count_dead_letter(consumer: &str) {
+    DEAD_LETTERS.with_label_values(&[consumer]).inc();
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
@@ -48,6 +89,8 @@ pub struct ConsumerSpec {
     /// Messages taken per round; messages with the same key within a round run in order.
     pub batch: usize,
     pub max_ack_pending: i64,
+    /// How often the consumer's lag is read from the server for the gauges.
+    pub lag_every: Duration,
 }
 
 impl ConsumerSpec {
@@ -63,6 +106,7 @@ impl ConsumerSpec {
             ack_wait: Duration::from_secs(30),
             batch: 256,
             max_ack_pending: 4096,
+            lag_every: Duration::from_secs(5),
         }
     }
 }
@@ -127,7 +171,7 @@ pub fn backoff(delivered: i64) -> Duration {
 }
 
 /// Runs `handle` over the consumer until `shutdown`; then finishes the round in hand (each
-/// message acked or nak'ed) and returns.
+/// message acked or nak'ed) and returns. Reports the consumer's lag meanwhile.
 pub async fn run<H, F, K>(
     bus: Bus,
     spec: ConsumerSpec,
@@ -141,6 +185,73 @@ where
     K: Fn(&Message) -> String + Send + Sync + 'static,
 {
     let consumer = ensure_consumer(&bus, &spec).await?;
+    // Beside the consuming, not between rounds: a round with a slow handler would leave the
+    // gauges stale just when the lag grows.
+    let lag_stop = shutdown.child_token();
+    let lag = report_lag(
+        consumer.clone(),
+        spec.durable.clone(),
+        spec.lag_every,
+        lag_stop.clone(),
+    );
+    let consuming = async {
+        let result = consume(bus, spec, consumer, key, handle, shutdown).await;
+        lag_stop.cancel();
+        result
+    };
+    let (result, ()) = tokio::join!(consuming, lag);
+    result
+}
+
+/// Sets the lag gauges from the consumer's info every `every` until `stop`.
+async fn report_lag(
+    mut consumer: PullConsumer,
+    durable: String,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut failing = false;
+    loop {
+        match consumer.info().await {
+            Ok(info) => {
+                PENDING
+                    .with_label_values(&[durable.as_str()])
+                    .set(info.num_pending as f64);
+                ACK_PENDING
+                    .with_label_values(&[durable.as_str()])
+                    .set(info.num_ack_pending as f64);
+                if failing {
+                    tracing::info!(consumer = %durable, "consumer lag read again");
+                    failing = false;
+                }
+            }
+            // Once per outage: NATS being away is logged where it happens.
+            Err(e) if !failing => {
+                tracing::warn!(consumer = %durable, error = %e, "consumer lag not read; the gauges keep their last value");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn consume<H, F, K>(
+    bus: Bus,
+    spec: ConsumerSpec,
+    consumer: PullConsumer,
+    key: K,
+    handle: H,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()>
+where
+    H: Fn(Arc<Message>) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<(), HandleError>> + Send,
+    K: Fn(&Message) -> String + Send + Sync + 'static,
+{
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(spec.batch)
@@ -275,7 +386,10 @@ async fn settle(
             let reason = format!("{e:#}");
             tracing::error!(consumer = %spec.durable, delivered, error = %reason, "dead-lettering message");
             match dead_letter(bus, &spec.durable, dlq_subject, message, &reason).await {
-                Ok(()) => message.ack_with(AckKind::Term).await,
+                Ok(()) => {
+                    count_dead_letter(&spec.durable);
+                    message.ack_with(AckKind::Term).await
+                }
                 // Could not store the dead letter: leave the message to be redelivered.
                 Err(e) => {
                     tracing::error!(consumer = %spec.durable, error = %format!("{e:#}"), "dead letter not stored");
