@@ -103,14 +103,7 @@ pub async fn run_with_listener(
         "index-follower",
         service::follow_publications(knowledge.clone(), index_loaded, shutdown.clone()),
     );
-    {
-        let relay = hotline_bus::outbox::Relay::new(pool.clone(), store::SCHEMA, bus.clone());
-        let stop = shutdown.clone();
-        service.spawn("outbox-relay", async move {
-            relay.run(stop).await;
-            Ok(())
-        });
-    }
+    service.outbox_relay(&settings, pool.clone(), store::SCHEMA);
     {
         let spec = ConsumerSpec::new(
             bus.subjects.tickets_stream(),

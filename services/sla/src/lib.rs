@@ -178,14 +178,7 @@ pub async fn run_with_listener(
         }
         .run(shutdown.clone()),
     );
-    {
-        let relay = hotline_bus::outbox::Relay::new(pool.clone(), SCHEMA, bus.clone());
-        let stop = shutdown.clone();
-        service.spawn("outbox-relay", async move {
-            relay.run(stop).await;
-            Ok(())
-        });
-    }
+    service.outbox_relay(&settings, pool.clone(), SCHEMA);
     service.respond(
         "extension-responder",
         bus.subjects.sla_extension_request(),

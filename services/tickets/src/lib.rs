@@ -115,12 +115,7 @@ pub async fn run_with_listener(
                 .map_err(|e| RemoteError::internal(&e))
         },
     );
-    let relay = hotline_bus::outbox::Relay::new(pool.clone(), SCHEMA, bus.clone());
-    let relay_shutdown = shutdown.clone();
-    service.spawn("outbox-relay", async move {
-        relay.run(relay_shutdown).await;
-        Ok(())
-    });
+    service.outbox_relay(&settings, pool.clone(), SCHEMA);
     let app = http::router(http::AppState {
         ledger,
         store,

@@ -4,6 +4,7 @@
 //!  Service::start ── NATS connected, streams ensured
 //!     .postgres(migrations) ── pool opened, schema migrated            (owning services)
 //!     .directory(settings) ── the city's departments, from the KV bucket (tickets, sla, dispatch)
+//!     .outbox_relay(settings, pool, schema) ── the outbox relay: lease, gauges, readiness
 //!     .spawn("name", task) / .serve_http("http", listener, router)   (a list, not copy-paste)
 //!     .ready_when(condition)                                          (e.g. an index loaded)
 //!     .run() ── supervises until shutdown or the first task to fail, panic or end;

@@ -6,6 +6,7 @@
 //! service.respond("get", subjects.ticket_get(), 256, store.clone(), |store, q: GetTicket| async move {
 //!     store.get(&q).await
 //! });
+//! service.outbox_relay(&settings, pool.clone(), SCHEMA);
 //! service.serve_http("http", listener, http::router(state));
 //! service.run().await
 //! ```
@@ -15,6 +16,7 @@ use std::future::Future;
 use anyhow::Context as _;
 use axum::Router;
 use hotline_bus::Bus;
+use hotline_bus::outbox::{Relay, RelayOptions};
 use hotline_bus::rpc::{self, RemoteError};
 use hotline_bus::streams::{self, StreamOptions};
 use hotline_config::Settings;
@@ -134,6 +136,36 @@ impl Service {
         );
         self.spawn("directory-watch", task);
         Ok(directory)
+    }
+
+    /// Runs the transactional outbox relay of `schema` (see [`hotline_bus::outbox`]) as the
+    /// supervised task "outbox-relay", with the `[outbox]` settings: the lease, and the depth
+    /// and age gauges every replica reports.
+    ///
+    /// Readiness: the condition "outbox relay publishing" fails only on the replica that leads
+    /// the relay while the oldest event is older than `outbox.stuck_after_secs`. Not on every
+    /// replica: a stuck relay holds events back, but the service still takes and stores work
+    /// (a ticket filed now is published once the relay moves again), and turning every replica
+    /// unready would refuse that work too, turning a delay into an outage. The followers cannot
+    /// fix the relay either; the gauges `hotline_outbox_oldest_age_seconds` and
+    /// `hotline_outbox_depth`, reported by every replica, are what alerts watch. (A frozen
+    /// leader answers no probe anyway, and loses the lease to another replica within
+    /// `outbox.lease_secs`.)
+    pub fn outbox_relay(&mut self, settings: &Settings, pool: PgPool, schema: &'static str) {
+        let relay = Relay::with_options(
+            pool,
+            schema,
+            self.bus.clone(),
+            RelayOptions::from_settings(&settings.outbox),
+        );
+        let health = relay.health();
+        self.supervisor
+            .ready_when("outbox relay publishing", move || !health.stuck());
+        let stop = self.stop_token();
+        self.spawn("outbox-relay", async move {
+            relay.run(stop).await;
+            Ok(())
+        });
     }
 
     /// A further condition for readiness, e.g. an index loaded.
