@@ -82,6 +82,7 @@ fn nats_settings(url: &str, dir: &Path) -> hotline_config::Nats {
     hotline_config::Nats {
         url: url.to_owned(),
         stream_replicas: 1,
+        stream_storage: hotline_config::StreamStorage::File,
         user: None,
         password: None,
         password_file: None,

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 mod nats;
-pub use nats::{Nats, NatsAuth, Secret};
+pub use nats::{Nats, NatsAuth, Secret, StreamStorage};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {

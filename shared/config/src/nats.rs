@@ -34,10 +34,28 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Where JetStream keeps the streams' messages (`nats.stream_storage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamStorage {
+    /// On disk: what survives a restart of every node (the default, and production's).
+    #[default]
+    File,
+    /// In memory: faster, but a stream lives only as long as a quorum of its replicas runs (a
+    /// single node's restart empties it). For benchmarks and throwaway test servers.
+    Memory,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Nats {
+    /// One server or a comma-separated list of a cluster's servers
+    /// (`nats://a:4222,nats://b:4222`): the client fails over between them.
     pub url: String,
+    /// Copies of each stream and KV bucket: 1 locally, 3 on a cluster (R3). Applied when a
+    /// stream is created (services) or by `hotline setup`; never changed by a service.
     pub stream_replicas: usize,
+    /// Storage of the event streams (file or memory); the KV buckets stay on file.
+    pub stream_storage: StreamStorage,
     /// The NATS user (with `password` or `password_file`).
     #[serde(default)]
     pub user: Option<String>,
@@ -79,6 +97,20 @@ impl Nats {
     /// Checks the combination and the shape of inline values (files are read at connect).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(format!("nats: {m}")));
+        // NATS keeps at most five copies of a stream; 0 is no stream at all.
+        if !(1..=5).contains(&self.stream_replicas) {
+            return invalid("stream_replicas must be 1 to 5 (1 on one server, 3 on a cluster)");
+        }
+        // A cluster is a comma-separated list: every entry a server URL of its own.
+        if !self.url.split(',').map(str::trim).all(|server| {
+            ["nats://", "tls://"]
+                .iter()
+                .any(|scheme| server.len() > scheme.len() && server.starts_with(scheme))
+        }) {
+            return invalid(
+                "url must be nats://host:port or tls://host:port, comma-separated for a cluster",
+            );
+        }
         let user_pw =
             self.user.is_some() || self.password.is_some() || self.password_file.is_some();
         let nkey = self.nkey_seed.is_some() || self.nkey_seed_file.is_some();
@@ -221,6 +253,7 @@ mod tests {
         Nats {
             url: "nats://127.0.0.1:4222".into(),
             stream_replicas: 1,
+            stream_storage: StreamStorage::File,
             user: None,
             password: None,
             password_file: None,
@@ -282,6 +315,41 @@ mod tests {
                 matches!(n.validate(), Err(ConfigError::Invalid(_))),
                 "{n:?}"
             );
+        }
+    }
+
+    #[test]
+    fn replicas_and_storage_come_from_the_settings_and_are_checked() {
+        let load = |pairs: &[(&str, &str)]| {
+            crate::Settings::load_from(
+                None,
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
+        };
+        let defaults = load(&[]).expect("defaults");
+        assert_eq!(defaults.nats.stream_replicas, 1);
+        assert_eq!(defaults.nats.stream_storage, StreamStorage::File);
+        let cluster = load(&[
+            (
+                "NATS_URL",
+                "nats://127.0.0.1:4231,nats://127.0.0.1:4232,nats://127.0.0.1:4233",
+            ),
+            ("HOTLINE__NATS__STREAM_REPLICAS", "3"),
+            ("HOTLINE__NATS__STREAM_STORAGE", "memory"),
+        ])
+        .expect("a cluster's settings");
+        assert_eq!(cluster.nats.stream_replicas, 3);
+        assert_eq!(cluster.nats.stream_storage, StreamStorage::Memory);
+        for bad in [
+            [("HOTLINE__NATS__STREAM_STORAGE", "disk")],
+            [("HOTLINE__NATS__STREAM_REPLICAS", "0")],
+            [("HOTLINE__NATS__STREAM_REPLICAS", "7")],
+            [("NATS_URL", "nats://127.0.0.1:4231,,nats://127.0.0.1:4233")],
+            [("NATS_URL", "nats://127.0.0.1:4231,127.0.0.1:4232")],
+        ] {
+            assert!(load(&bad).is_err(), "{bad:?} accepted");
         }
     }
 
