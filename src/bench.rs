@@ -265,9 +265,7 @@ async fn tickets(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     let bus = hotline_bus::Bus::connect_with(&settings.nats, &settings.namespace, "setup").await?;
     hotline_bus::streams::ensure(
         &bus,
-        hotline_bus::streams::StreamOptions {
-            replicas: settings.nats.stream_replicas,
-        },
+        hotline_bus::streams::StreamOptions::from_config(&settings.nats),
     )
     .await?;
     let mut runs = vec![

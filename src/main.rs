@@ -260,9 +260,7 @@ async fn setup(settings: &Settings, files: &SetupArgs) -> anyhow::Result<()> {
     let bus = hotline_bus::Bus::connect_with(&settings.nats, &settings.namespace, "setup").await?;
     hotline_bus::streams::apply(
         &bus,
-        hotline_bus::streams::StreamOptions {
-            replicas: settings.nats.stream_replicas,
-        },
+        hotline_bus::streams::StreamOptions::from_config(&settings.nats),
     )
     .await?;
     // The directory the catalogue must fit: this run's file, else the one the services run on.

@@ -19,7 +19,7 @@ async fn each_consumer_that_gives_up_leaves_its_own_dead_letter() {
     let bus = Bus::connect(&env.nats_url, &env.namespace, "setup")
         .await
         .expect("nats");
-    streams::ensure(&bus, StreamOptions { replicas: 1 })
+    streams::ensure(&bus, StreamOptions::default())
         .await
         .expect("streams");
     let shutdown = CancellationToken::new();

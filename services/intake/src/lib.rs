@@ -76,9 +76,7 @@ pub async fn connect(settings: &Settings, shutdown: CancellationToken) -> anyhow
     let bus = Bus::connect_with(&settings.nats, &settings.namespace, "intake").await?;
     streams::ensure(
         &bus,
-        StreamOptions {
-            replicas: settings.nats.stream_replicas,
-        },
+        StreamOptions::from_config(&settings.nats),
     )
     .await
     .context("ensuring the JetStream streams")?;

@@ -28,7 +28,7 @@ async fn setup(max_attempts: u32) -> Setup {
     let bus = hotline_bus::Bus::connect(&env.nats_url, &env.namespace, "survey-firing-test")
         .await
         .expect("nats");
-    hotline_bus::streams::apply(&bus, hotline_bus::streams::StreamOptions { replicas: 1 })
+    hotline_bus::streams::apply(&bus, hotline_bus::streams::StreamOptions::default())
         .await
         .expect("streams");
     let mut policy = hotline_survey::policy::Policy::from_settings(&settings);

@@ -20,11 +20,31 @@ use crate::Bus;
 pub struct StreamOptions {
     /// 1 locally, 3 in production (R3).
     pub replicas: usize,
+    /// The event streams' storage. The KV buckets are always on file: their content (today's
+    /// ticket-number blocks, the directory) must outlive every node, or numbers are handed out
+    /// twice and the services cannot start.
+    pub storage: stream::StorageType,
 }
 
 impl Default for StreamOptions {
     fn default() -> Self {
-        StreamOptions { replicas: 1 }
+        StreamOptions {
+            replicas: 1,
+            storage: stream::StorageType::File,
+        }
+    }
+}
+
+impl StreamOptions {
+    /// `nats.stream_replicas` and `nats.stream_storage`.
+    pub fn from_config(nats: &hotline_config::Nats) -> StreamOptions {
+        StreamOptions {
+            replicas: nats.stream_replicas,
+            storage: match nats.stream_storage {
+                hotline_config::StreamStorage::File => stream::StorageType::File,
+                hotline_config::StreamStorage::Memory => stream::StorageType::Memory,
+            },
+        }
     }
 }
 
@@ -47,12 +67,52 @@ pub fn names(s: &crate::Subjects) -> Vec<String> {
 pub async fn apply(bus: &Bus, options: StreamOptions) -> anyhow::Result<()> {
     for config in stream_configs(&bus.subjects, options) {
         let name = config.name.clone();
+        // NATS refuses to move a stream between file and memory; say what to do instead of
+        // passing on its terse refusal.
+        if let Ok(existing) = bus.js.get_stream(&name).await {
+            let storage = existing.cached_info().config.storage;
+            if storage != config.storage {
+                anyhow::bail!(
+                    "stream {name} is stored on {} and nats.stream_storage asks for {}: NATS \
+                     cannot change a stream's storage (keep the setting, or back the stream up \
+                     and delete it before `hotline setup`)",
+                    storage_name(storage),
+                    storage_name(config.storage)
+                );
+            }
+        }
         bus.js
             .create_or_update_stream(config)
             .await
             .with_context(|| format!("creating or updating stream {name}"))?;
     }
-    ensure_buckets(bus, options).await
+    ensure_buckets(bus, options).await?;
+    // A bucket made before (say at R1 on one server, now on a cluster) takes the replicas too;
+    // its content stays. Nothing else of its configuration is touched.
+    for config in bucket_configs(&bus.subjects, options) {
+        let name = format!("KV_{}", config.bucket);
+        let stream = bus
+            .js
+            .get_stream(&name)
+            .await
+            .with_context(|| format!("looking up stream {name}"))?;
+        let mut current = stream.cached_info().config.clone();
+        if current.num_replicas != options.replicas {
+            current.num_replicas = options.replicas;
+            bus.js
+                .update_stream(current)
+                .await
+                .with_context(|| format!("setting the replicas of stream {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn storage_name(storage: stream::StorageType) -> &'static str {
+    match storage {
+        stream::StorageType::File => "file",
+        stream::StorageType::Memory => "memory",
+    }
 }
 
 /// Checks every stream and bucket exists; creates what is missing, changes nothing else.
@@ -137,7 +197,7 @@ fn bucket_configs(s: &crate::Subjects, options: StreamOptions) -> Vec<kv::Config
 
 fn stream_configs(s: &crate::Subjects, options: StreamOptions) -> Vec<stream::Config> {
     let base = stream::Config {
-        storage: stream::StorageType::File,
+        storage: options.storage,
         num_replicas: options.replicas,
         // Publishers retry with the same Nats-Msg-Id within this window without duplicates.
         duplicate_window: Duration::from_secs(120),

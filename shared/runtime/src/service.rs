@@ -50,9 +50,7 @@ impl Service {
         let bus = connect_bus(name, settings).await?;
         streams::ensure(
             &bus,
-            StreamOptions {
-                replicas: settings.nats.stream_replicas,
-            },
+            StreamOptions::from_config(&settings.nats),
         )
         .await
         .context("ensuring the JetStream streams")?;
