@@ -104,7 +104,7 @@ impl Bus {
             })
             .retry_on_initial_connect()
             .connection_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
+            .connect(server_addrs(url))
             .await
             .with_context(|| format!("connecting to NATS at {url}"))?;
         Ok(Bus::from_client(client, namespace))
@@ -118,6 +118,18 @@ impl Bus {
             subjects: Subjects::new(namespace),
         }
     }
+}
+
+/// `nats.url` as the servers to connect to: a cluster's URLs are comma-separated
+/// (`nats://a:4222,nats://b:4222`, as the NATS CLI and `NATS_URL` take them), and async-nats
+/// parses a single string as one URL. The client fails over between the entries (and the
+/// servers the cluster announces), so losing one node does not lose the connection.
+pub fn server_addrs(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A refused login or a permission violation is a deployment error: say so loudly. (The
@@ -134,5 +146,29 @@ fn log_event(service: &str, event: async_nats::Event) {
         Event::Disconnected => tracing::warn!(service, "NATS disconnected; reconnecting"),
         Event::Connected => tracing::info!(service, "NATS connected"),
         other => tracing::debug!(service, event = %other, "NATS event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_clusters_comma_separated_urls_are_one_server_each() {
+        assert_eq!(
+            super::server_addrs(
+                "nats://127.0.0.1:4231, nats://127.0.0.1:4232,nats://127.0.0.1:4233"
+            ),
+            [
+                "nats://127.0.0.1:4231",
+                "nats://127.0.0.1:4232",
+                "nats://127.0.0.1:4233"
+            ]
+        );
+        assert_eq!(
+            super::server_addrs("nats://127.0.0.1:4222"),
+            ["nats://127.0.0.1:4222"]
+        );
+        for url in super::server_addrs("nats://a:1,tls://b:2") {
+            assert!(url.parse::<async_nats::ServerAddr>().is_ok(), "{url}");
+        }
     }
 }
