@@ -4,7 +4,12 @@
 //! machine start the servers); otherwise the servers are started in containers with
 //! testcontainers (a laptop with Docker). Each test gets a fresh database and a fresh NATS
 //! namespace (so its own streams), so tests run in parallel without seeing each other.
+//!
+//! [`nats_cluster`] starts a private JetStream cluster for a test whose nodes it can kill and
+//! restart (the nats-server binary from `NATS_SERVER_BIN` or PATH).
 #![forbid(unsafe_code)]
+
+pub mod nats_cluster;
 
 use std::sync::OnceLock;
 
