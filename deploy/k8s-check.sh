@@ -10,7 +10,10 @@
 #      (KEDA ScaledObject, PrometheusRule, PodMonitor) against strict hand-written schemas of
 #      the fields used, KEDA's admission rules, selectors and named ports, one autoscaler per
 #      Deployment, the ScaledObjects' streams and consumers against shared/bus/src/subjects.rs,
-#      what each overlay must (not) contain (production: streams R3 in every workload)
+#      what each overlay must (not) contain (production: streams R3 in every workload); for
+#      production the Postgres connection budget: (max replicas + surge) x (pool + connections
+#      outside it) per workload, plus operators and superuser slots, within PG_MAX_CONNECTIONS,
+#      every connection the code opens counted (docs/operations.md, "Postgres connections")
 #   4. deploy/k8s_check.py monitoring; promtool check rules (k8s/monitoring/rules.yaml and the
 #      dashboard's queries); promtool test rules (k8s/monitoring/rules.test.yaml)
 #
@@ -136,7 +139,7 @@ done
     --forbid-kind ScaledObject --forbid-kind PrometheusRule --forbid-kind PodMonitor
 "$py" deploy/k8s_check.py manifests production "$work/production.yaml" \
     --expect-env HOTLINE__NATS__STREAM_REPLICAS=3 \
-    --expect-kind ScaledObject --expect-kind PrometheusRule --expect-kind PodMonitor
+    --expect-kind ScaledObject --expect-kind PrometheusRule --expect-kind PodMonitor --pg-budget
 
 # --- 4. monitoring -------------------------------------------------------------------------
 

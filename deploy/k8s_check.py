@@ -2,14 +2,17 @@
 """deploy/k8s_check.py: the checks of deploy/k8s-check.sh that no installed tool does.
 
     k8s_check.py manifests OVERLAY RENDERED.yaml [--expect-env K=V] [--expect-kind KIND]
-                 [--forbid-kind KIND]
+                 [--forbid-kind KIND] [--pg-budget]
         The custom resources kubernetes-validate has no schema for (KEDA ScaledObject,
         PrometheusRule, PodMonitor) against hand-written strict schemas of the fields this
         repository may use (unknown fields fail, as with --strict), KEDA's admission rules, and
         references between the rendered objects: selectors, named ports, scale targets (never an
         HPA and a ScaledObject on one Deployment), JetStream streams and consumers that exist in
         the code, the PrometheusRule and dashboard ConfigMap equal to their sources, and what the
-        overlay must contain.
+        overlay must contain. With --pg-budget: the Postgres connection budget (max replicas +
+        surge, times each process's pool and connections outside it) against PG_MAX_CONNECTIONS,
+        every place the code opens connections counted, and the table in docs/operations.md
+        ("Postgres connections") equal to the computed one.
     k8s_check.py monitoring EXPRS_OUT.yaml
         rules.yaml's alerts (for, severity, summary, description, runbook_url to an existing
         anchor of docs/operations.md), a firing and a quiet unit test for each, prometheusrule.yaml
@@ -749,6 +752,242 @@ def check_manifests(overlay: str, path: Path, expect_env: list[str], expect_kind
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Postgres connection budget (docs/operations.md, "Postgres connections")
+# --------------------------------------------------------------------------------------------
+
+# The production Postgres' max_connections: the budget below must fit it. Raise it only with the
+# server's setting (and docs/operations.md, which states it).
+PG_MAX_CONNECTIONS = 800
+# Kept free for people and tools: psql, `hotline users`, `hotline dispatch corrections`, a
+# metrics exporter, a backup's pg_dump.
+PG_OPERATORS = 10
+# Postgres' superuser_reserved_connections (its default): not usable by the hotline role.
+PG_SUPERUSER_RESERVED = 3
+
+# What one process of each `hotline <command>` (a container's first arg) opens, and where the
+# code opens it: (file, needle, cost). cost "pool": the database.max_connections pool
+# (shared/bus/src/db.rs `connect`, once per process); a number: connections outside that pool,
+# per process. A command with no entry opens no Postgres connection. Each entry stands for one
+# occurrence of its needle: every needle of PG_NEEDLES in services/ and shared/ (tests and
+# comments aside) must occur as often as this table and PG_SHARED_SITES say, so a new way of
+# connecting (or a second pool, relay, LISTEN) fails this check until it is counted.
+PG_SMS_STOP_POOL = 4  # services/intake/src/sms/provider.rs: SmsProvider's own PgPoolOptions
+PG_SERVICES: dict[str, list[tuple[str, str, str | int]]] = {
+    # src/main.rs `setup` opens hotline_tickets::connect_db
+    "setup": [("services/tickets/src/lib.rs", "db::connect(", "pool")],
+    "tickets": [
+        ("services/tickets/src/lib.rs", ".postgres(", "pool"),
+        # the relay's own connection, detached from the pool (shared/bus/src/outbox.rs, `lead`);
+        # its leader's LISTEN (`serve`) is a pool connection
+        ("services/tickets/src/lib.rs", "outbox_relay(", 1),
+    ],
+    "knowledge": [
+        ("services/knowledge/src/lib.rs", ".postgres(", "pool"),
+        ("services/knowledge/src/lib.rs", "outbox_relay(", 1),
+    ],
+    "sla": [
+        ("services/sla/src/lib.rs", ".postgres(", "pool"),
+        ("services/sla/src/lib.rs", "outbox_relay(", 1),
+    ],
+    "dispatch": [("services/dispatch/src/lib.rs", ".postgres(", "pool")],
+    "survey": [("services/survey/src/lib.rs", ".postgres(", "pool")],
+    "identity": [("services/identity/src/lib.rs", "db::connect(", "pool")],
+    "intake": [("services/intake/src/lib.rs", "postgres_unmigrated(", "pool")],
+    "email": [("services/intake/src/email/mod.rs", "postgres_unmigrated(", "pool")],
+    "phone": [("services/intake/src/phone/mod.rs", "postgres_unmigrated(", "pool")],
+    # the SMS STOP list's pool, once SMS is configured (counted as if it always is)
+    "app": [
+        ("services/intake/src/app/mod.rs", "postgres_unmigrated(", "pool"),
+        ("services/intake/src/app/mod.rs", "SmsProvider::new(", PG_SMS_STOP_POOL),
+    ],
+    "notify": [
+        ("services/intake/src/notify/mod.rs", "postgres_unmigrated(", "pool"),
+        ("services/intake/src/notify/send.rs", "SmsProvider::new(", PG_SMS_STOP_POOL),
+    ],
+    "sms": [
+        ("services/intake/src/sms/mod.rs", "postgres_unmigrated(", "pool"),
+        ("services/intake/src/sms/mod.rs", "SmsProvider::new(", PG_SMS_STOP_POOL),
+    ],
+    "gateway": [],
+    "wechat": [],
+}
+# The shared code the entries above go through (their cost is counted there): occurrences.
+PG_SHARED_SITES = {
+    ("shared/bus/src/db.rs", "PgPoolOptions::new("): 1,  # the pool
+    ("shared/runtime/src/service.rs", "db::connect("): 1,  # Service::postgres_unmigrated: the pool
+    ("shared/runtime/src/service.rs", "postgres_unmigrated("): 2,  # its definition, Service::postgres
+    ("shared/runtime/src/service.rs", "outbox_relay("): 1,  # Service::outbox_relay's definition
+    ("shared/bus/src/outbox.rs", ".detach()"): 1,  # the relay's own connection: 1 per outbox_relay
+    ("shared/bus/src/outbox.rs", "PgListener::connect"): 1,  # the relay leader's LISTEN, in the pool
+    ("shared/bus/src/command_outbox.rs", "PgListener::connect"): 1,  # the command sender's LISTEN, in the pool
+    ("services/intake/src/sms/provider.rs", "PgPoolOptions::new("): 1,  # the STOP list's pool, per SmsProvider::new
+}
+PG_NEEDLES = (
+    ".postgres(", "postgres_unmigrated(", "db::connect(", "PgPoolOptions::new(", "PgPool::connect",
+    "PgListener::connect", "PgConnection::connect", ".detach()", "outbox_relay(", "SmsProvider::new(",
+)
+PG_SETTING = "HOTLINE__DATABASE__MAX_CONNECTIONS"
+BUDGET_DOC_HEADING = "## Postgres connections"
+
+
+def without_tests(text: str) -> str:
+    """`text` without `#[cfg(test)]` items (brace-matched) and `//` comment lines."""
+    out, i = [], 0
+    while (j := text.find("#[cfg(test)]", i)) >= 0:
+        out.append(text[i:j])
+        k = text.find("{", j)
+        if k < 0:
+            i = len(text)
+            break
+        depth = 0
+        for n in range(k, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[n], 0)
+            if depth == 0:
+                break
+        i = n + 1
+    out.append(text[i:])
+    return "\n".join(l for l in "".join(out).splitlines() if not l.lstrip().startswith("//"))
+
+
+def pg_sites_in_code() -> dict[tuple[str, str], int]:
+    found: dict[tuple[str, str], int] = {}
+    for top in ("services", "shared"):
+        for p in sorted((ROOT / top).rglob("*.rs")):
+            rel = p.relative_to(ROOT).as_posix()
+            if "/tests/" in rel or "/benches/" in rel or "/examples/" in rel or rel.startswith("shared/testkit/"):
+                continue
+            text = without_tests(p.read_text(encoding="utf-8", errors="replace"))
+            found.update({(rel, n): text.count(n) for n in PG_NEEDLES if n in text})
+    return found
+
+
+def max_surge(dep: dict, replicas: int) -> int:
+    strategy = dep["spec"].get("strategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return 0
+    surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", "25%")
+    if isinstance(surge, str) and surge.endswith("%"):
+        return -(-replicas * int(surge[:-1]) // 100)
+    return int(surge)
+
+
+def budget_markdown(rows: list[tuple], used: int) -> str:
+    lines = [
+        "| workload | max replicas | + surge | pool | + outside the pool | connections |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for name, replicas, surge, pool, extra, total in rows:
+        lines.append(f"| {name} | {replicas} | {surge} | {pool} | {extra} | {total} |")
+    lines += [
+        f"| operators' headroom | | | | | {PG_OPERATORS} |",
+        f"| superuser_reserved_connections | | | | | {PG_SUPERUSER_RESERVED} |",
+        f"| **total** (max_connections {PG_MAX_CONNECTIONS}) | | | | | **{used}** |",
+    ]
+    return "\n".join(lines)
+
+
+def check_pg_budget(overlay: str, docs: list[dict]) -> None:
+    """Σ over workloads of (max replicas + surge) × (pool + outside the pool), plus the operators'
+    headroom and the superuser slots, against PG_MAX_CONNECTIONS; the table in
+    docs/operations.md equal to the one computed."""
+    # the code's connections are the ones the table says
+    listed = dict(PG_SHARED_SITES)
+    for sites in PG_SERVICES.values():
+        for f, n, _ in sites:
+            listed[(f, n)] = listed.get((f, n), 0) + 1
+    in_code = pg_sites_in_code()
+    for f, n in sorted(set(listed) | set(in_code)):
+        have, want = in_code.get((f, n), 0), listed.get((f, n), 0)
+        if have < want:
+            fail(f"{f} has {have} x {n!r} (outside tests), deploy/k8s_check.py PG_SERVICES/PG_SHARED_SITES count {want}: "
+                 "update the table (and the budget) to what the code opens now")
+        elif have > want:
+            fail(f"{f} has {have} x {n!r} (outside tests), deploy/k8s_check.py PG_SERVICES/PG_SHARED_SITES count {want}: "
+                 "Postgres connections the budget does not count; add what each costs per process")
+    provider = (ROOT / "services/intake/src/sms/provider.rs").read_text()
+    m = re.search(r"PgPoolOptions::new\(\)\s*\.max_connections\((\d+)\)", provider)
+    if not m or int(m.group(1)) != PG_SMS_STOP_POOL:
+        fail(f"services/intake/src/sms/provider.rs: the STOP list's pool is no longer max_connections({PG_SMS_STOP_POOL}): update PG_SMS_STOP_POOL")
+
+    default_pool = tomllib.loads((ROOT / "shared/config/src/defaults.toml").read_text())["database"]["max_connections"]
+    by_kind: dict[str, list[dict]] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    configmaps = {d["metadata"]["name"]: d for d in by_kind.get("ConfigMap", [])}
+    autoscaled: dict[str, tuple[int, str]] = {}
+    for h in by_kind.get("HorizontalPodAutoscaler", []):
+        autoscaled[h["spec"]["scaleTargetRef"]["name"]] = (h["spec"]["maxReplicas"], f"HPA/{h['metadata']['name']} maxReplicas")
+    for so in by_kind.get("ScaledObject", []):
+        # KEDA's default maxReplicaCount is 100
+        autoscaled[so["spec"]["scaleTargetRef"]["name"]] = (so["spec"].get("maxReplicaCount", 100), f"ScaledObject/{so['metadata']['name']} maxReplicaCount")
+
+    rows, used = [], 0
+    for w in by_kind.get("Deployment", []) + by_kind.get("Job", []):
+        name, spec = w["metadata"]["name"], w["spec"]
+        if w["kind"] == "Deployment":
+            replicas, _ = autoscaled.get(name, (spec.get("replicas", 1), "replicas"))
+            surge = max_surge(w, replicas)
+        else:
+            replicas, surge = spec.get("parallelism", 1), 0
+        pool_sum = extra_sum = 0
+        for c in spec["template"]["spec"]["containers"]:
+            if not str(c.get("image", "")).startswith("ghcr.io/hotline/hotline"):
+                continue
+            command = (c.get("args") or ["all"])[0]
+            if command not in PG_SERVICES:
+                fail(f"{overlay}: {w['kind']}/{name} runs `hotline {command}`, which deploy/k8s_check.py PG_SERVICES does not know: "
+                     "add what it opens in Postgres")
+                continue
+            costs = [cost for _, _, cost in PG_SERVICES[command]]
+            if "pool" in costs:
+                env = {e["name"]: e for e in c.get("env") or []}
+                if PG_SETTING not in env or "value" not in env[PG_SETTING]:
+                    fail(f"{overlay}: {w['kind']}/{name} container {c['name']}: no literal env {PG_SETTING}: set its pool in "
+                         "k8s/overlays/production/postgres-pools.yaml (env, which beats a ConfigMap's or Secret's envFrom)")
+                    pool = default_pool
+                    for ef in c.get("envFrom") or []:
+                        ref = ef.get("configMapRef")
+                        if ref and ref["name"] in configmaps:
+                            pool = int((configmaps[ref["name"]].get("data") or {}).get(PG_SETTING, pool))
+                else:
+                    pool = int(env[PG_SETTING]["value"])
+                pool_sum += pool
+            extra_sum += sum(cost for cost in costs if cost != "pool")
+        if pool_sum == 0 and extra_sum == 0:
+            continue
+        total = (replicas + surge) * (pool_sum + extra_sum)
+        used += total
+        rows.append((name, replicas, surge, pool_sum, extra_sum, total))
+    rows.sort(key=lambda r: (-r[5], r[0]))
+    used_all = used + PG_OPERATORS + PG_SUPERUSER_RESERVED
+
+    width = max(len(r[0]) for r in rows) if rows else 8
+    print(f"  Postgres connections, {overlay} (max replicas + surge) x (pool + outside the pool):")
+    print(f"    {'workload':<{width}}  max  +surge  pool  +outside  total")
+    for name, replicas, surge, pool, extra, total in rows:
+        print(f"    {name:<{width}}  {replicas:>3}  {surge:>6}  {pool:>4}  {extra:>8}  {total:>5}")
+    print(f"    {'':<{width}}  services {used} + operators {PG_OPERATORS} + superuser_reserved {PG_SUPERUSER_RESERVED}"
+          f" = {used_all} of max_connections {PG_MAX_CONNECTIONS}")
+
+    if used_all > PG_MAX_CONNECTIONS:
+        fail(f"{overlay}: the services may open {used} Postgres connections, {used_all} with the operators' {PG_OPERATORS} and "
+             f"the superuser's {PG_SUPERUSER_RESERVED}: {used_all - PG_MAX_CONNECTIONS} more than max_connections {PG_MAX_CONNECTIONS}. Lower a pool "
+             f"(k8s/overlays/production/postgres-pools.yaml) or an autoscaler's maximum, or raise the server's max_connections "
+             f"and PG_MAX_CONNECTIONS in deploy/k8s_check.py with docs/operations.md (\"Postgres connections\")")
+    sys.stdout.flush()
+    table = budget_markdown(rows, used_all)
+    doc = OPERATIONS.read_text()
+    section = doc.split(BUDGET_DOC_HEADING, 1)[1].split("\n## ", 1)[0] if BUDGET_DOC_HEADING in doc else ""
+    if not section:
+        fail(f"docs/operations.md: no section {BUDGET_DOC_HEADING!r}")
+    elif table not in section:
+        fail("docs/operations.md, \"Postgres connections\": the table is not the one the manifests give; replace it with:\n"
+             + table)
+    done(f"{overlay}: Postgres connection budget: {used_all} of max_connections {PG_MAX_CONNECTIONS} "
+         f"({len(rows)} workloads; the code's connection sites all counted)")
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         print(__doc__)
@@ -761,10 +1000,14 @@ def main(argv: list[str]) -> None:
         check_monitoring(Path(args[0]))
     elif cmd == "manifests":
         overlay, path, rest = args[0], Path(args[1]), args[2:]
+        pg_budget = "--pg-budget" in rest
+        rest = [a for a in rest if a != "--pg-budget"]
         opts: dict[str, list[str]] = {"--expect-env": [], "--expect-kind": [], "--forbid-kind": []}
         for flag, value in zip(rest[::2], rest[1::2]):
             opts[flag].append(value)
         check_manifests(overlay, path, opts["--expect-env"], opts["--expect-kind"], opts["--forbid-kind"])
+        if pg_budget:
+            check_pg_budget(overlay, [d for d in yaml.safe_load_all(path.read_text()) if d])
     else:
         print(__doc__)
         sys.exit(2)
