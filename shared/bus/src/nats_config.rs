@@ -3,7 +3,9 @@
 //!
 //! Written into one directory:
 //! - `nats.conf`: listen address, JetStream with its store dir, monitoring, and the users (only
-//!   their public keys: the server config holds no secret);
+//!   their public keys: the server config holds no secret); for a node of a cluster
+//!   ([`write_node`]) `nats-<server_name>.conf`, with its `cluster` block and
+//!   `sync_interval: always`;
 //! - `<service>.nk`: the service's nkey seed (mode 0600), the secret to mount;
 //! - `<service>.toml` / `<service>.env`: the `[nats]` snippet pointing at that seed, for a
 //!   service run on its own; `HOTLINE__NATS__CREDENTIALS_DIR=<dir>` serves `hotline all`.
@@ -31,6 +33,40 @@ pub struct ServerOptions {
     pub store_dir: PathBuf,
 }
 
+/// One node of a JetStream cluster: its name, and the `cluster` block routing it to the others.
+/// Every node gets the same users (the seeds in the directory are shared); each its own file.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// The cluster's name, the same on every node.
+    pub name: String,
+    /// This node's `server_name`, unique in the cluster (stream leaders are named by it).
+    pub server_name: String,
+    /// `host:port` this node listens on for routes from the others.
+    pub listen: String,
+    /// Every node's route URL (`nats-route://host:port`); a node ignores its own.
+    pub routes: Vec<String>,
+}
+
+impl ClusterOptions {
+    fn validate(&self) -> anyhow::Result<()> {
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !name_ok(&self.name) || !name_ok(&self.server_name) {
+            bail!("cluster and server names must be letters, digits, '-' or '_'");
+        }
+        if self.listen.is_empty() {
+            bail!("a cluster node needs its route listen address");
+        }
+        if self.routes.is_empty() || self.routes.iter().any(|r| !r.contains("://")) {
+            bail!("a cluster node needs the other nodes' routes (nats-route://host:port)");
+        }
+        Ok(())
+    }
+}
+
 /// What was written.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -48,6 +84,22 @@ pub fn write(
     options: &ServerOptions,
     rotate: bool,
 ) -> anyhow::Result<Written> {
+    write_node(dir, namespace, options, None, rotate)
+}
+
+/// [`write`] for one node of a cluster (`cluster` set): the config is `nats-<server_name>.conf`,
+/// so every node's can sit beside the shared seeds, and JetStream syncs every write to disk
+/// before acknowledging it.
+pub fn write_node(
+    dir: &Path,
+    namespace: &str,
+    options: &ServerOptions,
+    cluster: Option<&ClusterOptions>,
+    rotate: bool,
+) -> anyhow::Result<Written> {
+    if let Some(cluster) = cluster {
+        cluster.validate()?;
+    }
     create_private_dir(dir)?;
     let dir = dir
         .canonicalize()
@@ -82,10 +134,13 @@ pub fn write(
         )?;
         users.insert(service, pair.public_key());
     }
-    let server_config = dir.join("nats.conf");
+    let server_config = match cluster {
+        Some(c) => dir.join(format!("nats-{}.conf", c.server_name)),
+        None => dir.join("nats.conf"),
+    };
     write_private(
         &server_config,
-        &server_config_text(&Subjects::new(namespace), &users, options),
+        &node_config_text(&Subjects::new(namespace), &users, options, cluster),
     )?;
     Ok(Written {
         server_config,
@@ -105,21 +160,55 @@ pub fn server_config_text(
     users: &BTreeMap<Service, String>,
     options: &ServerOptions,
 ) -> String {
+    node_config_text(subjects, users, options, None)
+}
+
+/// [`server_config_text`] with a cluster node's name, `cluster` block and synchronous writes.
+pub fn node_config_text(
+    subjects: &Subjects,
+    users: &BTreeMap<Service, String>,
+    options: &ServerOptions,
+    cluster: Option<&ClusterOptions>,
+) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "# nats-server configuration for the hotline namespace {} (written by `hotline nats-config`).\n\
-         # Every client must be one of the users below; each may use only what its service needs.\n\
-         listen: {}\n",
+         # Every client must be one of the users below; each may use only what its service needs.\n",
         quote(subjects.namespace()),
-        quote(&options.listen)
     ));
+    if let Some(c) = cluster {
+        out.push_str(&format!("server_name: {}\n", quote(&c.server_name)));
+    }
+    out.push_str(&format!("listen: {}\n", quote(&options.listen)));
     if let Some(http) = &options.http {
         out.push_str(&format!("http: {}\n", quote(http)));
     }
     out.push_str(&format!(
-        "jetstream {{\n  store_dir: {}\n}}\n\nauthorization {{\n  users: [\n",
+        "jetstream {{\n  store_dir: {}\n",
         quote(&options.store_dir.to_string_lossy())
     ));
+    if cluster.is_some() {
+        // The default fsyncs every 2 minutes: Jepsen's analysis of NATS 2.12.1 lost writes
+        // the cluster had acknowledged when nodes crashed with it.
+        out.push_str("  sync_interval: always\n");
+    }
+    out.push_str("}\n");
+    if let Some(c) = cluster {
+        let routes = c
+            .routes
+            .iter()
+            .map(|r| format!("    {}", quote(r)))
+            .collect::<Vec<_>>()
+            .join(",\n");
+        // Routes carry no credentials here: the route port belongs on a network only the
+        // nodes reach (or add `authorization`/`tls` to this block).
+        out.push_str(&format!(
+            "\ncluster {{\n  name: {}\n  listen: {}\n  routes: [\n{routes}\n  ]\n}}\n",
+            quote(&c.name),
+            quote(&c.listen)
+        ));
+    }
+    out.push_str("\nauthorization {\n  users: [\n");
     for (service, public_key) in users {
         let p = permissions::for_service(*service, subjects);
         out.push_str(&format!("    # {service}\n"));
@@ -248,6 +337,60 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "seed readable by others");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cluster_node_gets_its_own_config_with_routes_and_synchronous_writes() {
+        let dir = std::env::temp_dir().join(format!("hotline-natsconf-{}", uuid::Uuid::new_v4()));
+        let routes: Vec<String> = (1..=3)
+            .map(|i| format!("nats-route://127.0.0.1:623{i}"))
+            .collect();
+        let mut written = Vec::new();
+        for i in 1..=3 {
+            let options = ServerOptions {
+                listen: format!("127.0.0.1:423{i}"),
+                http: Some(format!("127.0.0.1:823{i}")),
+                store_dir: dir.join(format!("n{i}")),
+            };
+            let cluster = ClusterOptions {
+                name: "hotline".into(),
+                server_name: format!("n{i}"),
+                listen: format!("127.0.0.1:623{i}"),
+                routes: routes.clone(),
+            };
+            written
+                .push(write_node(&dir, "city", &options, Some(&cluster), false).expect("written"));
+        }
+        // One set of users for the three nodes: the seeds made for n1 are kept for n2 and n3.
+        assert_eq!(written[0].generated.len(), Service::ALL.len());
+        assert!(written[1].generated.is_empty() && written[2].generated.is_empty());
+        assert_eq!(written[0].users, written[2].users);
+        let conf = std::fs::read_to_string(dir.join("nats-n2.conf")).expect("n2's config");
+        for expected in [
+            "server_name: \"n2\"",
+            "listen: \"127.0.0.1:4232\"",
+            "sync_interval: always",
+            "listen: \"127.0.0.1:6232\"",
+            "\"nats-route://127.0.0.1:6233\"",
+            "name: \"hotline\"",
+            "\"city.tickets.cmd.intake\"",
+        ] {
+            assert!(conf.contains(expected), "{expected} missing from\n{conf}");
+        }
+        assert!(!dir.join("nats.conf").exists());
+        let bad = ClusterOptions {
+            name: "hot line".into(),
+            server_name: "n1".into(),
+            listen: "127.0.0.1:6231".into(),
+            routes: routes.clone(),
+        };
+        let options = ServerOptions {
+            listen: "127.0.0.1:4231".into(),
+            http: None,
+            store_dir: dir.join("n1"),
+        };
+        assert!(write_node(&dir, "city", &options, Some(&bad), false).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
