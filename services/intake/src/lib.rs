@@ -74,12 +74,9 @@ use upstream::BusUpstream;
 /// tests that drive the router directly. The state is not ready: nothing serves it.
 pub async fn connect(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<AppState> {
     let bus = Bus::connect_with(&settings.nats, &settings.namespace, "intake").await?;
-    streams::ensure(
-        &bus,
-        StreamOptions::from_config(&settings.nats),
-    )
-    .await
-    .context("ensuring the JetStream streams")?;
+    streams::ensure(&bus, StreamOptions::from_config(&settings.nats))
+        .await
+        .context("ensuring the JetStream streams")?;
     let (state, catalogue) = state(settings, bus, Readiness::default()).await?;
     catalogue.spawn_refresher(catalogue::REFRESH_EVERY, shutdown);
     Ok(state)

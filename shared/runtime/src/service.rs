@@ -48,12 +48,9 @@ impl Service {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Service> {
         let bus = connect_bus(name, settings).await?;
-        streams::ensure(
-            &bus,
-            StreamOptions::from_config(&settings.nats),
-        )
-        .await
-        .context("ensuring the JetStream streams")?;
+        streams::ensure(&bus, StreamOptions::from_config(&settings.nats))
+            .await
+            .context("ensuring the JetStream streams")?;
         let mut supervisor = Supervisor::new(name, &shutdown);
         let client = bus.client.clone();
         supervisor.ready_when("nats connected", move || {
