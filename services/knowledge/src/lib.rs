@@ -113,7 +113,7 @@ pub async fn run_with_listener(
                 bus.subjects.ticket_event("answer"),
             ],
         );
-        let knowledge = knowledge.clone();
+        let group = knowledge.contact_group();
         service.spawn(
             "contact-consumer",
             consumer::run(
@@ -121,8 +121,8 @@ pub async fn run_with_listener(
                 spec,
                 |m| hotline_bus::envelope::ticket_key(&m.payload),
                 move |m| {
-                    let knowledge = knowledge.clone();
-                    async move { knowledge.count_contact(&m).await }
+                    let group = group.clone();
+                    async move { Knowledge::count_contact(&group, &m).await }
                 },
                 shutdown.clone(),
             ),

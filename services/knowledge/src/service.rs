@@ -15,6 +15,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt as _;
 use hotline_auth::Authenticator;
 use hotline_bus::consumer::HandleError;
+use hotline_bus::group_commit::GroupCommit;
 use hotline_bus::rpc::{self, RemoteError};
 use hotline_bus::{Bus, Envelope};
 use hotline_calendar::WorkCalendar;
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::events::{EventKind, KnowledgeEvent};
 use crate::governance::Editor;
 use crate::search::{Filters, Hit, SearchIndex, SearchQuery, SearchResults};
-use crate::store::Store;
+use crate::store::{Contact, Store};
 
 pub const CONSUMER: &str = hotline_bus::subjects::durable::KNOWLEDGE;
 
@@ -283,48 +284,65 @@ impl Knowledge {
 
     /// Counts a contact from the ticket stream: a new ticket on a matter, or a direct answer
     /// from a leaf (一次性解答).
-    pub(crate) async fn count_contact(
-        &self,
+    /// The contact a ticket event makes, if any: every created ticket on its matter, and every
+    /// answer on the spot from a leaf.
+    pub(crate) fn contact_of(
         message: &async_nats::jetstream::Message,
-    ) -> Result<(), HandleError> {
+    ) -> Result<Option<Contact>, HandleError> {
         let envelope: Envelope<TicketEvent> = Envelope::from_slice(&message.payload)
             .map_err(|e| HandleError::Reject(anyhow::anyhow!(e)))?;
         let event = envelope.data;
-        let ticket_no = event.ticket.ticket_no.as_u64() as i64;
-        let matter = event.ticket.service_code.as_ref().map(|c| c.as_str());
-        let result = match &event.entry.action {
+        let (kind, leaf) = match &event.entry.action {
             Some(Action::Answer {
                 knowledge_leaf: Some(leaf),
                 ..
-            }) => {
-                self.store
-                    .record_contact(
-                        event.event_id,
-                        ticket_no,
-                        "answered",
-                        matter,
-                        Some(leaf.as_str()),
-                        event.entry.at,
-                    )
-                    .await
-            }
-            _ if event.kind() == "created" => {
-                self.store
-                    .record_contact(
-                        event.event_id,
-                        ticket_no,
-                        "created",
-                        matter,
-                        None,
-                        event.entry.at,
-                    )
-                    .await
-            }
-            _ => Ok(()),
+            }) => ("answered", Some(leaf.as_str().to_owned())),
+            _ if event.kind() == "created" => ("created", None),
+            _ => return Ok(None),
         };
-        result.map_err(|e| HandleError::Retry(anyhow::Error::new(e).context("recording a contact")))
+        Ok(Some(Contact {
+            event_id: event.event_id,
+            ticket_no: event.ticket.ticket_no.as_u64() as i64,
+            kind,
+            matter_code: event.ticket.service_code.as_ref().map(|c| c.to_string()),
+            leaf,
+            at: event.entry.at,
+        }))
+    }
+
+    /// The contact consumer's group commit: the contacts its lanes hand over at the same moment
+    /// go in one statement and one commit.
+    pub(crate) fn contact_group(&self) -> ContactGroup {
+        let store = self.store.clone();
+        GroupCommit::spawn(256, 2, move |contacts: Vec<Contact>| {
+            let store = store.clone();
+            async move {
+                let result = store
+                    .record_contacts(&contacts)
+                    .await
+                    .map_err(|e| format!("{:#}", anyhow::Error::new(e)));
+                vec![result; contacts.len()]
+            }
+        })
+    }
+
+    pub(crate) async fn count_contact(
+        group: &ContactGroup,
+        message: &async_nats::jetstream::Message,
+    ) -> Result<(), HandleError> {
+        let Some(contact) = Self::contact_of(message)? else {
+            return Ok(());
+        };
+        group
+            .submit(contact)
+            .await
+            .map_err(|e| HandleError::Retry(anyhow::anyhow!(e)))?
+            .map_err(|e| HandleError::Retry(anyhow::anyhow!("recording a contact: {e}")))
     }
 }
+
+/// See [`Knowledge::contact_group`].
+pub(crate) type ContactGroup = GroupCommit<Contact, Result<(), String>>;
 
 /// Loads the index from Postgres and follows the publish events until `shutdown`.
 pub(crate) async fn follow_publications(

@@ -113,6 +113,19 @@ impl TaskKind {
     }
 }
 
+/// A contact the knowledge figures count (一次性解答率): a ticket created on a matter, or a
+/// call answered on the spot from a leaf.
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub event_id: Uuid,
+    pub ticket_no: i64,
+    /// `created` or `answered`.
+    pub kind: &'static str,
+    pub matter_code: Option<String>,
+    pub leaf: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 /// The store, with the subjects its events go to.
 #[derive(Clone)]
 pub struct Store {
@@ -823,27 +836,33 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Records a contact from the ticket stream (idempotent on the event id).
-    pub async fn record_contact(
-        &self,
-        event_id: Uuid,
-        ticket_no: i64,
-        kind: &str,
-        matter_code: Option<&str>,
-        leaf: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    /// Records several contacts in one statement (the contact consumer's group commit). The
+    /// event id keeps it idempotent, a contact recorded twice is one.
+    pub async fn record_contacts(&self, contacts: &[Contact]) -> Result<(), StoreError> {
+        if contacts.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = contacts.iter().map(|c| c.event_id.to_string()).collect();
+        let nos: Vec<i64> = contacts.iter().map(|c| c.ticket_no).collect();
+        let matters: Vec<Option<&str>> =
+            contacts.iter().map(|c| c.matter_code.as_deref()).collect();
+        let leaves: Vec<Option<&str>> = contacts.iter().map(|c| c.leaf.as_deref()).collect();
+        let kinds: Vec<&str> = contacts.iter().map(|c| c.kind).collect();
+        let ats: Vec<DateTime<Utc>> = contacts.iter().map(|c| c.at).collect();
         sqlx::query(
             "INSERT INTO knowledge.contact (event_id, ticket_no, matter_code, leaf_code, item_code, kind, at) \
-             VALUES ($1, $2, $3, $4, (SELECT item_code FROM knowledge.leaf WHERE code = $4), $5, $6) \
+             SELECT u.event_id, u.ticket_no, u.matter_code, u.leaf_code, l.item_code, u.kind, u.at \
+             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) \
+               AS u(event_id, ticket_no, matter_code, leaf_code, kind, at) \
+             LEFT JOIN knowledge.leaf l ON l.code = u.leaf_code \
              ON CONFLICT (event_id) DO NOTHING",
         )
-        .bind(event_id.to_string())
-        .bind(ticket_no)
-        .bind(matter_code)
-        .bind(leaf)
-        .bind(kind)
-        .bind(at)
+        .bind(&ids)
+        .bind(&nos)
+        .bind(&matters)
+        .bind(&leaves)
+        .bind(&kinds)
+        .bind(&ats)
         .execute(&self.pool)
         .await?;
         Ok(())

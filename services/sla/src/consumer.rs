@@ -27,6 +27,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use hotline_bus::Envelope;
 use hotline_bus::consumer::HandleError;
+use hotline_bus::group_commit::GroupCommit;
 use hotline_domain::contract::{SlaEvent, SlaEventKind, TicketEvent};
 use hotline_domain::{Action, Actor, DeptCode, Status, TicketNo};
 use sqlx::{PgPool, Postgres, Row as _, Transaction};
@@ -118,28 +119,81 @@ pub async fn apply(
     pool: &PgPool,
     event: &TicketEvent,
 ) -> Result<Applied, SlaError> {
+    let mut tx = pool.begin().await?;
+    let (applied, events) = apply_in(engine, &mut tx, event).await?;
+    store::emit(&mut tx, &engine.subjects, Utc::now(), &events).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// Applies the events of different tickets in one transaction (the consumer's group commit):
+/// one `COMMIT` and one outbox write for the batch instead of one per event. Tickets are taken in
+/// number order, so two replicas' batches lock `sla.ticket` rows in the same order. When any
+/// event fails the batch is rolled back and each event is applied alone, so one bad event costs
+/// only itself.
+pub async fn apply_batch(
+    engine: &Engine,
+    pool: &PgPool,
+    events: &[TicketEvent],
+) -> Vec<Result<Applied, SlaError>> {
+    if events.len() == 1 {
+        return vec![apply(engine, pool, &events[0]).await];
+    }
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| events[i].ticket.ticket_no);
+    let together = async {
+        let mut tx = pool.begin().await?;
+        let mut applied = vec![Applied::Duplicate; events.len()];
+        let mut emitted = Vec::new();
+        for &i in &order {
+            let (a, e) = apply_in(engine, &mut tx, &events[i]).await?;
+            applied[i] = a;
+            emitted.extend(e);
+        }
+        store::emit(&mut tx, &engine.subjects, Utc::now(), &emitted).await?;
+        tx.commit().await?;
+        Ok::<_, SlaError>(applied)
+    };
+    match together.await {
+        Ok(applied) => applied.into_iter().map(Ok).collect(),
+        Err(e) => {
+            tracing::warn!(events = events.len(), error = %e, "SLA batch failed; applying its events one by one");
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                results.push(apply(engine, pool, event).await);
+            }
+            results
+        }
+    }
+}
+
+/// The work of [`apply`] inside the caller's transaction; returns the SLA events to emit.
+async fn apply_in(
+    engine: &Engine,
+    tx: &mut Transaction<'_, Postgres>,
+    event: &TicketEvent,
+) -> Result<(Applied, Vec<Emitted>), SlaError> {
     let ticket = &event.ticket;
     let no = ticket.ticket_no;
     let seq = event.entry.seq;
     let at = event.entry.at;
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO sla.ticket (ticket_no, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+    // One statement claims the event: it creates the ticket's row or moves its `last_seq`
+    // forward, and locks the row either way (ON CONFLICT DO UPDATE locks the conflicting row even
+    // when its WHERE is false). No row back: this event, or a later one, was applied already.
+    let claimed: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO sla.ticket (ticket_no, last_seq) VALUES ($1, $2) \
+         ON CONFLICT (ticket_no) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now() \
+         WHERE sla.ticket.last_seq < EXCLUDED.last_seq RETURNING last_seq",
     )
     .bind(ticket_key(no))
-    .execute(&mut *tx)
+    .bind(seq)
+    .fetch_optional(&mut **tx)
     .await?;
-    let last: i32 =
-        sqlx::query_scalar("SELECT last_seq FROM sla.ticket WHERE ticket_no = $1 FOR UPDATE")
-            .bind(ticket_key(no))
-            .fetch_one(&mut *tx)
-            .await?;
-    if seq <= last {
-        tx.commit().await?;
-        return Ok(Applied::Duplicate);
+    if claimed.is_none() {
+        return Ok((Applied::Duplicate, Vec::new()));
     }
     let mut events: Vec<Emitted> = Vec::new();
-    let running = store::running_clocks(&mut tx, no, true).await?;
+    let running = store::running_clocks(&mut *tx, no, true).await?;
     let want = desired(ticket.status, ticket.lead.as_ref());
     let mut kept: Option<Clock> = None;
     for clock in running {
@@ -150,17 +204,17 @@ pub async fn apply(
         if fits && kept.is_none() {
             kept = Some(clock);
         } else {
-            events.push(close(&mut tx, &clock, at, seq).await?);
+            events.push(close(tx, &clock, at, seq).await?);
         }
     }
     if let Some((stage, dept, paused)) = want {
         let cal = &engine.calendar;
         match kept {
             Some(clock) if paused && !clock.is_paused() => {
-                events.push(pause(&mut tx, &clock, at, cal).await?);
+                events.push(pause(tx, &clock, at, cal).await?);
             }
             Some(clock) if !paused && clock.is_paused() => {
-                events.push(resume(engine, &mut tx, &clock, at).await?);
+                events.push(resume(engine, tx, &clock, at).await?);
             }
             Some(_) => {}
             None => {
@@ -176,12 +230,12 @@ pub async fn apply(
                 );
                 if let Some(mut new) = new {
                     new.opened_seq = Some(seq);
-                    store::schedule_batch(&mut *tx, std::slice::from_ref(&new)).await?;
+                    store::schedule_batch(&mut **tx, std::slice::from_ref(&new)).await?;
                     if paused {
                         // A ticket first seen while waiting on the citizen: start it paused.
-                        let running = store::running_clocks(&mut tx, no, true).await?;
+                        let running = store::running_clocks(&mut *tx, no, true).await?;
                         if let Some(clock) = running.iter().find(|c| c.stage == stage.as_str()) {
-                            events.push(pause(&mut tx, clock, at, cal).await?);
+                            events.push(pause(tx, clock, at, cal).await?);
                         }
                     }
                 }
@@ -190,9 +244,7 @@ pub async fn apply(
     }
     match (&event.entry.action, &event.entry.actor) {
         (Some(Action::RequestExtension { reason, until }), Actor::Department { code }) => {
-            if let Some(e) =
-                record_request(&mut tx, no, code, reason, *until, seq, at, None).await?
-            {
+            if let Some(e) = record_request(tx, no, code, reason, *until, seq, at, None).await? {
                 events.push(e);
             }
         }
@@ -202,20 +254,13 @@ pub async fn apply(
                 Actor::System { service } => format!("system:{service}"),
                 _ => "unknown".to_owned(),
             };
-            if let Some(e) = decide(engine, &mut tx, no, *approved, note, &by, seq, at).await? {
+            if let Some(e) = decide(engine, tx, no, *approved, note, &by, seq, at).await? {
                 events.push(e);
             }
         }
         _ => {}
     }
-    sqlx::query("UPDATE sla.ticket SET last_seq = $2, updated_at = now() WHERE ticket_no = $1")
-        .bind(ticket_key(no))
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
-    store::emit(&mut tx, &engine.subjects, Utc::now(), &events).await?;
-    tx.commit().await?;
-    Ok(Applied::Done)
+    Ok((Applied::Done, events))
 }
 
 async fn close(
@@ -230,21 +275,17 @@ async fn close(
     } else {
         at <= clock.due_at
     };
+    // One round trip: the clock closes, and a request nobody decided before the stage ended
+    // has nothing left to extend.
     sqlx::query(
-        "UPDATE sla.clock SET state = $2, closed_at = $3, closed_seq = $4, next_step = NULL, \
-         next_fire_at = NULL WHERE id = $1",
+        "WITH closed AS (UPDATE sla.clock SET state = $2, closed_at = $3, closed_seq = $4, \
+         next_step = NULL, next_fire_at = NULL WHERE id = $1) \
+         UPDATE sla.extension SET status = 'lapsed' WHERE clock_id = $1 AND status = 'pending'",
     )
     .bind(clock.id)
     .bind(if on_time { "met" } else { "breached" })
     .bind(at)
     .bind(seq)
-    .execute(&mut **tx)
-    .await?;
-    // A request nobody decided before the stage ended has nothing left to extend.
-    sqlx::query(
-        "UPDATE sla.extension SET status = 'lapsed' WHERE clock_id = $1 AND status = 'pending'",
-    )
-    .bind(clock.id)
     .execute(&mut **tx)
     .await?;
     let mut event = sla_event(SlaEventKind::Met, clock, at);
@@ -491,9 +532,20 @@ async fn decide(
 }
 
 /// The consumer's handler: decode, apply, and say whether to retry.
+/// The consumer's group commit: the events its lanes hand over at the same moment are applied
+/// in one transaction ([`apply_batch`]).
+pub type Group = GroupCommit<TicketEvent, Result<Applied, SlaError>>;
+
+/// Starts the group commit task for `engine` and `pool`.
+pub fn group(engine: Arc<Engine>, pool: PgPool) -> Group {
+    GroupCommit::spawn(256, 2, move |events: Vec<TicketEvent>| {
+        let (engine, pool) = (engine.clone(), pool.clone());
+        async move { apply_batch(&engine, &pool, &events).await }
+    })
+}
+
 pub async fn handle(
-    engine: Arc<Engine>,
-    pool: PgPool,
+    group: &Group,
     message: &async_nats::jetstream::Message,
 ) -> Result<(), HandleError> {
     let span = tracing::info_span!(
@@ -508,14 +560,15 @@ pub async fn handle(
     let event = envelope.data;
     span.record("ticket", tracing::field::display(event.ticket.ticket_no));
     span.record("step", event.entry.step.as_str());
-    apply(&engine, &pool, &event)
+    let applied = group
+        .submit(event)
         .instrument(span)
         .await
-        .map(|_| ())
-        .map_err(|e| match e {
-            SlaError::Invalid(_) => HandleError::Reject(anyhow::anyhow!("{e}")),
-            other => HandleError::Retry(anyhow::anyhow!("{other:#}")),
-        })
+        .map_err(|e| HandleError::Retry(anyhow::anyhow!(e)))?;
+    applied.map(|_| ()).map_err(|e| match e {
+        SlaError::Invalid(_) => HandleError::Reject(anyhow::anyhow!("{e}")),
+        other => HandleError::Retry(anyhow::anyhow!("{other:#}")),
+    })
 }
 
 #[cfg(test)]

@@ -142,7 +142,7 @@ pub async fn run_with_listener(
             consumer::CONSUMER,
             vec![bus.subjects.ticket_events_all()],
         );
-        let (engine, pool) = (engine.clone(), pool.clone());
+        let group = consumer::group(engine.clone(), pool.clone());
         service.spawn(
             "consumer",
             hotline_bus::consumer::run(
@@ -150,8 +150,8 @@ pub async fn run_with_listener(
                 spec,
                 |m| hotline_bus::envelope::ticket_key(&m.payload),
                 move |m| {
-                    let (engine, pool) = (engine.clone(), pool.clone());
-                    async move { consumer::handle(engine, pool, &m).await }
+                    let group = group.clone();
+                    async move { consumer::handle(&group, &m).await }
                 },
                 shutdown.clone(),
             ),

@@ -182,6 +182,19 @@ async fn apply(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
 /// statement that finds it, guarded by the history seq against a redelivered event).
 async fn supervise_reopened(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
     let ticket_no = event.ticket.ticket_no;
+    // Nearly every dispatch finds nothing to supervise: one read-only statement answers that,
+    // without the BEGIN/ROLLBACK round trips a transaction would cost on every ticket.
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM survey.ticket WHERE ticket_no = $1 \
+         AND supervise_next_dispatch AND last_seq < $2)",
+    )
+    .bind(ticket_key(ticket_no))
+    .bind(event.entry.seq)
+    .fetch_one(&cx.pool)
+    .await?;
+    if !waiting {
+        return Ok(());
+    }
     let mut tx = cx.pool.begin().await?;
     let reopens: Option<i32> = sqlx::query_scalar(
         "UPDATE survey.ticket SET supervise_next_dispatch = false, last_seq = $2 \

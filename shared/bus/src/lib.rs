@@ -4,8 +4,9 @@
 //! - [`streams`]: creates the JetStream streams and KV buckets (file storage, dedup window).
 //! - [`envelope`]: the versioned JSON envelope every event travels in.
 //! - [`publish`]: publish that waits for the PubAck, with `Nats-Msg-Id`.
-//! - [`consumer`]: durable pull consumers with explicit ack, finite `max_deliver`, a dead-letter
+//! - [`consumer`]: durable pull consumers with explicit ack, retries for a bounded time, a dead-letter
 //!   stream, and per-key ordering.
+//! - [`group_commit`]: the events a consumer handles at the same moment share one transaction.
 //! - [`outbox`]/[`inbox`]: the transactional outbox relay and the idempotent inbox, in the
 //!   owning service's Postgres schema.
 //! - [`rpc`]: commands and queries as NATS request/reply with typed errors.
@@ -23,6 +24,7 @@ pub mod consumer;
 pub mod db;
 pub mod directory;
 pub mod envelope;
+pub mod group_commit;
 pub mod inbox;
 pub mod nats_config;
 pub mod outbox;
