@@ -14,7 +14,15 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
     // runs Postgres may switch a connection to a generic plan made while a table was still small
     // (a fresh schema, a new day's partition): `key = ANY($1)` on the ledger's command log then
     // stays a sequential scan as the table grows, 20 ms per batch instead of a few index probes.
-    let options = options.options([("plan_cache_mode", "force_custom_plan")]);
+    // An operator's own choice in the URL (`?options=-c%20plan_cache_mode%3Dauto`) stands.
+    let options = if options
+        .get_options()
+        .is_some_and(|o| o.contains("plan_cache_mode"))
+    {
+        options
+    } else {
+        options.options([("plan_cache_mode", "force_custom_plan")])
+    };
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
