@@ -1,7 +1,7 @@
 //! `hotline dlq list | show | replay`: working the dead letters (`<NS>_DLQ`).
 //!
-//! A consumer that gives up on a message (it never decodes, or it failed `max_deliver` times)
-//! stores it in the dead-letter stream under `<ns>.dlq.<consumer>`, one letter per consumer, with
+//! A consumer that gives up on a message (it never decodes, or it kept failing for its
+//! `retry_for`, three days) stores it in the dead-letter stream under `<ns>.dlq.<consumer>`, one letter per consumer, with
 //! the reason, the original subject and stream sequence. An operator lists them, reads one, fixes
 //! the cause, and replays it: the original message goes back to its subject marked for the
 //! consumer that gave up on it (`Hotline-Replay-For`; every other consumer acks it unread), and

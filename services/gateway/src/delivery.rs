@@ -23,12 +23,18 @@ use crate::metrics;
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
 /// Most assignments out and not acked per department, over all its connections.
 pub const MAX_ACK_PENDING: i64 = 256;
-/// After this many deliveries without an ack the gateway dead-letters the assignment instead of
-/// sending it again (a client that crashes on it would otherwise loop forever).
+/// After this many deliveries without an ack, and [`GIVE_UP_AGE`] after it was stored, the
+/// gateway dead-letters the assignment instead of sending it again (a client that crashes on it
+/// would otherwise loop forever). Both must hold: a department whose system takes its
+/// assignments but does not ack them for days (a broken ack path, a long outage on its side)
+/// keeps getting them, every [`ACK_WAIT`] it pulls, rather than losing them in ten minutes.
 pub const GIVE_UP_AFTER: i64 = 25;
-/// The consumer's own limit, above [`GIVE_UP_AFTER`] so that a failed dead-letter write can
-/// still be retried a few times before JetStream stops delivering.
-pub const MAX_DELIVER: i64 = GIVE_UP_AFTER + 5;
+/// See [`GIVE_UP_AFTER`].
+pub const GIVE_UP_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// The consumer's own limit: none. The gateway decides when to give up ([`GIVE_UP_AFTER`]);
+/// with a server-side limit JetStream would stop delivering first and the assignment would sit
+/// unacked and undelivered, never dead-lettered.
+pub const MAX_DELIVER: i64 = -1;
 
 /// The durable consumer of a department: `dept-<CODE>`.
 pub fn consumer_name(dept: &DeptCode) -> String {
@@ -82,10 +88,18 @@ impl Deliveries {
             .get_stream(s.delivery_stream())
             .await
             .with_context(|| format!("stream {}", s.delivery_stream()))?;
-        let consumer = stream
-            .get_or_create_consumer(&name, config)
+        let mut consumer: PullConsumer = stream
+            .get_or_create_consumer(&name, config.clone())
             .await
             .with_context(|| format!("consumer {name}"))?;
+        // Consumers made by an older gateway carry a delivery limit of 30, which would stop a
+        // department that does not ack from ever getting its assignments again.
+        if consumer.cached_info().config.max_deliver != MAX_DELIVER {
+            consumer = stream
+                .update_consumer(config)
+                .await
+                .with_context(|| format!("lifting the delivery limit of consumer {name}"))?;
+        }
         self.lock().insert(dept.clone(), consumer.clone());
         Ok(consumer)
     }
@@ -110,21 +124,31 @@ pub struct Pulled {
 /// Checks a freshly pulled message. Returns what to deliver, or `None` when the message was
 /// dead-lettered (undecodable, misrouted, or tried too often) and must not reach the client.
 pub async fn take(bus: &Bus, dept: &DeptCode, message: Message) -> Option<Pulled> {
-    let (sseq, delivered) = match message.info() {
-        Ok(info) => (info.stream_sequence, info.delivered),
+    let (sseq, delivered, stored) = match message.info() {
+        Ok(info) => (
+            info.stream_sequence,
+            info.delivered,
+            std::time::SystemTime::from(info.published),
+        ),
         Err(e) => {
             // Not a JetStream delivery at all: nothing to ack either.
             tracing::warn!(department = %dept, error = %e, "pulled message has no JetStream info");
             return None;
         }
     };
-    if delivered > GIVE_UP_AFTER {
+    let age = std::time::SystemTime::now()
+        .duration_since(stored)
+        .unwrap_or_default();
+    if give_up(delivered, age) {
         dead_letter(
             bus,
             dept,
             &message,
             "max_deliveries",
-            &format!("not acknowledged after {GIVE_UP_AFTER} deliveries"),
+            &format!(
+                "not acknowledged after {delivered} deliveries over {} days",
+                age.as_secs() / 86_400
+            ),
         )
         .await;
         return None;
@@ -185,8 +209,14 @@ pub async fn nak_in_order(mut messages: Vec<Message>) {
     }
 }
 
+/// Whether an assignment delivered `delivered` times, stored `age` ago, is given up on.
+fn give_up(delivered: i64, age: Duration) -> bool {
+    delivered > GIVE_UP_AFTER && age > GIVE_UP_AGE
+}
+
 /// Copies the message to `dlq.dept-<CODE>` with the reason, then terminates it. If the copy
-/// fails the message is nak'ed with a delay and tried again (see [`MAX_DELIVER`]).
+/// fails the message is nak'ed with a delay and tried again (the consumer has no delivery
+/// limit: see [`MAX_DELIVER`]).
 async fn dead_letter(bus: &Bus, dept: &DeptCode, message: &Message, label: &str, reason: &str) {
     let consumer = consumer_name(dept);
     let mut headers = message.headers.clone().unwrap_or_default();
@@ -223,5 +253,20 @@ async fn dead_letter(bus: &Bus, dept: &DeptCode, message: &Message, label: &str,
             tracing::error!(department = %dept, error = %e, "dead letter not stored; retrying later");
             nak(message, Some(Duration::from_secs(10))).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_department_that_does_not_ack_for_days_keeps_its_assignments() {
+        let day = Duration::from_secs(86_400);
+        // Pulled every 30 s for three days without an ack: thousands of deliveries, kept.
+        assert!(!super::give_up(8_640, 3 * day));
+        // A client that crashes on it: given up once both the count and the week are past.
+        assert!(super::give_up(26, 8 * day));
+        assert!(!super::give_up(25, 8 * day));
     }
 }

@@ -1,9 +1,10 @@
-//! Durable pull consumers: explicit ack, finite `max_deliver`, a dead-letter stream, and order
+//! Durable pull consumers: explicit ack, bounded retries, a dead-letter stream, and order
 //! kept per key (a ticket's events are handled one after another, different tickets in
 //! parallel).
 //!
-//! A handler says what happened with [`Outcome`]-like errors: `Retry` naks with a back-off until
-//! `max_deliver` is reached; `Reject` (a message that can never succeed, like a payload that does
+//! A handler says what happened with [`Outcome`]-like errors: `Retry` naks with a back-off
+//! (1 s doubling to 60 s) until the message is [`ConsumerSpec::retry_for`] old (three days: an
+//! outage of Postgres or the ledger for hours dead-letters nothing); `Reject` (a message that can never succeed, like a payload that does
 //! not decode) goes straight to the dead-letter stream. Either way the original message is
 //! acked only after its dead letter is stored.
 //!
@@ -79,12 +80,23 @@ pub enum HandleError {
     Reject(anyhow::Error),
 }
 
+/// How long a consumer retries a message its handler cannot handle yet: three days, longer
+/// than any outage a city rides out without an operator.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+
 #[derive(Debug, Clone)]
 pub struct ConsumerSpec {
     pub stream: String,
     pub durable: String,
     pub filter_subjects: Vec<String>,
+    /// The server's delivery limit: none (-1). A handler's `Retry` is retried for
+    /// [`ConsumerSpec::retry_for`] instead, counted in time rather than deliveries, so an outage
+    /// of a dependency longer than any count of back-offs (Postgres or the ledger away for
+    /// hours) dead-letters nothing.
     pub max_deliver: i64,
+    /// How long after it was stored a message whose handler keeps asking to retry is given up
+    /// (dead-lettered).
+    pub retry_for: Duration,
     pub ack_wait: Duration,
     /// Messages taken per round; messages with the same key within a round run in order.
     pub batch: usize,
@@ -100,9 +112,10 @@ impl ConsumerSpec {
             durable: durable.to_owned(),
             filter_subjects,
             // Failures that decoding shows to be permanent are dead-lettered at once (`Reject`);
-            // what is left are outages of a dependency, so retry for about two hours (back-off
-            // capped at 60 s) before giving a message up.
-            max_deliver: 120,
+            // what is left are outages of a dependency: retried (back-off capped at 60 s) for
+            // three days before a message is given up, whatever the number of deliveries.
+            max_deliver: -1,
+            retry_for: DEFAULT_RETRY_FOR,
             ack_wait: Duration::from_secs(30),
             batch: 256,
             max_ack_pending: 4096,
@@ -135,12 +148,15 @@ pub async fn ensure_consumer(bus: &Bus, spec: &ConsumerSpec) -> anyhow::Result<P
         .await
         .with_context(|| format!("consumer {} on {}", spec.durable, spec.stream))?;
     let existing = &consumer.cached_info().config;
+    // A consumer made by an older release may carry other filters, or the delivery limit of
+    // 120 that let a two-hour outage dead-letter every event in flight.
     if !same_filters(
         &existing.filter_subject,
         &existing.filter_subjects,
         &spec.filter_subjects,
-    ) {
-        tracing::info!(consumer = %spec.durable, filters = ?spec.filter_subjects, "updating the consumer's filter subjects");
+    ) || existing.max_deliver != spec.max_deliver
+    {
+        tracing::info!(consumer = %spec.durable, filters = ?spec.filter_subjects, max_deliver = spec.max_deliver, "updating the consumer's configuration");
         consumer = stream
             .update_consumer(config)
             .await
@@ -374,9 +390,18 @@ async fn settle(
     result: Result<(), HandleError>,
 ) {
     let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+    let age = message
+        .info()
+        .ok()
+        .and_then(|i| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::from(i.published))
+                .ok()
+        })
+        .unwrap_or_default();
     let outcome = match result {
         Ok(()) => message.ack().await,
-        Err(HandleError::Retry(e)) if delivered < spec.max_deliver => {
+        Err(HandleError::Retry(e)) if keep_retrying(spec, delivered, age) => {
             tracing::warn!(consumer = %spec.durable, delivered, error = %format!("{e:#}"), "handler failed; will retry");
             message
                 .ack_with(AckKind::Nak(Some(backoff(delivered))))
@@ -403,6 +428,12 @@ async fn settle(
     if let Err(e) = outcome {
         tracing::warn!(consumer = %spec.durable, error = %e, "ack failed; the message will be redelivered");
     }
+}
+
+/// Whether a message whose handler asked to retry is tried again: within the spec's delivery
+/// limit if it has one, and within its retry time.
+fn keep_retrying(spec: &ConsumerSpec, delivered: i64, age: Duration) -> bool {
+    (spec.max_deliver < 0 || delivered < spec.max_deliver) && age < spec.retry_for
 }
 
 async fn dead_letter(
@@ -462,6 +493,18 @@ mod tests {
         assert!(!same_filters("", &["a.created".into()], &wanted));
         assert!(same_filters("a.created", &[], &["a.created".into()]));
         assert!(!same_filters("a.created", &[], &wanted));
+    }
+
+    #[test]
+    fn a_dependency_outage_of_hours_is_retried_and_only_days_give_up() {
+        let spec = super::ConsumerSpec::new("S".into(), "sla", vec![]);
+        let hour = std::time::Duration::from_secs(3600);
+        // Three hours of 60 s back-offs: about 180 deliveries, past the old limit of 120.
+        assert!(super::keep_retrying(&spec, 180, 3 * hour));
+        assert!(!super::keep_retrying(&spec, 4_000, 73 * hour));
+        let mut limited = spec.clone();
+        limited.max_deliver = 5;
+        assert!(!super::keep_retrying(&limited, 5, hour));
     }
 
     #[test]
