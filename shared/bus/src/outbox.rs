@@ -707,7 +707,12 @@ fn holder_id() -> String {
         .take(64)
         .collect();
     let host = if host.is_empty() { "relay" } else { &host };
-    format!("{host}/{}", uuid::Uuid::new_v4().simple())
+    // The pid too: which process of a pod (or of one machine's replicas) leads.
+    format!(
+        "{host}/{}/{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 #[cfg(test)]
