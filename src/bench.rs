@@ -21,9 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 mod channels;
 mod dispatch;
+pub(crate) mod kill;
 mod knowledge;
 mod sla;
 mod survey;
+pub(crate) mod topology;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Suite {
@@ -44,6 +46,10 @@ pub enum Suite {
     /// Smart dispatch: free-text decisions per second and decision latency through the
     /// dispatch service (ledger, knowledge, dispatch), against the classifier alone.
     Dispatch,
+    /// The kill matrix: services as processes under a steady load (`--rate`, default 200/s,
+    /// for `--rate-seconds`, at least 20), one fault per case; every ticket given a number
+    /// must reach its department exactly once.
+    KillMatrix,
 }
 
 #[derive(clap::Args, Clone)]
@@ -81,6 +87,26 @@ pub struct Args {
     /// Write the report as JSON here too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Tickets suite: the platform in this process (`hotline all`), or each service its own
+    /// process (`hotline <service>`) as Kubernetes runs them.
+    #[arg(long, value_enum, default_value = "in-process")]
+    topology: Topology,
+    /// Tickets suite with `--topology processes`: a platform run for each count, with that many
+    /// replicas of tickets, dispatch and gateway (one of every other service).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    replicas: Vec<usize>,
+    /// Tickets suite with `--topology processes`: replicas of other services too, e.g.
+    /// `sla=2,intake=2` (applied in every run).
+    #[arg(long, default_value = "")]
+    scale: String,
+    #[command(flatten)]
+    kill: kill::KillArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Topology {
+    InProcess,
+    Processes,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -224,6 +250,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
         Suite::Survey => survey::run(settings, args).await,
         Suite::Channels => channels::run(settings, args).await,
         Suite::Dispatch => dispatch::run(settings, args).await,
+        Suite::KillMatrix => kill::run(settings, args).await,
     }
 }
 
@@ -231,30 +258,7 @@ async fn tickets(mut settings: Settings, args: Args) -> anyhow::Result<()> {
     settings.demo = true;
     // One api key files every ticket of the run: no per-key allowance.
     settings.intake.open311_posts_per_key_per_minute = 0;
-    // Every port `hotline all` binds: the bench runs beside a local platform too.
-    for port in [
-        &mut settings.intake.port,
-        &mut settings.tickets.port,
-        &mut settings.dispatch.port,
-        &mut settings.gateway.port,
-        &mut settings.gateway.grpc_port,
-        &mut settings.knowledge.port,
-        &mut settings.sla.port,
-        &mut settings.survey.port,
-        &mut settings.identity.port,
-        &mut settings.wechat.port,
-        &mut settings.phone.port,
-        &mut settings.email.port,
-        &mut settings.email.http_port,
-        &mut settings.app.port,
-        &mut settings.sms.port,
-        &mut settings.notify.port,
-    ] {
-        *port = free_port()?;
-    }
-    // The services verify people's tokens against the issuer at its new port.
-    settings.identity.issuer = format!("http://127.0.0.1:{}", settings.identity.port);
-    settings.auth.issuer = settings.identity.issuer.clone();
+    free_ports(&mut settings)?;
     // A database of its own: the run's ticket numbers must not meet earlier runs' tickets.
     let fresh = Fresh::new(&mut settings).await?;
     eprintln!(
@@ -273,68 +277,38 @@ async fn tickets(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         raw_postgres(&settings, args.tickets, args.concurrency).await?,
     ];
 
-    let shutdown = CancellationToken::new();
-    let platform = {
-        let settings = settings.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { super::all(settings, shutdown).await })
+    let service_runs = match args.topology {
+        Topology::InProcess => {
+            let shutdown = CancellationToken::new();
+            let platform = {
+                let settings = settings.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move { super::all(settings, shutdown).await })
+            };
+            let result = platform_runs(&settings, &bus, &args, None, "").await;
+            shutdown.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(20), platform).await;
+            fresh.drop().await?;
+            runs.extend(result?.0);
+            Vec::new()
+        }
+        Topology::Processes => {
+            // The baselines ran on this namespace; each replica count gets a fresh one.
+            fresh.drop().await?;
+            let mut by_service = Vec::new();
+            let extra = topology::parse_replicas(&args.scale)?;
+            for &n in &args.replicas {
+                let mut settings = settings.clone();
+                let fresh = Fresh::new(&mut settings).await?;
+                let result = processes_run(&settings, &args, n, &extra).await;
+                fresh.drop().await?;
+                let (platform, services) = result?;
+                runs.extend(platform);
+                by_service.push((n, services));
+            }
+            by_service
+        }
     };
-    let base = format!("http://127.0.0.1:{}/open311/v2", settings.intake.port);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
-    wait_ready(&client, &settings).await?;
-    let service_code = pick_service(&client, &base).await?;
-
-    // Warm up: caches, connections, JIT-free but page-cache and plan caches.
-    drive(
-        &bus,
-        &client,
-        &base,
-        &service_code,
-        500,
-        args.concurrency,
-        None,
-    )
-    .await?;
-    let (latencies, secs, cpu) = drive(
-        &bus,
-        &client,
-        &base,
-        &service_code,
-        args.tickets,
-        args.concurrency,
-        None,
-    )
-    .await?;
-    runs.push(summarize(
-        "platform: Open311 POST -> department stream (max rate)",
-        latencies,
-        secs,
-        cpu,
-    ));
-    if args.rate > 0 {
-        let n = (args.rate * args.rate_seconds) as usize;
-        let (latencies, secs, cpu) = drive(
-            &bus,
-            &client,
-            &base,
-            &service_code,
-            n,
-            2048,
-            Some(args.rate),
-        )
-        .await?;
-        runs.push(summarize(
-            &format!("platform: paced at {}/s", args.rate),
-            latencies,
-            secs,
-            cpu,
-        ));
-    }
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(20), platform).await;
-    fresh.drop().await?;
 
     println!();
     println!(
@@ -361,10 +335,155 @@ async fn tickets(mut settings: Settings, args: Args) -> anyhow::Result<()> {
         "CPU per ticket: platform {:.3} ms vs raw JetStream {:.3} ms + raw Postgres {:.3} ms",
         platform_max.cpu_ms_per_item, runs[0].cpu_ms_per_item, runs[1].cpu_ms_per_item
     );
+    for (n, services) in &service_runs {
+        println!();
+        println!(
+            "CPU ms per ticket by process, max-rate run, {n} replica(s) of tickets, dispatch, gateway:"
+        );
+        for (label, ms) in services {
+            println!("  {label:<14} {ms:>7.3}");
+        }
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&runs)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    Ok(())
+}
+
+/// The platform's runs on a started platform: warm-up, max rate, paced. Returns the runs and,
+/// with `children`, the max-rate run's CPU per ticket by process.
+async fn platform_runs(
+    settings: &Settings,
+    bus: &hotline_bus::Bus,
+    args: &Args,
+    children: Option<&topology::Platform>,
+    label: &str,
+) -> anyhow::Result<(Vec<Run>, Vec<(String, f64)>)> {
+    let base = format!("http://127.0.0.1:{}/open311/v2", settings.intake.port);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    wait_ready(&client, settings).await?;
+    let service_code = pick_service(&client, &base).await?;
+    let target = Target {
+        bus,
+        client: &client,
+        base: &base,
+        service_code: &service_code,
+    };
+    // Warm up: caches, connections, JIT-free but page-cache and plan caches.
+    drive(&target, 500, args.concurrency, None, children).await?;
+    let first_seq = {
+        let mut stream = bus.js.get_stream(bus.subjects.delivery_stream()).await?;
+        stream.info().await?.state.last_sequence
+    };
+    let max = drive(&target, args.tickets, args.concurrency, None, children).await?;
+    let mut runs = vec![summarize(
+        &format!("platform{label}: Open311 POST -> department stream (max rate)"),
+        max.latencies,
+        max.seconds,
+        max.cpu,
+    )];
+    let mut duplicates = max.duplicates;
+    if args.rate > 0 {
+        let n = (args.rate * args.rate_seconds) as usize;
+        let paced = drive(&target, n, 2048, Some(args.rate), children).await?;
+        duplicates += paced.duplicates;
+        runs.push(summarize(
+            &format!("platform{label}: paced at {}/s", args.rate),
+            paced.latencies,
+            paced.seconds,
+            paced.cpu,
+        ));
+    }
+    // What the departments get is what the delivery stream stored (a publish JetStream dropped
+    // as a duplicate reaches core subscribers, such as the latency collector, all the same).
+    let (stored, _) = kill::delivered_since(bus, first_seq).await?;
+    let stored_twice = stored.values().filter(|&&c| c > 1).count();
+    if duplicates > 0 {
+        eprintln!("bench: {duplicates} assignments published twice (the stream keeps one)");
+    }
+    anyhow::ensure!(
+        stored_twice == 0,
+        "{stored_twice} tickets reached their department twice"
+    );
+    Ok((runs, max.by_process))
+}
+
+/// One platform run with every service its own process and `n` replicas of tickets, dispatch
+/// and gateway; checks afterwards that no ticket was dispatched or delivered twice.
+async fn processes_run(
+    settings: &Settings,
+    args: &Args,
+    n: usize,
+    extra: &std::collections::BTreeMap<String, usize>,
+) -> anyhow::Result<(Vec<Run>, Vec<(String, f64)>)> {
+    let bus = hotline_bus::Bus::connect_with(&settings.nats, &settings.namespace, "setup").await?;
+    super::setup(settings, &super::SetupArgs::default()).await?;
+    let mut replicas = extra.clone();
+    for service in ["tickets", "dispatch", "gateway"] {
+        replicas.insert(service.to_owned(), n);
+    }
+    let dir = std::env::temp_dir().join(format!("hotline-bench-{}", settings.namespace));
+    eprintln!(
+        "bench: {n} replica(s) of tickets, dispatch, gateway as processes; logs in {}",
+        dir.display()
+    );
+    let mut platform = topology::Platform::start(settings, &replicas, &dir).await?;
+    let client = reqwest::Client::new();
+    let result = async {
+        platform.wait_ready(&client).await?;
+        let (runs, by_process) =
+            platform_runs(settings, &bus, args, Some(&platform), &format!(" x{n}")).await?;
+        let twice = dispatched_twice(settings).await?;
+        anyhow::ensure!(twice == 0, "{twice} tickets were dispatched twice");
+        Ok((runs, by_process))
+    }
+    .await;
+    platform.stop().await;
+    result
+}
+
+/// Tickets whose history holds more than one dispatch step (a decision made twice).
+async fn dispatched_twice(settings: &Settings) -> anyhow::Result<i64> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&settings.database.url).await?;
+    let twice: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT ticket_no FROM tickets.history WHERE step = 'dispatch' \
+         GROUP BY ticket_no HAVING count(*) > 1) t",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    Ok(twice)
+}
+
+/// A free port for every port `hotline all` binds (the bench runs beside a local platform too),
+/// and the token issuer at identity's new one.
+pub(crate) fn free_ports(settings: &mut Settings) -> anyhow::Result<()> {
+    for port in [
+        &mut settings.intake.port,
+        &mut settings.tickets.port,
+        &mut settings.dispatch.port,
+        &mut settings.gateway.port,
+        &mut settings.gateway.grpc_port,
+        &mut settings.knowledge.port,
+        &mut settings.sla.port,
+        &mut settings.survey.port,
+        &mut settings.identity.port,
+        &mut settings.wechat.port,
+        &mut settings.phone.port,
+        &mut settings.email.port,
+        &mut settings.email.http_port,
+        &mut settings.app.port,
+        &mut settings.sms.port,
+        &mut settings.notify.port,
+    ] {
+        *port = free_port()?;
+    }
+    // The services verify people's tokens against the issuer at its new port.
+    settings.identity.issuer = format!("http://127.0.0.1:{}", settings.identity.port);
+    settings.auth.issuer = settings.identity.issuer.clone();
     Ok(())
 }
 
@@ -450,26 +569,48 @@ async fn pick_service(client: &reqwest::Client, base: &str) -> anyhow::Result<St
 
 /// Posts `n` tickets (closed loop with `concurrency`, or paced at `rate`/s) and waits until each
 /// reached its department's delivery stream. Returns latencies, elapsed seconds and CPU seconds.
+/// Where [`drive`] posts and what it watches.
+struct Target<'a> {
+    bus: &'a hotline_bus::Bus,
+    client: &'a reqwest::Client,
+    /// The Open311 base URL.
+    base: &'a str,
+    service_code: &'a str,
+}
+
 async fn drive(
-    bus: &hotline_bus::Bus,
-    client: &reqwest::Client,
-    base: &str,
-    service_code: &str,
+    target: &Target<'_>,
     n: usize,
     concurrency: usize,
     rate: Option<u64>,
-) -> anyhow::Result<(Vec<f64>, f64, f64)> {
+    children: Option<&topology::Platform>,
+) -> anyhow::Result<Driven> {
+    let Target {
+        bus,
+        client,
+        base,
+        service_code,
+    } = *target;
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let early: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let seen: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let duplicates = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut deliveries = bus.client.subscribe(bus.subjects.delivery_all()).await?;
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
     let collector = {
         let started = started.clone();
         let early = early.clone();
+        let seen = seen.clone();
+        let duplicates = duplicates.clone();
         tokio::spawn(async move {
             while let Some(m) = deliveries.next().await {
                 let arrived = Instant::now();
                 let no = hotline_bus::envelope::ticket_key(&m.payload);
+                // A second assignment of one ticket: work done twice somewhere on the path.
+                if !seen.lock().await.insert(no.clone()) {
+                    duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
                 let start = started.lock().await.remove(&no);
                 match start {
                     Some(t0) => {
@@ -484,6 +625,7 @@ async fn drive(
         })
     };
     let cpu0 = cpu_by_process();
+    let children0 = children.map(topology::Platform::cpu_by_replica);
     let t0 = Instant::now();
     let body = form_body(service_code);
     let post = |i: usize| {
@@ -561,6 +703,13 @@ async fn drive(
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
+    // The CPU a ticket costs includes what every consumer of its events does, on the path to
+    // the department or not (SLA, knowledge, survey, notify): read it once they all caught up.
+    let caught_up = consumers_idle(bus, Duration::from_secs(180)).await?;
+    eprintln!(
+        "bench: every consumer of ticket events caught up {:.1} s after the last delivery",
+        caught_up.as_secs_f64()
+    );
     let cpu1 = cpu_by_process();
     let per = |a: f64, b: f64| (b - a) * 1000.0 / n.max(1) as f64;
     eprintln!(
@@ -569,9 +718,72 @@ async fn drive(
         per(cpu0.1, cpu1.1),
         per(cpu0.2, cpu1.2)
     );
-    let cpu = (cpu1.0 + cpu1.1 + cpu1.2) - (cpu0.0 + cpu0.1 + cpu0.2);
+    let mut cpu = (cpu1.0 + cpu1.1 + cpu1.2) - (cpu0.0 + cpu0.1 + cpu0.2);
+    let mut by_process = vec![
+        ("bench (load)".to_owned(), per(cpu0.0, cpu1.0)),
+        ("nats-server".to_owned(), per(cpu0.1, cpu1.1)),
+        ("postgres".to_owned(), per(cpu0.2, cpu1.2)),
+    ];
+    if let (Some(platform), Some(before)) = (children, children0) {
+        for ((label, a), (_, b)) in before.into_iter().zip(platform.cpu_by_replica()) {
+            cpu += b - a;
+            by_process.push((label, per(a, b)));
+        }
+    }
+    // A late duplicate (after the last first delivery) is counted too.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     collector.abort();
-    Ok((latencies, elapsed, cpu))
+    Ok(Driven {
+        latencies,
+        seconds: elapsed,
+        cpu,
+        duplicates: duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        by_process,
+    })
+}
+
+/// Waits until no durable consumer of the tickets stream has messages pending or unacknowledged
+/// (the notices and department assignments they make wait for senders and departments the
+/// bench does not run); returns how long that took.
+async fn consumers_idle(bus: &hotline_bus::Bus, within: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let mut busy = Vec::new();
+        {
+            let stream = bus.js.get_stream(bus.subjects.tickets_stream()).await?;
+            let mut names = stream.consumer_names();
+            while let Some(consumer) = names.next().await {
+                let consumer = consumer?;
+                let info = stream.consumer_info(&consumer).await?;
+                if info.num_pending > 0 || info.num_ack_pending > 0 {
+                    busy.push(format!(
+                        "{consumer} ({} pending, {} unacked)",
+                        info.num_pending, info.num_ack_pending
+                    ));
+                }
+            }
+        }
+        if busy.is_empty() {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            started.elapsed() < within,
+            "consumers still busy after {within:?}: {}",
+            busy.join(", ")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What one [`drive`] measured.
+struct Driven {
+    latencies: Vec<f64>,
+    seconds: f64,
+    cpu: f64,
+    /// Assignments that reached a department a second time.
+    duplicates: usize,
+    /// CPU ms per ticket by process (the bench, nats-server, postgres, then each replica).
+    by_process: Vec<(String, f64)>,
 }
 
 fn form_body(service_code: &str) -> String {
