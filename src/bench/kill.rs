@@ -252,7 +252,7 @@ async fn case(
         let (counts, arrivals) = delivered_since(bus, first_seq).await?;
         let missing = accepted
             .keys()
-            .filter(|no| !counts.contains_key(*no))
+            .filter(|no| !arrivals.contains_key(*no))
             .count();
         if missing == 0 || Instant::now() > deadline {
             break (counts, arrivals);
@@ -261,7 +261,7 @@ async fn case(
     };
     let delivered = accepted
         .keys()
-        .filter(|no| counts.contains_key(*no))
+        .filter(|no| arrivals.contains_key(*no))
         .count();
     let duplicates = counts.values().filter(|&&c| c > 1).count();
     let max_latency_s = accepted
@@ -422,8 +422,8 @@ async fn stream_last_seq(bus: &hotline_bus::Bus) -> anyhow::Result<u64> {
     Ok(stream.info().await?.state.last_sequence)
 }
 
-/// Each ticket's assignments stored in the delivery stream after `after` (its sequence), and
-/// when the first of each was read here.
+/// How often each (ticket, department) assignment is stored in the delivery stream after
+/// `after` (its sequence), keyed `<ticket>@<subject>`, and when each ticket's first one was.
 pub(crate) async fn delivered_since(
     bus: &hotline_bus::Bus,
     after: u64,
@@ -453,7 +453,8 @@ pub(crate) async fn delivered_since(
         let m = m?;
         let seq = m.info().map(|i| i.stream_sequence).unwrap_or(last);
         let no = hotline_bus::envelope::ticket_key(&m.payload);
-        *counts.entry(no.clone()).or_insert(0) += 1;
+        // A ticket with co-handlers is assigned once to each department: count per department.
+        *counts.entry(format!("{no}@{}", m.subject)).or_insert(0) += 1;
         arrivals.entry(no).or_insert_with(|| {
             // The message's own time: when the gateway stored it.
             let published: std::time::SystemTime = m
