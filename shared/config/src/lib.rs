@@ -483,12 +483,17 @@ impl Settings {
                     .required(true),
             );
         }
-        // The conventional variables, below HOTLINE__ ones.
-        for (var, key) in [
-            ("NATS_URL", "nats.url"),
-            ("DATABASE_URL", "database.url"),
-            ("REDIS_URL", "redis.url"),
+        // The conventional variables, below HOTLINE__ ones. An override outranks every source,
+        // the environment's too, so one is set only when no HOTLINE__ variable names the same
+        // key (a process given both, like the bench's children, must take the HOTLINE__ one).
+        for (var, key, hotline_var) in [
+            ("NATS_URL", "nats.url", "HOTLINE__NATS__URL"),
+            ("DATABASE_URL", "database.url", "HOTLINE__DATABASE__URL"),
+            ("REDIS_URL", "redis.url", "HOTLINE__REDIS__URL"),
         ] {
+            if env.contains_key(hotline_var) {
+                continue;
+            }
             if let Some(value) = env.get(var).filter(|v| !v.is_empty()) {
                 builder = builder.set_override(key, value.clone())?;
             }
@@ -1009,6 +1014,25 @@ mod tests {
             vec!["key-one-123", "key-two-456"]
         );
         assert_eq!(s.namespace, "t1");
+    }
+
+    #[test]
+    fn a_hotline_variable_outranks_the_conventional_one_for_the_same_key() {
+        let s = Settings::load_from(
+            None,
+            [
+                ("DATABASE_URL", "postgres://u:p@h/conventional"),
+                ("HOTLINE__DATABASE__URL", "postgres://u:p@h/hotline_own"),
+                ("NATS_URL", "nats://10.0.0.9:4222"),
+                ("REDIS_URL", "redis://10.0.0.9:6379"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .expect("loads");
+        assert_eq!(s.database.url, "postgres://u:p@h/hotline_own");
+        // Alone, the conventional ones still apply.
+        assert_eq!(s.nats.url, "nats://10.0.0.9:4222");
+        assert_eq!(s.redis.url, "redis://10.0.0.9:6379");
     }
 
     #[test]
