@@ -438,8 +438,14 @@ async fn processes_run(
         platform.wait_ready(&client).await?;
         let (runs, by_process) =
             platform_runs(settings, &bus, args, Some(&platform), &format!(" x{n}")).await?;
-        let twice = dispatched_twice(settings).await?;
+        let (dispatched, twice) = dispatched_twice(settings).await?;
+        // The check means something only if the run's tickets are in the database it read.
+        anyhow::ensure!(
+            dispatched >= args.tickets as i64,
+            "only {dispatched} dispatched tickets in the run's database"
+        );
         anyhow::ensure!(twice == 0, "{twice} tickets were dispatched twice");
+        eprintln!("bench: {dispatched} tickets dispatched, none twice");
         Ok((runs, by_process))
     }
     .await;
@@ -447,17 +453,18 @@ async fn processes_run(
     result
 }
 
-/// Tickets whose history holds more than one dispatch step (a decision made twice).
-async fn dispatched_twice(settings: &Settings) -> anyhow::Result<i64> {
+/// Tickets with a dispatch step in their history, and those with more than one (a decision
+/// made twice).
+async fn dispatched_twice(settings: &Settings) -> anyhow::Result<(i64, i64)> {
     use sqlx::Connection as _;
     let mut conn = sqlx::PgConnection::connect(&settings.database.url).await?;
-    let twice: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT ticket_no FROM tickets.history WHERE step = 'dispatch' \
-         GROUP BY ticket_no HAVING count(*) > 1) t",
+    let counts: (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE n > 1) FROM (SELECT ticket_no, count(*) AS n \
+         FROM tickets.history WHERE step = 'dispatch' GROUP BY ticket_no) t",
     )
     .fetch_one(&mut conn)
     .await?;
-    Ok(twice)
+    Ok(counts)
 }
 
 /// A free port for every port `hotline all` binds (the bench runs beside a local platform too),
