@@ -140,7 +140,6 @@ pub(crate) fn cpu_seconds() -> f64 {
 
 /// CPU seconds of (this process, nats-server, postgres).
 fn cpu_by_process() -> (f64, f64, f64) {
-    let tick = 100.0; // USER_HZ is 100 on Linux.
     let (mut ours, mut nats, mut postgres) = (0.0, 0.0, 0.0);
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -159,17 +158,7 @@ fn cpu_by_process() -> (f64, f64, f64) {
         {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the ")" that closes the command name; utime and stime are 14th and 15th.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        let stime: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        let seconds = (utime + stime) / tick;
+        let seconds = cpu_of_pid(pid);
         if pid == me {
             ours += seconds;
         } else if comm == "nats-server" {
@@ -179,6 +168,22 @@ fn cpu_by_process() -> (f64, f64, f64) {
         }
     }
     (ours, nats, postgres)
+}
+
+/// CPU seconds (user + system) of one process, from /proc (0 when it is gone).
+pub(crate) fn cpu_of_pid(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the ")" that closes the command name; utime and stime are 14th and 15th.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let stime: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    // USER_HZ is 100 on Linux.
+    (utime + stime) / 100.0
 }
 
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -30,7 +30,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Args, Fresh, Run, cpu_seconds, free_port, summarize};
+use super::{Args, Fresh, Run, cpu_seconds, summarize};
 
 /// SMTP sessions in flight: under the email channel's default connection limit (50).
 const SMTP_CONCURRENCY: usize = 32;
@@ -42,28 +42,7 @@ pub(crate) async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()
     settings.demo = true;
     // One api key files every Open311 contact of the run: no per-key allowance.
     settings.intake.open311_posts_per_key_per_minute = 0;
-    for port in [
-        &mut settings.intake.port,
-        &mut settings.tickets.port,
-        &mut settings.dispatch.port,
-        &mut settings.gateway.port,
-        &mut settings.gateway.grpc_port,
-        &mut settings.knowledge.port,
-        &mut settings.sla.port,
-        &mut settings.identity.port,
-        &mut settings.wechat.port,
-        &mut settings.phone.port,
-        &mut settings.email.port,
-        &mut settings.email.http_port,
-        &mut settings.app.port,
-        &mut settings.sms.port,
-        &mut settings.notify.port,
-        &mut settings.survey.port,
-    ] {
-        *port = free_port()?;
-    }
-    settings.identity.issuer = format!("http://127.0.0.1:{}", settings.identity.port);
-    settings.auth.issuer = settings.identity.issuer.clone();
+    super::free_ports(&mut settings)?;
     // No relay: the email run measures taking mail, not sending auto-replies.
     settings.email.relay_host = None;
     // The SMS channel and the app's sign-in codes go through the fake gateway.

@@ -152,20 +152,20 @@ impl Platform {
                     env,
                     log: dir.join(format!("{service}-{index}.log")),
                 };
-                platform.spawn(&mut replica)?;
+                Self::spawn(&platform.bin, &mut replica)?;
                 platform.replicas.push(replica);
             }
         }
         Ok(platform)
     }
 
-    fn spawn(&self, replica: &mut Replica) -> anyhow::Result<()> {
+    fn spawn(bin: &Path, replica: &mut Replica) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&replica.log)
             .with_context(|| format!("opening {}", replica.log.display()))?;
-        let child = Command::new(&self.bin)
+        let child = Command::new(bin)
             .arg(replica.service)
             .envs(replica.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -229,7 +229,7 @@ impl Platform {
     pub(crate) fn cpu_by_replica(&self) -> Vec<(String, f64)> {
         self.replicas
             .iter()
-            .map(|r| (r.label(), r.pid().map_or(0.0, cpu_of_pid)))
+            .map(|r| (r.label(), r.pid().map_or(0.0, super::cpu_of_pid)))
             .collect()
     }
 
@@ -258,20 +258,7 @@ impl Platform {
 
     /// Starts replica `i` again (after [`Platform::kill`]).
     pub(crate) fn restart(&mut self, i: usize) -> anyhow::Result<()> {
-        let mut replica = std::mem::replace(
-            &mut self.replicas[i],
-            Replica {
-                service: "",
-                index: 0,
-                port: 0,
-                child: None,
-                env: Vec::new(),
-                log: PathBuf::new(),
-            },
-        );
-        let result = self.spawn(&mut replica);
-        self.replicas[i] = replica;
-        result
+        Self::spawn(&self.bin, &mut self.replicas[i])
     }
 
     /// Index of replica `index` of `service`.
@@ -302,20 +289,6 @@ impl Platform {
             }
         }
     }
-}
-
-/// CPU seconds (user + system) of one process, from /proc.
-pub(crate) fn cpu_of_pid(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    let stime: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    (utime + stime) / 100.0
 }
 
 /// `tickets=2,dispatch=3` → {tickets: 2, dispatch: 3}.
