@@ -158,8 +158,16 @@ impl TestEnv {
     /// Settings pointing at this test's servers, database and namespace, with free ports so
     /// tests can run whole services side by side.
     pub fn settings(&self) -> anyhow::Result<hotline_config::Settings> {
-        let ports = free_ports(15)?;
-        let env = vec![
+        Ok(hotline_config::Settings::load_from(
+            None,
+            self.settings_env()?,
+        )?)
+    }
+
+    /// The variables `settings` loads: fresh free ports for every listener.
+    fn settings_env(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let ports = free_ports(16)?;
+        Ok(vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
             ("REDIS_URL".to_owned(), self.redis_url.clone()),
@@ -192,6 +200,8 @@ impl TestEnv {
             ("HOTLINE__APP__PORT".to_owned(), ports[12].to_string()),
             // ... and notify's ops port, never on the default 8093.
             ("HOTLINE__NOTIFY__PORT".to_owned(), ports[13].to_string()),
+            // ... and the SMS channel's, never on the default 8091.
+            ("HOTLINE__SMS__PORT".to_owned(), ports[15].to_string()),
             // ... and the survey's, never on the default 8088.
             ("HOTLINE__SURVEY__PORT".to_owned(), ports[14].to_string()),
             (
@@ -209,8 +219,7 @@ impl TestEnv {
                 format!("http://127.0.0.1:{}", ports[7]),
             ),
             ("HOTLINE__DEMO".to_owned(), "true".to_owned()),
-        ];
-        Ok(hotline_config::Settings::load_from(None, env)?)
+        ])
     }
 
     /// The same settings as `HOTLINE__...` environment variables, for running the real binary.
@@ -285,6 +294,14 @@ impl TestEnv {
                 settings.app.port.to_string(),
             ),
             (
+                "HOTLINE__NOTIFY__PORT".to_owned(),
+                settings.notify.port.to_string(),
+            ),
+            (
+                "HOTLINE__SMS__PORT".to_owned(),
+                settings.sms.port.to_string(),
+            ),
+            (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
                 settings.identity.issuer.clone(),
             ),
@@ -316,4 +333,32 @@ pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
         .iter()
         .map(|l| Ok(l.local_addr()?.port()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener the settings move off its default but the binary is not told about binds
+    /// the default port, and two tests running `hotline all` at once collide on it.
+    #[test]
+    fn the_binary_is_given_every_port_the_settings_chose() {
+        let env = TestEnv {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            database_url: "postgres://hotline@127.0.0.1/hotline".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            namespace: "t".into(),
+        };
+        let settings = env.settings().expect("settings");
+        let given: Vec<String> = env
+            .env_vars(&settings)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        for (key, _) in env.settings_env().expect("env") {
+            if key.starts_with("HOTLINE__") && key != "HOTLINE__DEMO" {
+                assert!(given.contains(&key), "{key} is not passed to the binary");
+            }
+        }
+    }
 }
