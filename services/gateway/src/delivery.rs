@@ -15,6 +15,7 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pu
 use async_nats::jetstream::{AckKind, Message};
 use hotline_bus::{Bus, Envelope};
 use hotline_domain::DeptCode;
+use tokio_util::sync::CancellationToken;
 
 use crate::assignment::Assignment;
 use crate::metrics;
@@ -254,6 +255,79 @@ async fn dead_letter(bus: &Bus, dept: &DeptCode, message: &Message, label: &str,
             nak(message, Some(Duration::from_secs(10))).await;
         }
     }
+}
+
+/// How often the departments' backlogs are read for the gauges.
+pub const BACKLOG_EVERY: Duration = Duration::from_secs(15);
+
+/// Reports every department's backlog as `hotline_consumer_pending{consumer="dept-<CODE>"}`
+/// every `every` until `stop`: a department's consumer's own lag, and for a department whose
+/// system never connected (no consumer yet) every assignment stored for it, since it has
+/// fetched none. Each replica reports the same figures; the alert takes the maximum.
+pub async fn report_backlog(bus: Bus, every: Duration, stop: CancellationToken) {
+    let mut failing = false;
+    loop {
+        match read_backlog(&bus).await {
+            Ok(backlog) => {
+                for (consumer, pending, ack_pending) in backlog {
+                    hotline_bus::consumer::set_lag(&consumer, pending, ack_pending);
+                }
+                if failing {
+                    tracing::info!("department backlogs read again");
+                    failing = false;
+                }
+            }
+            Err(e) if !failing => {
+                tracing::warn!(error = %format!("{e:#}"), "department backlogs not read; the gauges keep their last value");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// (consumer name, not yet delivered, delivered and not acked) per department.
+pub async fn read_backlog(bus: &Bus) -> anyhow::Result<Vec<(String, u64, u64)>> {
+    use futures::TryStreamExt as _;
+    let s = &bus.subjects;
+    let stream = bus
+        .js
+        .get_stream(s.delivery_stream())
+        .await
+        .with_context(|| format!("stream {}", s.delivery_stream()))?;
+    let mut backlog = Vec::new();
+    let mut covered = std::collections::HashSet::new();
+    let mut consumers = stream.consumers();
+    while let Some(info) = consumers.try_next().await.context("listing consumers")? {
+        if info
+            .name
+            .starts_with(hotline_bus::subjects::durable::DEPARTMENT_PREFIX)
+        {
+            covered.insert(info.config.filter_subject.clone());
+            backlog.push((info.name, info.num_pending, info.num_ack_pending as u64));
+        }
+    }
+    let all = s.delivery("*");
+    let prefix = s.delivery("");
+    let mut subjects = stream
+        .info_with_subjects(&all)
+        .await
+        .context("counting assignments per department")?;
+    while let Some((subject, count)) = subjects.try_next().await.context("subject counts")? {
+        if covered.contains(&subject) {
+            continue;
+        }
+        if let Some(dept) = subject.strip_prefix(&prefix)
+            && let Ok(dept) = DeptCode::parse(dept)
+        {
+            backlog.push((consumer_name(&dept), count as u64, 0));
+        }
+    }
+    Ok(backlog)
 }
 
 #[cfg(test)]

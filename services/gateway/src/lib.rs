@@ -98,7 +98,14 @@ pub async fn run_with_listeners(
 
     let rest_addr = rest_listener.local_addr().ok();
     let grpc_addr = grpc_listener.local_addr().ok();
-    service.spawn("forwarder", forwarder::run(bus, traces, stop.clone()));
+    service.spawn("forwarder", forwarder::run(bus.clone(), traces, stop.clone()));
+    service.spawn("backlog", {
+        let stop = stop.clone();
+        async move {
+            delivery::report_backlog(bus, delivery::BACKLOG_EVERY, stop).await;
+            Ok(())
+        }
+    });
     let grpc_service = grpc::GatewayService::new(
         ledger.clone(),
         deliveries.clone(),

@@ -414,11 +414,30 @@ async fn a_department_connecting_late_gets_its_whole_backlog() {
     gw.publish(&supervise(c, 7, "GZ-HZ")).await;
     // The department has never connected: give the forwarder time to store everything first.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // What the backlog gauges report before either department has connected: everything
+    // stored for it.
+    let mut backlog = hotline_gateway::delivery::read_backlog(&gw.bus)
+        .await
+        .expect("backlog");
+    backlog.sort();
+    assert_eq!(
+        backlog,
+        [("dept-GZ-HZ".to_owned(), 4, 0), ("dept-GZ-YX".to_owned(), 1, 0)]
+    );
 
     let mut hz = Subscription::open(&gw, "demo-gz-hz")
         .await
         .expect("subscribed");
     let got = hz.take(4).await;
+    // Haizhu's consumer now answers for it: nothing waiting, four out and not acked.
+    let mut backlog = hotline_gateway::delivery::read_backlog(&gw.bus)
+        .await
+        .expect("backlog");
+    backlog.sort();
+    assert_eq!(
+        backlog,
+        [("dept-GZ-HZ".to_owned(), 0, 4), ("dept-GZ-YX".to_owned(), 1, 0)]
+    );
     assert_eq!(seqs_of(&got, c), vec![2, 5, 7]);
     assert_eq!(seqs_of(&got, d), vec![4]);
     let redispatched = got.iter().find(|x| x.seq == 4).expect("d");

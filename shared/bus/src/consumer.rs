@@ -219,6 +219,13 @@ where
     result
 }
 
+/// Sets the lag gauges of a durable consumer that another part reads the lag of (the gateway
+/// reports the `dept-<CODE>` consumers, which it pulls itself rather than through [`run`]).
+pub fn set_lag(durable: &str, pending: u64, ack_pending: u64) {
+    PENDING.with_label_values(&[durable]).set(pending as f64);
+    ACK_PENDING.with_label_values(&[durable]).set(ack_pending as f64);
+}
+
 /// Sets the lag gauges from the consumer's info every `every` until `stop`.
 async fn report_lag(
     mut consumer: PullConsumer,
@@ -230,12 +237,7 @@ async fn report_lag(
     loop {
         match consumer.info().await {
             Ok(info) => {
-                PENDING
-                    .with_label_values(&[durable.as_str()])
-                    .set(info.num_pending as f64);
-                ACK_PENDING
-                    .with_label_values(&[durable.as_str()])
-                    .set(info.num_ack_pending as f64);
+                set_lag(&durable, info.num_pending, info.num_ack_pending as u64);
                 if failing {
                     tracing::info!(consumer = %durable, "consumer lag read again");
                     failing = false;
