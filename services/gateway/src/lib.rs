@@ -98,7 +98,10 @@ pub async fn run_with_listeners(
 
     let rest_addr = rest_listener.local_addr().ok();
     let grpc_addr = grpc_listener.local_addr().ok();
-    service.spawn("forwarder", forwarder::run(bus.clone(), traces, stop.clone()));
+    service.spawn(
+        "forwarder",
+        forwarder::run(bus.clone(), traces, stop.clone()),
+    );
     service.spawn("backlog", {
         let stop = stop.clone();
         async move {

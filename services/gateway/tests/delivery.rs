@@ -422,7 +422,10 @@ async fn a_department_connecting_late_gets_its_whole_backlog() {
     backlog.sort();
     assert_eq!(
         backlog,
-        [("dept-GZ-HZ".to_owned(), 4, 0), ("dept-GZ-YX".to_owned(), 1, 0)]
+        [
+            ("dept-GZ-HZ".to_owned(), 4, 0),
+            ("dept-GZ-YX".to_owned(), 1, 0)
+        ]
     );
 
     let mut hz = Subscription::open(&gw, "demo-gz-hz")
@@ -436,7 +439,10 @@ async fn a_department_connecting_late_gets_its_whole_backlog() {
     backlog.sort();
     assert_eq!(
         backlog,
-        [("dept-GZ-HZ".to_owned(), 0, 4), ("dept-GZ-YX".to_owned(), 1, 0)]
+        [
+            ("dept-GZ-HZ".to_owned(), 0, 4),
+            ("dept-GZ-YX".to_owned(), 1, 0)
+        ]
     );
     assert_eq!(seqs_of(&got, c), vec![2, 5, 7]);
     assert_eq!(seqs_of(&got, d), vec![4]);

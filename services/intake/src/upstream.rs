@@ -48,13 +48,14 @@ impl BusUpstream {
 impl Ledger for BusUpstream {
     fn submit(&self, command: TicketCommand) -> BoxFuture<'_, Result<CommandAccepted, CallError>> {
         Box::pin(async move {
-            rpc::call(
+            // Every command carries its idempotency key: a try that a frozen ledger replica
+            // swallowed is sent again rather than refused to the citizen.
+            rpc::call_repeatable(
                 &self.bus,
                 self.bus
                     .subjects
                     .ticket_commands_from(hotline_bus::Service::Intake),
                 &command,
-                rpc::DEFAULT_TIMEOUT,
             )
             .await
         })

@@ -20,6 +20,16 @@ use tracing::Instrument as _;
 
 use crate::Bus;
 
+/// Repeatable requests sent again because no replica answered in time.
+static RETRIES: std::sync::LazyLock<hotline_telemetry::prometheus::IntCounterVec> =
+    std::sync::LazyLock::new(|| {
+        hotline_telemetry::counter_vec(
+            "hotline_rpc_retries_total",
+            "Repeatable requests (ticket commands) sent again after a try went unanswered, by reason",
+            &["reason"],
+        )
+    });
+
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -113,19 +123,87 @@ where
     Req: Serialize,
     Resp: DeserializeOwned,
 {
-    let payload = serde_json::to_vec(request).map_err(|e| CallError::Decode(e.to_string()))?;
+    call_within(bus, subject, request, &[timeout]).await
+}
+
+/// How a repeatable request's time is split between its tries (see [`call_repeatable`]): with
+/// two replicas and one frozen, three tries all reach it one time in eight.
+pub const REPEATABLE_TRIES: [Duration; 3] = [
+    Duration::from_millis(1500),
+    Duration::from_millis(1500),
+    Duration::from_secs(2),
+];
+
+/// [`call`] for a request that may safely be sent more than once (a ticket command carries its
+/// idempotency key): a try that no replica answered in its share of the time is sent again. In
+/// a queue group NATS keeps handing a frozen or overloaded replica its share of the requests
+/// until its connection is gone, so one try can wait out the whole timeout while the other
+/// replicas are idle; another try most likely reaches one of them, and if the first replica
+/// answers after all, the key makes its work the same ticket. A refusal is never repeated.
+pub async fn call_repeatable<Req, Resp>(
+    bus: &Bus,
+    subject: String,
+    request: &Req,
+) -> Result<Resp, CallError>
+where
+    Req: Serialize,
+    Resp: DeserializeOwned,
+{
+    call_within(bus, subject, request, &REPEATABLE_TRIES).await
+}
+
+async fn call_within<Req, Resp>(
+    bus: &Bus,
+    subject: String,
+    request: &Req,
+    tries: &[Duration],
+) -> Result<Resp, CallError>
+where
+    Req: Serialize,
+    Resp: DeserializeOwned,
+{
+    use async_nats::RequestErrorKind;
+    let payload: bytes::Bytes = serde_json::to_vec(request)
+        .map_err(|e| CallError::Decode(e.to_string()))?
+        .into();
     let mut headers = HeaderMap::new();
     crate::trace::inject_current(&mut headers);
-    let request = async_nats::Request::new()
-        .payload(payload.into())
-        .headers(headers)
-        .timeout(Some(timeout));
-    let message = bus
-        .client
-        .send_request(subject.clone(), request)
-        .await
-        .map_err(|e| CallError::Unavailable(format!("{subject}: {e}")))?;
-    match serde_json::from_slice::<Reply<Resp>>(&message.payload) {
+    let mut last = None;
+    for (n, timeout) in tries.iter().enumerate() {
+        let request = async_nats::Request::new()
+            .payload(payload.clone())
+            .headers(headers.clone())
+            .timeout(Some(*timeout));
+        match bus.client.send_request(subject.clone(), request).await {
+            Ok(message) => return decode_reply(&message.payload),
+            Err(e) => {
+                let (again, reason) = match e.kind() {
+                    RequestErrorKind::TimedOut => (true, "timed_out"),
+                    // A replica restarting: give the queue group a moment to have a member.
+                    RequestErrorKind::NoResponders => {
+                        if n + 1 < tries.len() {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        (true, "no_responders")
+                    }
+                    _ => (false, "other"),
+                };
+                if n + 1 < tries.len() && again {
+                    tracing::debug!(%subject, error = %e, "no answer in time; sending the request again");
+                    RETRIES.with_label_values(&[reason]).inc();
+                }
+                last = Some(CallError::Unavailable(format!("{subject}: {e}")));
+                if !again {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| CallError::Unavailable(format!("{subject}: no try"))))
+}
+
+fn decode_reply<Resp: DeserializeOwned>(payload: &[u8]) -> Result<Resp, CallError> {
+    match serde_json::from_slice::<Reply<Resp>>(payload) {
         Ok(Reply::Ok(value)) => Ok(value),
         Ok(Reply::Err(e)) => Err(CallError::Remote(e)),
         Err(e) => Err(CallError::Decode(e.to_string())),

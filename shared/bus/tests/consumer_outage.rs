@@ -124,3 +124,42 @@ async fn an_outage_past_the_old_delivery_limit_dead_letters_nothing_and_a_longer
     stop.cancel();
     task.await.expect("joined").expect("consumer ran");
 }
+
+/// A consumer an older release created (delivery limit 120, ack wait 30 s) is brought to the
+/// spec when a service starts, keeping its position.
+#[tokio::test]
+async fn an_older_releases_consumer_is_brought_to_the_spec() {
+    use async_nats::jetstream::consumer::{AckPolicy, pull};
+    let env = hotline_testkit::env().await.expect("test servers");
+    let bus = Bus::connect(&env.nats_url, &env.namespace, "old-consumer")
+        .await
+        .expect("nats");
+    hotline_bus::streams::ensure(&bus, hotline_bus::streams::StreamOptions::default())
+        .await
+        .expect("streams");
+    let subject = bus.subjects.ticket_event("created");
+    let stream = bus
+        .js
+        .get_stream(bus.subjects.tickets_stream())
+        .await
+        .expect("stream");
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some("old-one".into()),
+            ack_policy: AckPolicy::Explicit,
+            max_deliver: 120,
+            ack_wait: Duration::from_secs(30),
+            filter_subject: subject.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("old consumer");
+    let spec = ConsumerSpec::new(bus.subjects.tickets_stream(), "old-one", vec![subject]);
+    let consumer = consumer::ensure_consumer(&bus, &spec)
+        .await
+        .expect("ensured");
+    let config = &consumer.cached_info().config;
+    assert_eq!(config.max_deliver, -1);
+    assert_eq!(config.ack_wait, spec.ack_wait);
+    assert_eq!(config.ack_wait, Duration::from_secs(10));
+}
