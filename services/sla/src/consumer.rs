@@ -120,17 +120,16 @@ pub async fn apply(
     event: &TicketEvent,
 ) -> Result<Applied, SlaError> {
     let mut tx = pool.begin().await?;
-    let (applied, events) = apply_in(engine, &mut tx, event).await?;
+    let (applied, events) = apply_in(engine, &mut tx, &[event]).await?;
     store::emit(&mut tx, &engine.subjects, Utc::now(), &events).await?;
     tx.commit().await?;
-    Ok(applied)
+    Ok(applied.into_iter().next().unwrap_or(Applied::Duplicate))
 }
 
 /// Applies the events of different tickets in one transaction (the consumer's group commit):
-/// one `COMMIT` and one outbox write for the batch instead of one per event. Tickets are taken in
-/// number order, so two replicas' batches lock `sla.ticket` rows in the same order. When any
-/// event fails the batch is rolled back and each event is applied alone, so one bad event costs
-/// only itself.
+/// one `COMMIT`, one outbox write and a fixed number of statements for the batch instead of
+/// four or five per event. When any event fails the batch is rolled back and each event is
+/// applied alone, so one bad event costs only itself.
 pub async fn apply_batch(
     engine: &Engine,
     pool: &PgPool,
@@ -139,17 +138,10 @@ pub async fn apply_batch(
     if events.len() == 1 {
         return vec![apply(engine, pool, &events[0]).await];
     }
-    let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_by_key(|&i| events[i].ticket.ticket_no);
     let together = async {
         let mut tx = pool.begin().await?;
-        let mut applied = vec![Applied::Duplicate; events.len()];
-        let mut emitted = Vec::new();
-        for &i in &order {
-            let (a, e) = apply_in(engine, &mut tx, &events[i]).await?;
-            applied[i] = a;
-            emitted.extend(e);
-        }
+        let all: Vec<&TicketEvent> = events.iter().collect();
+        let (applied, emitted) = apply_in(engine, &mut tx, &all).await?;
         store::emit(&mut tx, &engine.subjects, Utc::now(), &emitted).await?;
         tx.commit().await?;
         Ok::<_, SlaError>(applied)
@@ -167,33 +159,140 @@ pub async fn apply_batch(
     }
 }
 
-/// The work of [`apply`] inside the caller's transaction; returns the SLA events to emit.
+/// The work of [`apply`] and [`apply_batch`] inside the caller's transaction: the results in
+/// the events' order, and the SLA events to emit. A ticket's second event in the same batch
+/// goes into a later wave, so each wave claims a ticket at most once.
 async fn apply_in(
     engine: &Engine,
     tx: &mut Transaction<'_, Postgres>,
-    event: &TicketEvent,
-) -> Result<(Applied, Vec<Emitted>), SlaError> {
-    let ticket = &event.ticket;
-    let no = ticket.ticket_no;
-    let seq = event.entry.seq;
-    let at = event.entry.at;
-    // One statement claims the event: it creates the ticket's row or moves its `last_seq`
-    // forward, and locks the row either way (ON CONFLICT DO UPDATE locks the conflicting row even
-    // when its WHERE is false). No row back: this event, or a later one, was applied already.
-    let claimed: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO sla.ticket (ticket_no, last_seq) VALUES ($1, $2) \
-         ON CONFLICT (ticket_no) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now() \
-         WHERE sla.ticket.last_seq < EXCLUDED.last_seq RETURNING last_seq",
-    )
-    .bind(ticket_key(no))
-    .bind(seq)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if claimed.is_none() {
-        return Ok((Applied::Duplicate, Vec::new()));
+    events: &[&TicketEvent],
+) -> Result<(Vec<Applied>, Vec<Emitted>), SlaError> {
+    let mut applied = vec![Applied::Duplicate; events.len()];
+    let mut emitted = Vec::new();
+    let mut left: Vec<usize> = (0..events.len()).collect();
+    while !left.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        let (wave, later): (Vec<usize>, Vec<usize>) = left
+            .iter()
+            .partition(|&&i| seen.insert(events[i].ticket.ticket_no));
+        let mut wave = wave;
+        // Ticket order: two replicas' batches lock `sla.ticket` rows in the same order.
+        wave.sort_by_key(|&i| events[i].ticket.ticket_no);
+        let wave_events: Vec<&TicketEvent> = wave.iter().map(|&i| events[i]).collect();
+        let (done, e) = apply_wave(engine, tx, &wave_events).await?;
+        for (i, a) in wave.into_iter().zip(done) {
+            applied[i] = a;
+        }
+        emitted.extend(e);
+        left = later;
     }
-    let mut events: Vec<Emitted> = Vec::new();
-    let running = store::running_clocks(&mut *tx, no, true).await?;
+    Ok((applied, emitted))
+}
+
+/// A paused clock running again: id, due, warn, next step and when it fires.
+type Resume = (
+    i64,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<&'static str>,
+    Option<DateTime<Utc>>,
+);
+
+/// The clock writes a wave of events makes, worked out before any is written so that each kind
+/// is one statement for the whole wave.
+#[derive(Default)]
+struct Writes {
+    /// id, met or breached, at, seq.
+    closes: Vec<(i64, &'static str, DateTime<Utc>, i32)>,
+    /// id, paused at, remaining ms, warning remaining ms.
+    pauses: Vec<(i64, DateTime<Utc>, i64, Option<i64>)>,
+    resumes: Vec<Resume>,
+    opens: Vec<NewClock>,
+    /// Tickets first seen while waiting on the citizen: their new clock starts paused.
+    open_paused: Vec<(TicketNo, Stage, DateTime<Utc>)>,
+}
+
+/// Events of distinct tickets, in ticket order.
+async fn apply_wave(
+    engine: &Engine,
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[&TicketEvent],
+) -> Result<(Vec<Applied>, Vec<Emitted>), SlaError> {
+    // One statement claims the events: it creates each ticket's row or moves its `last_seq`
+    // forward, and locks the row either way (ON CONFLICT DO UPDATE locks the conflicting row
+    // even when its WHERE is false). A ticket not returned: this event, or a later one, was
+    // applied already.
+    let nos: Vec<i64> = events
+        .iter()
+        .map(|e| ticket_key(e.ticket.ticket_no))
+        .collect();
+    let seqs: Vec<i32> = events.iter().map(|e| e.entry.seq).collect();
+    let claimed: std::collections::HashSet<i64> = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO sla.ticket (ticket_no, last_seq)          SELECT * FROM UNNEST($1::bigint[], $2::int[]) AS t(ticket_no, last_seq) ORDER BY 1          ON CONFLICT (ticket_no) DO UPDATE SET last_seq = EXCLUDED.last_seq, updated_at = now()          WHERE sla.ticket.last_seq < EXCLUDED.last_seq RETURNING ticket_no",
+    )
+    .bind(&nos)
+    .bind(&seqs)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut applied = vec![Applied::Duplicate; events.len()];
+    if claimed.is_empty() {
+        return Ok((applied, Vec::new()));
+    }
+    let claimed_nos: Vec<i64> = nos
+        .iter()
+        .copied()
+        .filter(|n| claimed.contains(n))
+        .collect();
+    let mut running: std::collections::HashMap<TicketNo, Vec<Clock>> =
+        std::collections::HashMap::new();
+    for clock in store::running_clocks_of(&mut *tx, &claimed_nos).await? {
+        running.entry(clock.ticket_no).or_default().push(clock);
+    }
+    let mut writes = Writes::default();
+    let mut emitted = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        if !claimed.contains(&ticket_key(event.ticket.ticket_no)) {
+            continue;
+        }
+        applied[i] = Applied::Done;
+        let clocks = running.remove(&event.ticket.ticket_no).unwrap_or_default();
+        emitted.extend(plan(engine, event, clocks, &mut writes));
+    }
+    let open_paused = std::mem::take(&mut writes.open_paused);
+    write(&mut *tx, writes).await?;
+    if !open_paused.is_empty() {
+        // Rare (SLA was down while the ticket moved on): the clocks just opened, paused.
+        let mut writes = Writes::default();
+        for (no, stage, at) in open_paused {
+            let clocks = store::running_clocks(&mut *tx, no, true).await?;
+            if let Some(clock) = clocks.iter().find(|c| c.stage == stage.as_str()) {
+                emitted.push(plan_pause(clock, at, &engine.calendar, &mut writes));
+            }
+        }
+        write(&mut *tx, writes).await?;
+    }
+    // Extension requests and decisions (a few a day per department) on top of the clocks.
+    for (i, event) in events.iter().enumerate() {
+        if applied[i] == Applied::Done {
+            emitted.extend(extension(engine, tx, event).await?);
+        }
+    }
+    Ok((applied, emitted))
+}
+
+/// What `event` does to its ticket's running `clocks`: the writes it adds, the SLA events it
+/// emits.
+fn plan(
+    engine: &Engine,
+    event: &TicketEvent,
+    running: Vec<Clock>,
+    writes: &mut Writes,
+) -> Vec<Emitted> {
+    let ticket = &event.ticket;
+    let (no, seq, at) = (ticket.ticket_no, event.entry.seq, event.entry.at);
+    let mut events = Vec::new();
     let want = desired(ticket.status, ticket.lead.as_ref());
     let mut kept: Option<Clock> = None;
     for clock in running {
@@ -204,17 +303,17 @@ async fn apply_in(
         if fits && kept.is_none() {
             kept = Some(clock);
         } else {
-            events.push(close(tx, &clock, at, seq).await?);
+            events.push(plan_close(&clock, at, seq, writes));
         }
     }
     if let Some((stage, dept, paused)) = want {
         let cal = &engine.calendar;
         match kept {
             Some(clock) if paused && !clock.is_paused() => {
-                events.push(pause(tx, &clock, at, cal).await?);
+                events.push(plan_pause(&clock, at, cal, writes));
             }
             Some(clock) if !paused && clock.is_paused() => {
-                events.push(resume(engine, tx, &clock, at).await?);
+                events.push(plan_resume(engine, &clock, at, writes));
             }
             Some(_) => {}
             None => {
@@ -230,75 +329,103 @@ async fn apply_in(
                 );
                 if let Some(mut new) = new {
                     new.opened_seq = Some(seq);
-                    store::schedule_batch(&mut **tx, std::slice::from_ref(&new)).await?;
+                    writes.opens.push(new);
                     if paused {
-                        // A ticket first seen while waiting on the citizen: start it paused.
-                        let running = store::running_clocks(&mut *tx, no, true).await?;
-                        if let Some(clock) = running.iter().find(|c| c.stage == stage.as_str()) {
-                            events.push(pause(tx, clock, at, cal).await?);
-                        }
+                        writes.open_paused.push((no, stage, at));
                     }
                 }
             }
         }
     }
-    match (&event.entry.action, &event.entry.actor) {
-        (Some(Action::RequestExtension { reason, until }), Actor::Department { code }) => {
-            if let Some(e) = record_request(tx, no, code, reason, *until, seq, at, None).await? {
-                events.push(e);
-            }
-        }
-        (Some(Action::DecideExtension { approved, note }), actor) => {
-            let by = match actor {
-                Actor::Agent { id } => id.clone(),
-                Actor::System { service } => format!("system:{service}"),
-                _ => "unknown".to_owned(),
-            };
-            if let Some(e) = decide(engine, tx, no, *approved, note, &by, seq, at).await? {
-                events.push(e);
-            }
-        }
-        _ => {}
-    }
-    Ok((Applied::Done, events))
+    events
 }
 
-async fn close(
-    tx: &mut Transaction<'_, Postgres>,
-    clock: &Clock,
-    at: DateTime<Utc>,
-    seq: i32,
-) -> Result<Emitted, SlaError> {
+/// Writes a wave's clock changes: at most one statement per kind.
+async fn write(conn: &mut sqlx::PgConnection, writes: Writes) -> Result<(), SlaError> {
+    if !writes.closes.is_empty() {
+        let (mut ids, mut states, mut ats, mut seqs) = (vec![], vec![], vec![], vec![]);
+        for (id, state, at, seq) in writes.closes {
+            ids.push(id);
+            states.push(state);
+            ats.push(at);
+            seqs.push(seq);
+        }
+        // The clocks close, and a request nobody decided before its stage ended has nothing
+        // left to extend.
+        sqlx::query(
+            "WITH closed AS (UPDATE sla.clock AS c SET state = u.state, closed_at = u.at,              closed_seq = u.seq, next_step = NULL, next_fire_at = NULL              FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::int[])              AS u(id, state, at, seq) WHERE c.id = u.id RETURNING c.id)              UPDATE sla.extension SET status = 'lapsed'              WHERE clock_id IN (SELECT id FROM closed) AND status = 'pending'",
+        )
+        .bind(&ids)
+        .bind(&states)
+        .bind(&ats)
+        .bind(&seqs)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !writes.pauses.is_empty() {
+        let (mut ids, mut ats, mut remaining, mut warn) = (vec![], vec![], vec![], vec![]);
+        for (id, at, r, w) in writes.pauses {
+            ids.push(id);
+            ats.push(at);
+            remaining.push(r);
+            warn.push(w);
+        }
+        sqlx::query(
+            "UPDATE sla.clock AS c SET state = 'paused', paused_at = u.at,              remaining_ms = u.remaining, warn_remaining_ms = u.warn, next_step = NULL,              next_fire_at = NULL              FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[])              AS u(id, at, remaining, warn) WHERE c.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&ats)
+        .bind(&remaining)
+        .bind(&warn)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !writes.resumes.is_empty() {
+        let (mut ids, mut due, mut warn, mut step, mut fire) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for (id, d, w, s, f) in writes.resumes {
+            ids.push(id);
+            due.push(d);
+            warn.push(w);
+            step.push(s);
+            fire.push(f);
+        }
+        sqlx::query(
+            "UPDATE sla.clock AS c SET state = 'open', due_at = u.due, warn_at = u.warn,              paused_at = NULL, remaining_ms = NULL, warn_remaining_ms = NULL,              next_step = u.step, next_fire_at = u.fire              FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::text[],              $5::timestamptz[]) AS u(id, due, warn, step, fire) WHERE c.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&due)
+        .bind(&warn)
+        .bind(&step)
+        .bind(&fire)
+        .execute(&mut *conn)
+        .await?;
+    }
+    store::schedule_batch(&mut *conn, &writes.opens).await?;
+    Ok(())
+}
+
+fn plan_close(clock: &Clock, at: DateTime<Utc>, seq: i32, writes: &mut Writes) -> Emitted {
     // A paused clock is on time while it had time left when it stopped.
     let on_time = if clock.is_paused() {
         clock.remaining_ms.unwrap_or(0) > 0
     } else {
         at <= clock.due_at
     };
-    // One round trip: the clock closes, and a request nobody decided before the stage ended
-    // has nothing left to extend.
-    sqlx::query(
-        "WITH closed AS (UPDATE sla.clock SET state = $2, closed_at = $3, closed_seq = $4, \
-         next_step = NULL, next_fire_at = NULL WHERE id = $1) \
-         UPDATE sla.extension SET status = 'lapsed' WHERE clock_id = $1 AND status = 'pending'",
-    )
-    .bind(clock.id)
-    .bind(if on_time { "met" } else { "breached" })
-    .bind(at)
-    .bind(seq)
-    .execute(&mut **tx)
-    .await?;
+    writes
+        .closes
+        .push((clock.id, if on_time { "met" } else { "breached" }, at, seq));
     let mut event = sla_event(SlaEventKind::Met, clock, at);
     event.on_time = Some(on_time);
-    Ok(emitted(clock.id, event))
+    emitted(clock.id, event)
 }
 
-async fn pause(
-    tx: &mut Transaction<'_, Postgres>,
+fn plan_pause(
     clock: &Clock,
     at: DateTime<Utc>,
     cal: &crate::WorkCalendar,
-) -> Result<Emitted, SlaError> {
+    writes: &mut Writes,
+) -> Emitted {
     let p = ladder::pause(
         at,
         clock.due_at,
@@ -307,28 +434,16 @@ async fn pause(
         clock.calendar_hours,
         cal,
     );
-    sqlx::query(
-        "UPDATE sla.clock SET state = 'paused', paused_at = $2, remaining_ms = $3, \
-         warn_remaining_ms = $4, next_step = NULL, next_fire_at = NULL WHERE id = $1",
-    )
-    .bind(clock.id)
-    .bind(at)
-    .bind(store::millis(p.remaining))
-    .bind(p.warn_remaining.map(store::millis))
-    .execute(&mut **tx)
-    .await?;
-    Ok(emitted(
+    writes.pauses.push((
         clock.id,
-        sla_event(SlaEventKind::Paused, clock, at),
-    ))
+        at,
+        store::millis(p.remaining),
+        p.warn_remaining.map(store::millis),
+    ));
+    emitted(clock.id, sla_event(SlaEventKind::Paused, clock, at))
 }
 
-async fn resume(
-    engine: &Engine,
-    tx: &mut Transaction<'_, Postgres>,
-    clock: &Clock,
-    at: DateTime<Utc>,
-) -> Result<Emitted, SlaError> {
+fn plan_resume(engine: &Engine, clock: &Clock, at: DateTime<Utc>, writes: &mut Writes) -> Emitted {
     let paused = ladder::Paused {
         remaining: chrono::Duration::milliseconds(clock.remaining_ms.unwrap_or(0)),
         warn_remaining: clock.warn_remaining_ms.map(chrono::Duration::milliseconds),
@@ -342,21 +457,39 @@ async fn resume(
         clock.department.is_some(),
         &engine.calendar,
     );
-    sqlx::query(
-        "UPDATE sla.clock SET state = 'open', due_at = $2, warn_at = $3, paused_at = NULL, \
-         remaining_ms = NULL, warn_remaining_ms = NULL, next_step = $4, next_fire_at = $5 \
-         WHERE id = $1",
-    )
-    .bind(clock.id)
-    .bind(due)
-    .bind(warn)
-    .bind(next.map(|(s, _)| s.as_str()))
-    .bind(next.map(|(_, t)| t))
-    .execute(&mut **tx)
-    .await?;
+    writes.resumes.push((
+        clock.id,
+        due,
+        warn,
+        next.map(|(s, _)| s.as_str()),
+        next.map(|(_, t)| t),
+    ));
     let mut event = sla_event(SlaEventKind::Resumed, clock, at);
     event.due_at = due;
-    Ok(emitted(clock.id, event))
+    emitted(clock.id, event)
+}
+
+/// An extension request or decision the event carries, recorded after the clocks moved.
+async fn extension(
+    engine: &Engine,
+    tx: &mut Transaction<'_, Postgres>,
+    event: &TicketEvent,
+) -> Result<Option<Emitted>, SlaError> {
+    let (no, seq, at) = (event.ticket.ticket_no, event.entry.seq, event.entry.at);
+    match (&event.entry.action, &event.entry.actor) {
+        (Some(Action::RequestExtension { reason, until }), Actor::Department { code }) => {
+            record_request(tx, no, code, reason, *until, seq, at, None).await
+        }
+        (Some(Action::DecideExtension { approved, note }), actor) => {
+            let by = match actor {
+                Actor::Agent { id } => id.clone(),
+                Actor::System { service } => format!("system:{service}"),
+                _ => "unknown".to_owned(),
+            };
+            decide(engine, tx, no, *approved, note, &by, seq, at).await
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Records a pending extension request (from the responder right after the ledger accepted it,
