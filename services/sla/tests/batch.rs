@@ -40,7 +40,7 @@ fn step(status: Status, lead: Option<&'static str>) -> Step {
 fn event(no: TicketNo, seq: i32, s: &Step) -> TicketEvent {
     let at = base() + Span::minutes(i64::from(seq) * 37);
     let mut attributes = std::collections::BTreeMap::new();
-    if no.as_u64() % 3 == 0 {
+    if no.as_u64().is_multiple_of(3) {
         attributes.insert("urgency".to_owned(), vec!["紧急".to_owned()]);
     }
     TicketEvent {
@@ -62,7 +62,7 @@ fn event(no: TicketNo, seq: i32, s: &Step) -> TicketEvent {
             ticket_no: no,
             status: s.status,
             channel: Channel::Web,
-            request_type: if no.as_u64() % 2 == 0 {
+            request_type: if no.as_u64().is_multiple_of(2) {
                 RequestType::Complaint
             } else {
                 RequestType::HelpRequest
@@ -238,7 +238,7 @@ async fn a_batch_leaves_what_one_event_at_a_time_leaves() {
             if let Some(e) = events.get(round) {
                 batch.push(e.clone());
             }
-            if i % 5 == 0
+            if i.is_multiple_of(5)
                 && round >= 2
                 && let Some(e) = events.get(round - 2)
             {
