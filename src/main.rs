@@ -74,6 +74,9 @@ enum Command {
     Survey,
     /// Sign-in: the platform's own small OpenID Connect issuer (accounts, tokens, JWKS).
     Identity,
+    /// The web console: the department portal and the dispatcher's screens in the browser,
+    /// signed in at the issuer, working through the services' APIs as the person.
+    Console,
     /// Accounts and signing keys of the identity service: add, list, disable, enable, unlock,
     /// set-password, rotate-key.
     #[command(subcommand)]
@@ -173,6 +176,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sla => "hotline-sla",
         Command::Survey => "hotline-survey",
         Command::Identity => "hotline-identity",
+        Command::Console => "hotline-console",
         Command::Users(_) => "hotline-users",
         Command::Bench(_) => "hotline-bench",
         Command::Calendar { .. } => "hotline-calendar",
@@ -212,6 +216,7 @@ fn main() -> anyhow::Result<()> {
             Command::Sla => hotline_sla::run(settings, shutdown).await,
             Command::Survey => hotline_survey::run(settings, shutdown).await,
             Command::Identity => hotline_identity::run(settings, shutdown).await,
+            Command::Console => hotline_console::run(settings, shutdown).await,
             Command::Users(command) => hotline_identity::cli::run(&settings, command).await,
             Command::Bench(args) => bench::run(settings, args).await,
             Command::Dlq(command) => dlq::run(&settings, &command).await,
@@ -444,6 +449,10 @@ async fn all(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<
         "identity",
         hotline_identity::run(settings.clone(), stop.clone()),
     );
+    services.spawn(
+        "console",
+        hotline_console::run(settings.clone(), stop.clone()),
+    );
     // WeChat needs an account (the demo has one); without one the rest runs without it.
     if wechat_configured(&settings) {
         services.spawn(
@@ -504,7 +513,7 @@ fn print_urls(s: &Settings) {
         s.listen.host.as_str()
     };
     println!();
-    let services = 11
+    let services = 12
         + usize::from(wechat_configured(s))
         + usize::from(phone_configured(s))
         + usize::from(sms_configured(s));
@@ -548,6 +557,10 @@ fn print_urls(s: &Settings) {
     println!(
         "  sign-in (OIDC issuer)  {}/.well-known/openid-configuration",
         s.identity.issuer
+    );
+    println!(
+        "  web console            {}/   department portal: /dept   dispatcher: /dispatch/queue",
+        s.console_public_url()
     );
     if wechat_configured(s) {
         println!(

@@ -32,6 +32,7 @@ pub struct Settings {
     pub knowledge: Knowledge,
     pub sla: Sla,
     pub survey: Survey,
+    pub console: Console,
     pub identity: Identity,
     pub auth: Auth,
     pub wechat: Wechat,
@@ -352,6 +353,28 @@ pub struct Sla {
     pub fire_batch: u32,
 }
 
+/// The web console (`hotline console`, services/console): sign-in at `[auth]`'s issuer,
+/// server-side sessions in Redis, the services' APIs called with the person's token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Console {
+    pub port: u16,
+    /// The URL people open, without a trailing slash; empty: [`Settings::console_public_url`]
+    /// derives it from `listen.host` and `port`.
+    pub public_url: String,
+    /// The console's OAuth client at the issuer (a public client: PKCE, no secret).
+    pub client_id: String,
+    /// A session unused this long is over.
+    pub idle_timeout_secs: u64,
+    /// A session is over this long after sign-in, however busy.
+    pub max_session_secs: u64,
+    /// Base URLs of the tickets, dispatch and SLA APIs; empty: this machine, the service's port.
+    pub tickets_url: String,
+    pub dispatch_url: String,
+    pub sla_url: String,
+    /// How long one call to a service may take.
+    pub request_timeout_ms: u64,
+}
+
 /// The callback survey (回访): scheduling on the working calendar, retries, links, reopens.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Survey {
@@ -519,8 +542,53 @@ impl Settings {
             redis_url: settings.redis.url.clone(),
             database_url: settings.database.url.clone(),
         };
+        settings.register_console_callback();
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The host other processes on this machine reach our listeners at.
+    fn local_host(&self) -> &str {
+        if self.listen.host == "0.0.0.0" || self.listen.host == "::" {
+            "127.0.0.1"
+        } else {
+            &self.listen.host
+        }
+    }
+
+    /// The console's public base URL: `console.public_url`, else this machine's address and the
+    /// console's port.
+    pub fn console_public_url(&self) -> String {
+        if self.console.public_url.is_empty() {
+            format!("http://{}:{}", self.local_host(), self.console.port)
+        } else {
+            self.console.public_url.clone()
+        }
+    }
+
+    /// `configured`, else the service on this machine at `port` (the local run, `hotline all`).
+    pub fn local_service_url(&self, configured: &str, port: u16) -> String {
+        if configured.is_empty() {
+            format!("http://{}:{port}", self.local_host())
+        } else {
+            configured.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// The console's own callback is always a redirect URI of its client: its public URL is
+    /// configured once (`[console]`), not a second time in `[[identity.clients]]`, so a console
+    /// moved to another port or host (tests, an ingress) still signs people in.
+    fn register_console_callback(&mut self) {
+        let callback = format!("{}/auth/callback", self.console_public_url());
+        if let Some(client) = self
+            .identity
+            .clients
+            .iter_mut()
+            .find(|c| c.client_id == self.console.client_id)
+            && !client.redirect_uris.contains(&callback)
+        {
+            client.redirect_uris.push(callback);
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -571,6 +639,7 @@ impl Settings {
             ("app.port", self.app.port),
             ("sms.port", self.sms.port),
             ("notify.port", self.notify.port),
+            ("console.port", self.console.port),
         ];
         let mut seen = HashSet::new();
         for (name, port) in ports {
@@ -621,6 +690,7 @@ impl Settings {
         self.validate_duplicates()?;
         self.validate_wechat()?;
         self.validate_survey()?;
+        self.validate_console()?;
         if self.dispatch.knowledge_timeout_ms == 0 || self.dispatch.knowledge_timeout_ms > 5_000 {
             return invalid("dispatch.knowledge_timeout_ms must be 1-5000".into());
         }
@@ -669,6 +739,41 @@ impl Settings {
             return invalid(
                 "outbox.gauge_interval_secs must be positive and at most half of stuck_after_secs",
             );
+        }
+        Ok(())
+    }
+
+    fn validate_console(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let c = &self.console;
+        let is_http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        if !c.public_url.is_empty() && (!is_http(&c.public_url) || c.public_url.ends_with('/')) {
+            return invalid(
+                "console.public_url must be empty or an http(s) URL without a trailing slash",
+            );
+        }
+        for url in [&c.tickets_url, &c.dispatch_url, &c.sla_url] {
+            if !url.is_empty() && !is_http(url) {
+                return invalid(
+                    "console.tickets_url, dispatch_url and sla_url must be empty or http(s) URLs",
+                );
+            }
+        }
+        if c.client_id.trim().is_empty() {
+            return invalid("console.client_id must be set");
+        }
+        // A week bounds what a stolen session cookie is worth; an idle timeout longer than the
+        // whole session would never apply.
+        if c.idle_timeout_secs == 0
+            || c.max_session_secs < c.idle_timeout_secs
+            || c.max_session_secs > 7 * 86_400
+        {
+            return invalid(
+                "console.idle_timeout_secs must be positive and at most max_session_secs, itself at most 7 days",
+            );
+        }
+        if !(100..=120_000).contains(&c.request_timeout_ms) {
+            return invalid("console.request_timeout_ms must be 100-120000");
         }
         Ok(())
     }
@@ -1076,6 +1181,11 @@ mod tests {
             ("HOTLINE__EMAIL__ATTACHMENT_TYPES", "image/png,exe"),
             ("HOTLINE__EMAIL__RELAY_HOST", "smtp relay"),
             ("HOTLINE__EMAIL__FROM_ADDRESS", "no-at-sign"),
+            ("HOTLINE__CONSOLE__PORT", "8081"),
+            ("HOTLINE__CONSOLE__PUBLIC_URL", "http://console.example/"),
+            ("HOTLINE__CONSOLE__TICKETS_URL", "tickets:8081"),
+            ("HOTLINE__CONSOLE__IDLE_TIMEOUT_SECS", "0"),
+            ("HOTLINE__CONSOLE__MAX_SESSION_SECS", "60"),
         ] {
             let r = Settings::load_from(None, env(&[bad]));
             assert!(
@@ -1280,6 +1390,44 @@ mod tests {
         assert_eq!(s.email.attachment_types, ["image/png", "application/pdf"]);
         assert_eq!(s.email.relay_host.as_deref(), Some("127.0.0.1"));
         assert_eq!(s.email.relay_port, 2526);
+    }
+
+    #[test]
+    fn the_console_derives_its_urls_and_its_callback_is_registered() {
+        let s = Settings::load_from(None, env(&[])).expect("valid");
+        assert_eq!(s.console.port, 8089);
+        assert_eq!(s.console_public_url(), "http://127.0.0.1:8089");
+        assert_eq!(
+            s.local_service_url(&s.console.tickets_url, s.tickets.port),
+            "http://127.0.0.1:8081"
+        );
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("HOTLINE__CONSOLE__PORT", "9189"),
+                ("HOTLINE__LISTEN__HOST", "0.0.0.0"),
+                ("HOTLINE__CONSOLE__SLA_URL", "http://sla.hotline:8086/"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.console_public_url(), "http://127.0.0.1:9189");
+        assert_eq!(
+            s.local_service_url(&s.console.sla_url, s.sla.port),
+            "http://sla.hotline:8086"
+        );
+        let console = s
+            .identity
+            .clients
+            .iter()
+            .find(|c| c.client_id == "hotline-console")
+            .expect("the console's client");
+        assert!(
+            console
+                .redirect_uris
+                .contains(&"http://127.0.0.1:9189/auth/callback".to_owned()),
+            "{:?}",
+            console.redirect_uris
+        );
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl TestEnv {
 
     /// The variables `settings` loads: fresh free ports for every listener.
     fn settings_env(&self) -> anyhow::Result<Vec<(String, String)>> {
-        let ports = free_ports(16)?;
+        let ports = free_ports(17)?;
         Ok(vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
@@ -208,6 +208,9 @@ impl TestEnv {
                 "HOTLINE__SURVEY__PUBLIC_URL".to_owned(),
                 format!("http://127.0.0.1:{}", ports[14]),
             ),
+            // ... and the console's, never on the default 8089 (its public URL, and so its
+            // sign-in callback, follow the port).
+            ("HOTLINE__CONSOLE__PORT".to_owned(), ports[16].to_string()),
             // The issuer's URL names its port: tokens minted in a test carry this `iss`.
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
@@ -300,6 +303,10 @@ impl TestEnv {
             (
                 "HOTLINE__SMS__PORT".to_owned(),
                 settings.sms.port.to_string(),
+            ),
+            (
+                "HOTLINE__CONSOLE__PORT".to_owned(),
+                settings.console.port.to_string(),
             ),
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),

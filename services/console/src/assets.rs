@@ -1,0 +1,105 @@
+//! The console's static files, embedded in the binary: htmx (vendored, pinned, checksummed:
+//! assets/README.md) and the one stylesheet. Their URLs carry a digest of their bytes, so they
+//! are cached for a year and a new build's files are new URLs.
+
+use std::sync::LazyLock;
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use sha2::{Digest as _, Sha256};
+
+/// htmx 2.0.11 (npm `htmx.org`, `dist/htmx.min.js`).
+pub const HTMX: &[u8] = include_bytes!("../assets/htmx.min.js");
+/// The sha256 assets/README.md gives for [`HTMX`].
+pub const HTMX_SHA256: &str = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717";
+pub const CSS: &[u8] = include_bytes!("../assets/console.css");
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    bytes: &'static [u8],
+    /// The first 12 hex digits of the sha256: the `?v=` of the URL.
+    version: String,
+}
+
+static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+    let asset = |name, content_type, bytes: &'static [u8]| Asset {
+        name,
+        content_type,
+        bytes,
+        version: hex::encode(Sha256::digest(bytes))[..12].to_owned(),
+    };
+    [
+        asset("htmx.min.js", "text/javascript; charset=utf-8", HTMX),
+        asset("console.css", "text/css; charset=utf-8", CSS),
+    ]
+});
+
+/// The URL of an embedded file, with its version; `/assets/<name>` when there is no such file.
+pub fn url(name: &str) -> String {
+    match ASSETS.iter().find(|a| a.name == name) {
+        Some(a) => format!("/assets/{}?v={}", a.name, a.version),
+        None => format!("/assets/{name}"),
+    }
+}
+
+/// `GET /assets/{name}`: the file, cached for a year (its URL changes with its bytes).
+pub async fn serve(Path(name): Path<String>) -> Response {
+    let Some(asset) = ASSETS.iter().find(|a| a.name == name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut response = asset.bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vendored_htmx_is_the_pinned_file() {
+        assert_eq!(hex::encode(Sha256::digest(HTMX)), HTMX_SHA256);
+        let readme = include_str!("../assets/README.md");
+        assert!(
+            readme.contains(HTMX_SHA256) && readme.contains("htmx.org` 2.0.11"),
+            "assets/README.md names the file's package, version and sha256"
+        );
+        // The version htmx reports is the one pinned.
+        let text = std::str::from_utf8(HTMX).expect("utf-8");
+        assert!(text.contains("version:\"2.0.11\""));
+    }
+
+    #[test]
+    fn urls_carry_the_content_digest() {
+        let u = url("htmx.min.js");
+        assert_eq!(u, format!("/assets/htmx.min.js?v={}", &HTMX_SHA256[..12]));
+        assert!(url("console.css").starts_with("/assets/console.css?v="));
+    }
+
+    #[tokio::test]
+    async fn files_are_served_immutable_and_unknown_ones_are_404() {
+        let r = serve(Path("htmx.min.js".to_owned())).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        assert!(
+            r.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("text/javascript"))
+        );
+        let r = serve(Path("../Cargo.toml".to_owned())).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+}

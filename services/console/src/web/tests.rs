@@ -1,0 +1,275 @@
+//! The router with a memory session store and no services behind it: the headers every answer
+//! carries, the CSRF check before any step, the language, the 403 home page.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::session::{Session, random_token};
+
+fn console() -> Console {
+    let settings = hotline_config::Settings::load_from(None, Vec::<(String, String)>::new())
+        .expect("default settings");
+    let clock = Clock::new();
+    Console::with_clock(&settings, Store::memory(clock), clock).expect("console")
+}
+
+async fn signed_in(console: &Console, roles: &[&str], dept: Option<&str>) -> (String, String) {
+    let now = console.sessions().now_ms();
+    let csrf = random_token();
+    let session = Session {
+        subject: "someone".into(),
+        name: None,
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        department: dept.map(str::to_owned),
+        access_token: "not-a-real-token".into(),
+        refresh_token: "not-a-real-refresh-token".into(),
+        access_expires_at: now + 3_600_000,
+        created_at: now,
+        last_seen: now,
+        csrf: csrf.clone(),
+    };
+    let id = console.sessions().create(&session).await.expect("stored");
+    (format!("hotline_console={}", id.as_str()), csrf)
+}
+
+async fn send(
+    console: &Console,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = router(console.clone())
+        .oneshot(request)
+        .await
+        .expect("answered");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+fn get(uri: &str) -> axum::http::request::Builder {
+    Request::builder().uri(uri)
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_csp_and_no_framing() {
+    let c = console();
+    for uri in ["/", "/assets/htmx.min.js", "/no-such-page", "/dept"] {
+        let (_, headers, _) = send(&c, get(uri).body(Body::empty()).expect("request")).await;
+        let csp = headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        assert_eq!(csp, CSP, "{uri}");
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(directive), "{directive}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+}
+
+#[tokio::test]
+async fn pages_have_no_inline_script_or_style() {
+    let c = console();
+    let (cookie, _) = signed_in(&c, &["dispatcher"], None).await;
+    let (status, _, body) = send(
+        &c,
+        get("/")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("/dispatch/queue"), "the dispatcher's screens");
+    assert!(!body.contains("/dept\""), "no department portal");
+    for inline in ["<script>", "<style", " style=", " onclick=", "javascript:"] {
+        assert!(!body.contains(inline), "{inline} in {body}");
+    }
+    assert!(body.contains("<script src=\"/assets/htmx.min.js?v="));
+}
+
+#[tokio::test]
+async fn a_post_without_this_sessions_csrf_token_is_refused() {
+    let c = console();
+    let (cookie, csrf) = signed_in(&c, &["department_staff"], Some("GZ-TH")).await;
+    let no = hotline_domain::TicketNo::compose(260301, 17).expect("a number");
+    let uri = format!("/dept/tickets/{no}/act/accept");
+    let post = |body: String, extra: Option<(&'static str, String)>| {
+        let mut b = Request::builder()
+            .method("POST")
+            .uri(&uri)
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((k, v)) = extra {
+            b = b.header(k, v);
+        }
+        b.body(Body::from(body)).expect("request")
+    };
+    for (body, extra) in [
+        (String::new(), None),
+        (format!("_csrf={}", random_token()), None),
+        (
+            format!("_csrf={csrf}"),
+            Some(("origin", "https://evil.example".to_owned())),
+        ),
+        (String::new(), Some(("x-csrf-token", random_token()))),
+    ] {
+        let (status, _, page) = send(&c, post(body.clone(), extra)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(page.contains(crate::i18n::ZH.err_csrf));
+    }
+    // With the token the request passes the check and reaches the tickets API, which is not
+    // running here: 503, not 403.
+    let (status, _, _) = send(&c, post(format!("_csrf={csrf}"), None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _, _) = send(
+        &c,
+        post(String::new(), Some(("x-csrf-token", csrf.clone()))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    // Signing out needs it too, and then the session is gone.
+    let logout = |body: String| {
+        Request::builder()
+            .method("POST")
+            .uri("/auth/logout")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let (status, _, _) = send(&c, logout(String::new())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = send(&c, logout(format!("_csrf={csrf}"))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cleared = headers[header::SET_COOKIE].to_str().expect("ascii");
+    assert!(cleared.starts_with("hotline_console=;") && cleared.contains("Max-Age=0"));
+    let (status, headers, _) = send(
+        &c,
+        get("/dept")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "signed out");
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .is_ok_and(|l| l.starts_with("/auth/login?return_to=%2Fdept"))
+    );
+}
+
+#[tokio::test]
+async fn a_person_without_a_screen_gets_a_plain_403_and_a_screen_outside_their_roles_too() {
+    let c = console();
+    let (cookie, _) = signed_in(&c, &["agent"], None).await;
+    let (status, _, body) = send(
+        &c,
+        get("/")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains(crate::i18n::ZH.err_forbidden));
+    let (cookie, _) = signed_in(&c, &["department_staff"], Some("GZ-TH")).await;
+    for uri in [
+        "/dispatch/queue",
+        "/dispatch/returns",
+        "/dispatch/catalogue",
+    ] {
+        let (status, _, _) = send(
+            &c,
+            get(uri)
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+    }
+    let (cookie, _) = signed_in(&c, &["dispatcher"], None).await;
+    let (status, _, _) = send(
+        &c,
+        get("/dept")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn english_is_chosen_by_query_remembered_by_cookie_and_chinese_is_the_default() {
+    let c = console();
+    let (_, _, body) = send(&c, get("/").body(Body::empty()).expect("request")).await;
+    assert!(body.contains("lang=\"zh-CN\"") && body.contains(crate::i18n::ZH.signin_title));
+    let (_, headers, body) = send(&c, get("/?lang=en").body(Body::empty()).expect("request")).await;
+    assert!(body.contains("lang=\"en\"") && body.contains(crate::i18n::EN.signin_title));
+    let set = headers[header::SET_COOKIE].to_str().expect("ascii");
+    assert!(set.starts_with("hotline_lang=en;") && set.contains("Max-Age=31536000"));
+    let (_, _, body) = send(
+        &c,
+        get("/")
+            .header(header::COOKIE, "hotline_lang=en")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert!(body.contains(crate::i18n::EN.signin_title));
+    let (_, _, body) = send(
+        &c,
+        get("/")
+            .header(header::ACCEPT_LANGUAGE, "en-US,en;q=0.9")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert!(body.contains(crate::i18n::EN.signin_title));
+}
+
+#[tokio::test]
+async fn an_htmx_request_without_a_session_is_sent_to_sign_in_by_header() {
+    let c = console();
+    let (status, headers, _) = send(
+        &c,
+        get("/dept/rows")
+            .header("hx-request", "true")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["hx-redirect"]
+            .to_str()
+            .is_ok_and(|l| l.starts_with("/auth/login?return_to="))
+    );
+}
+
+#[test]
+fn the_origin_is_the_public_urls() {
+    assert_eq!(
+        origin_of("https://console.example.org/base"),
+        "https://console.example.org"
+    );
+    assert_eq!(origin_of("http://127.0.0.1:8089"), "http://127.0.0.1:8089");
+}

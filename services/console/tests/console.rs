@@ -1,0 +1,524 @@
+//! The console against the real services it calls (identity, tickets, dispatch, SLA) on the
+//! real NATS, Postgres and Redis, each test in its own namespace and database:
+//!
+//! - sign-in is the real authorization-code flow with PKCE: the console's redirect, the
+//!   identity service's sign-in page and its POST, the callback, the session cookie, driven by
+//!   an HTTP client that keeps cookies and follows nothing by itself;
+//! - a dispatcher dispatches a ticket from the manual queue to one of its suggestions or a
+//!   chosen department, through the console;
+//! - the department's staff see it in their inbox with its deadline, reveal the citizen's phone
+//!   through the audited reveal, and accept, reply and complete it through the console; the
+//!   ledger records the department as the actor;
+//! - each person is refused the other's screens, and a step without the CSRF token is refused.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hotline_bus::Bus;
+use hotline_bus::rpc::{self, CallError};
+use hotline_domain::contract::{
+    Citizen, CommandAccepted, CreateTicket, GetTicket, Location, TicketCommand, TicketQuery,
+    TicketView, TicketWithHistory,
+};
+use hotline_domain::{Actor, Channel, RequestType, Status, TicketNo};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// Vague enough that smart dispatch asks a person.
+const VAGUE: &str = "你好，我想反映一个情况，麻烦尽快处理一下，谢谢。";
+const PHONE: &str = "13812345678";
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct Platform {
+    bus: Bus,
+    console: String,
+    stop: CancellationToken,
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Platform {
+    async fn start() -> Platform {
+        let env = hotline_testkit::env().await.expect("test servers");
+        let mut settings = env.settings().expect("settings");
+        // Smart dispatch decides without asking the knowledge service (not running here).
+        settings.dispatch.knowledge_hints = false;
+        let stop = CancellationToken::new();
+        tokio::spawn(hotline_identity::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_tickets::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_dispatch::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_sla::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_console::run(settings.clone(), stop.clone()));
+        let http = reqwest::Client::new();
+        for port in [
+            settings.identity.port,
+            settings.tickets.port,
+            settings.dispatch.port,
+            settings.sla.port,
+            settings.console.port,
+        ] {
+            let http = http.clone();
+            eventually(&format!("port {port} ready"), || {
+                let http = http.clone();
+                async move {
+                    let r = http
+                        .get(format!("http://127.0.0.1:{port}/readyz"))
+                        .send()
+                        .await
+                        .ok()?;
+                    r.status().is_success().then_some(())
+                }
+            })
+            .await;
+        }
+        let bus = Bus::connect(&env.nats_url, &env.namespace, "console-itest")
+            .await
+            .expect("NATS");
+        eventually("the ledger", || {
+            let bus = bus.clone();
+            async move {
+                let r: Result<Vec<TicketView>, CallError> = rpc::call(
+                    &bus,
+                    bus.subjects.ticket_list(),
+                    &TicketQuery::default(),
+                    Duration::from_millis(500),
+                )
+                .await;
+                r.ok().map(|_| ())
+            }
+        })
+        .await;
+        Platform {
+            console: settings.console_public_url(),
+            bus,
+            stop,
+        }
+    }
+
+    /// A citizen's ticket without a matter code, as a channel files it.
+    async fn create(&self, text: &str) -> TicketNo {
+        let serial = (uuid::Uuid::new_v4().as_u128() % 9_000_000) as u64 + 1;
+        let no = TicketNo::compose(260305, serial).expect("no");
+        let _: CommandAccepted = rpc::call(
+            &self.bus,
+            self.bus
+                .subjects
+                .ticket_commands_from(hotline_bus::Service::Intake),
+            &TicketCommand::Create {
+                idempotency_key: format!("create-{no}"),
+                actor: Actor::Citizen {
+                    channel: Channel::Wechat,
+                },
+                ticket: Box::new(CreateTicket {
+                    ticket_no: no,
+                    channel: Channel::Wechat,
+                    request_type: RequestType::Complaint,
+                    service_code: None,
+                    description: text.into(),
+                    location: Location {
+                        address: Some("广州市天河区天河路208号".into()),
+                        ..Location::default()
+                    },
+                    citizen: Citizen {
+                        name: Some("张三".into()),
+                        phone: Some(PHONE.into()),
+                        ..Citizen::default()
+                    },
+                    confidential: false,
+                    attributes: Default::default(),
+                    media_url: None,
+                    hold: false,
+                }),
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("created");
+        no
+    }
+
+    async fn ticket(&self, no: TicketNo) -> TicketWithHistory {
+        rpc::call(
+            &self.bus,
+            self.bus.subjects.ticket_get(),
+            &GetTicket {
+                ticket_no: no,
+                as_department: None,
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("the ticket")
+    }
+}
+
+/// A browser as far as the console and the issuer can tell: keeps cookies (one jar for the
+/// host, as browsers do across ports), follows redirects only when told.
+struct Browser {
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            let pair = value.split(';').next().unwrap_or("");
+            let Some((name, v)) = pair.split_once('=') else {
+                continue;
+            };
+            if v.is_empty() || value.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), v.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, url: &str) -> reqwest::Response {
+        let r = self
+            .http
+            .get(url)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.keep(&r);
+        r
+    }
+
+    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let r = self
+            .http
+            .post(url)
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        self.keep(&r);
+        r
+    }
+
+    /// GET, following redirects (the way a browser does), to the final page's status and body.
+    async fn page(&mut self, url: &str) -> (StatusCode, String) {
+        let mut url = url.to_owned();
+        for _ in 0..10 {
+            let r = self.get(&url).await;
+            if r.status().is_redirection() {
+                url = absolute(&url, location(&r));
+                continue;
+            }
+            let status = r.status();
+            return (status, r.text().await.expect("body"));
+        }
+        panic!("too many redirects from {url}");
+    }
+
+    /// Signs in through the console: the redirect to the issuer, its sign-in page, the
+    /// password, the callback, the page that moves on; returns the page at `path`.
+    async fn sign_in(&mut self, console: &str, path: &str, username: &str) -> String {
+        let r = self.get(&format!("{console}{path}")).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "not signed in yet");
+        let login = absolute(console, location(&r));
+        assert!(login.contains("/auth/login?return_to="), "{login}");
+        let r = self.get(&login).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let authorize = location(&r).to_owned();
+        assert!(
+            authorize.contains("code_challenge_method=S256")
+                && authorize.contains("client_id=hotline-console"),
+            "{authorize}"
+        );
+        // The issuer's sign-in page, then its form: the request's parameters come back as
+        // hidden fields, with the name and password.
+        let r = self.get(&authorize).await;
+        assert_eq!(r.status(), StatusCode::OK, "the sign-in page");
+        let (endpoint, query) = authorize.split_once('?').expect("a query");
+        let mut form: Vec<(String, String)> =
+            serde_urlencoded::from_str(query).expect("the request's parameters");
+        form.push(("username".into(), username.into()));
+        form.push(("password".into(), format!("demo-{username}")));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = self.post(endpoint, &form).await;
+        assert_eq!(r.status(), StatusCode::FOUND, "the password is right");
+        let callback = location(&r).to_owned();
+        assert!(
+            callback.starts_with(&format!("{console}/auth/callback?code=")),
+            "{callback}"
+        );
+        let r = self.get(&callback).await;
+        assert_eq!(r.status(), StatusCode::OK, "the callback");
+        assert!(
+            self.cookies.contains_key("hotline_console"),
+            "a session cookie"
+        );
+        let moving_on = r.text().await.expect("body");
+        assert!(moving_on.contains(&format!("url={path}")), "{moving_on}");
+        let (status, page) = self.page(&format!("{console}{path}")).await;
+        assert_eq!(status, StatusCode::OK, "{path} after sign-in: {page}");
+        page
+    }
+}
+
+fn location(r: &reqwest::Response) -> &str {
+    r.headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("a Location")
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http") {
+        return location.to_owned();
+    }
+    let origin: String = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    format!("{origin}{location}")
+}
+
+/// The value of the first `name="<name>" value="..."` after `after` in `page`.
+fn field(page: &str, after: &str, name: &str) -> String {
+    let start = page
+        .find(after)
+        .unwrap_or_else(|| panic!("{after} not in the page"));
+    let marker = format!("name=\"{name}\" value=\"");
+    let rest = &page[start..];
+    let at = rest
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} after {after}"))
+        + marker.len();
+    rest[at..].split('"').next().unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dispatcher_dispatches_from_the_queue_and_the_department_works_the_ticket_to_completion()
+{
+    let p = Platform::start().await;
+    let console = p.console.clone();
+    let no = p.create(VAGUE).await;
+
+    // The dispatcher signs in and finds the ticket in the manual queue with its suggestions.
+    let mut dispatcher = Browser::new();
+    dispatcher
+        .sign_in(&console, "/dispatch/queue", "dispatcher1")
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let queue = loop {
+        let (status, page) = dispatcher.page(&format!("{console}/dispatch/queue")).await;
+        if status == StatusCode::OK && page.contains(&format!("id=\"q-{no}\"")) {
+            break page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ticket never reached the queue page"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(!queue.contains(PHONE), "the queue shows no contact details");
+    let action = format!("action=\"/dispatch/queue/{no}\"");
+    let csrf = field(&queue, &action, "_csrf");
+
+    // Without the CSRF token the dispatch is refused and nothing happens.
+    let r = dispatcher
+        .post(
+            &format!("{console}/dispatch/queue/{no}"),
+            &[("lead", "GZ-TH")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(p.ticket(no).await.ticket.status, Status::Received);
+
+    // One click: to Tianhe (a department typed in the chooser, as a suggestion's button sends).
+    let r = dispatcher
+        .post(
+            &format!("{console}/dispatch/queue/{no}"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("lead", "GZ-TH"),
+                ("note", "天河区处理"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/dispatch/queue?done=dispatch");
+    let found = p.ticket(no).await;
+    assert_eq!(found.ticket.status, Status::Dispatched);
+    assert_eq!(
+        found.ticket.lead.as_ref().map(|d| d.as_str()),
+        Some("GZ-TH")
+    );
+    let dispatched = found.history.last().expect("a step");
+    assert_eq!(
+        dispatched.actor,
+        Actor::Agent {
+            id: "dispatcher1".into()
+        },
+        "recorded as the person who clicked"
+    );
+    let (_, queue) = dispatcher.page(&format!("{console}/dispatch/queue")).await;
+    assert!(
+        !queue.contains(&format!("id=\"q-{no}\"")),
+        "gone from the queue"
+    );
+    // The dispatcher has no department portal.
+    let (status, _) = dispatcher.page(&format!("{console}/dept")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Tianhe's staff sign in straight into the portal and see the ticket with its deadline.
+    let mut staff = Browser::new();
+    staff.sign_in(&console, "/dept", "th-staff1").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let inbox = loop {
+        let (_, page) = staff.page(&format!("{console}/dept")).await;
+        let line = page.find(&format!("/dept/tickets/{no}\"")).and_then(|row| {
+            let rest = &page[row..];
+            rest.find("</tr>").map(|end| rest[..end].to_owned())
+        });
+        if line.is_some_and(|l| l.contains("due due-ok") || l.contains("due due-warn")) {
+            break page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ticket with its sign-off deadline never showed in the inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(!inbox.contains(PHONE));
+    let (status, _) = staff.page(&format!("{console}/dispatch/queue")).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "staff have no dispatcher screens"
+    );
+
+    // The ticket: masked contact, then the audited reveal.
+    let ticket_url = format!("{console}/dept/tickets/{no}");
+    let (status, page) = staff.page(&ticket_url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("138****5678"),
+        "masked as the tickets API gives it"
+    );
+    assert!(!page.contains(PHONE));
+    let csrf = field(&page, &format!("/dept/tickets/{no}/reveal"), "_csrf");
+    let r = staff
+        .post(
+            &format!("{ticket_url}/reveal"),
+            &[("_csrf", csrf.as_str()), ("reason", "联系市民核实地址")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.expect("body").contains(PHONE), "revealed");
+
+    // Accept, reply, complete: each from the page's own form, with its CSRF token and key.
+    for (step, fields) in [
+        ("accept", vec![]),
+        ("reply", vec![("text", "已安排现场处理，问题已解决。")]),
+        ("complete", vec![("note", "办结")]),
+    ] {
+        let (_, page) = staff.page(&ticket_url).await;
+        let action = format!("/dept/tickets/{no}/act/{step}");
+        assert!(page.contains(&action), "{step} is offered: {page}");
+        let csrf = field(&page, &action, "_csrf");
+        let key = field(&page, &action, "key");
+        let mut form = vec![("_csrf", csrf.as_str()), ("key", key.as_str())];
+        form.extend(fields);
+        let r = staff.post(&format!("{console}{action}"), &form).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{step}");
+        let (_, after) = staff.page(&absolute(&console, location(&r))).await;
+        assert!(after.contains("flash ok"), "{step} done");
+    }
+    let found = p.ticket(no).await;
+    assert_eq!(found.ticket.status, Status::Completed);
+    let department = Actor::Department {
+        code: hotline_domain::DeptCode::parse("GZ-TH").expect("code"),
+    };
+    for step in ["accept", "reply", "complete"] {
+        let entry = found
+            .history
+            .iter()
+            .find(|e| e.step == step)
+            .unwrap_or_else(|| panic!("{step} in the history"));
+        assert_eq!(entry.actor, department, "{step} recorded as the department");
+    }
+
+    // Signing out ends the session: the next page asks to sign in again.
+    let (_, page) = staff.page(&ticket_url).await;
+    let csrf = field(&page, "action=\"/auth/logout\"", "_csrf");
+    let r = staff
+        .post(
+            &format!("{console}/auth/logout"),
+            &[("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = staff.get(&format!("{console}/dept")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).starts_with("/auth/login"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_callback_signs_nobody_in() {
+    let p = Platform::start().await;
+    let console = p.console.clone();
+    let mut browser = Browser::new();
+    // A callback this browser never started (another's code and state): refused.
+    let r = browser
+        .get(&format!(
+            "{console}/auth/callback?code=stolen-code&state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(!browser.cookies.contains_key("hotline_console"));
+    // A started sign-in whose state comes back altered: refused too.
+    let r = browser.get(&format!("{console}/auth/login")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = browser
+        .get(&format!(
+            "{console}/auth/callback?code=x&state=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(!browser.cookies.contains_key("hotline_console"));
+}
