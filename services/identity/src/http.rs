@@ -181,7 +181,10 @@ fn html(status: StatusCode, body: String) -> Response {
             (header::CACHE_CONTROL, "no-store"),
             (header::X_FRAME_OPTIONS, "DENY"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            // `same-origin`, not `no-referrer`: under no-referrer a browser sends `Origin: null`
+            // with the sign-in form's POST, and `same_origin` refuses it as another site's (no
+            // browser could sign in). Nothing goes to another origin either way.
+            (header::REFERRER_POLICY, "same-origin"),
             (
                 header::CONTENT_SECURITY_POLICY,
                 "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'",
@@ -462,5 +465,13 @@ mod tests {
         );
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h));
+    }
+
+    /// Under `no-referrer` browsers send `Origin: null` with the form's POST, which
+    /// `same_origin` refuses: the sign-in page would refuse every browser.
+    #[test]
+    fn the_sign_in_page_lets_the_browser_name_its_origin() {
+        let page = html(StatusCode::OK, String::new());
+        assert_eq!(page.headers()[header::REFERRER_POLICY], "same-origin");
     }
 }
