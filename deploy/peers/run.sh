@@ -17,7 +17,9 @@
 # (web_page.py, PyPI selenium with Debian's chromium + chromium-driver, installed here when
 # /usr/bin/chromedriver is missing) on the web page: a report with a photo, its receipt, its
 # progress by ticket number and the phone's last 4 digits; and a citizen's mail client
-# (email_client.py, Python's smtplib + email: a GB18030 mail, the auto-reply caught at the relay).
+# (email_client.py, Python's smtplib + email: a GB18030 mail, the auto-reply caught at the relay);
+# and the centre's people in the same browser on the web console (console.py: sign-in at the
+# identity service, the manual queue, the department portal).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -70,6 +72,8 @@ export HOTLINE__GATEWAY__PORT="$(free_port)" HOTLINE__GATEWAY__GRPC_PORT="$(free
 export HOTLINE__IDENTITY__PORT="$(free_port)" HOTLINE__WECHAT__PORT="$(free_port)"
 # Every port of `all`, so a platform already running here (the local demo) is not in the way.
 export HOTLINE__KNOWLEDGE__PORT="$(free_port)" HOTLINE__SLA__PORT="$(free_port)" HOTLINE__PHONE__PORT="$(free_port)"
+# The web console (its sign-in callback follows its port: [console] public_url is derived).
+export HOTLINE__CONSOLE__PORT="$(free_port)"
 # The email channel's SMTP and HTTP ports, and the relay its auto-replies go to: email_client.py
 # listens there as the relay.
 email_sink_port="$(free_port)"
@@ -86,7 +90,8 @@ for _ in $(seq 1 300); do
         && curl -fs "http://127.0.0.1:$HOTLINE__GATEWAY__PORT/readyz" >/dev/null 2>&1 \
         && curl -fs "$HOTLINE__IDENTITY__ISSUER/readyz" >/dev/null 2>&1 \
         && curl -fs "http://127.0.0.1:$HOTLINE__WECHAT__PORT/readyz" >/dev/null 2>&1 \
-        && curl -fs "http://127.0.0.1:$HOTLINE__EMAIL__HTTP_PORT/readyz" >/dev/null 2>&1; then
+        && curl -fs "http://127.0.0.1:$HOTLINE__EMAIL__HTTP_PORT/readyz" >/dev/null 2>&1 \
+        && curl -fs "http://127.0.0.1:$HOTLINE__CONSOLE__PORT/readyz" >/dev/null 2>&1; then
         break
     fi
     kill -0 "$platform" 2>/dev/null || { cat "$log"; echo "peers: the platform exited"; exit 1; }
@@ -108,4 +113,8 @@ SMTP_PORT="$HOTLINE__EMAIL__PORT" SINK_PORT="$email_sink_port" \
     "$venv/bin/python" deploy/peers/email_client.py
 # After the department peer: its ticket count is not disturbed (this ticket goes to Haizhu anyway).
 WEB_URL="http://127.0.0.1:$HOTLINE__INTAKE__PORT/" "$venv/bin/python" deploy/peers/web_page.py
-echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client, wechatpy WeChat server, Selenium + Chromium citizen on the web page, smtplib mail client)"
+# The web console in Chromium: a mail's ticket dispatched from the manual queue by dispatcher1,
+# then accepted, replied and completed by Tianhe's th-staff1 (screenshots: SCREENSHOTS=dir).
+CONSOLE_URL="http://127.0.0.1:$HOTLINE__CONSOLE__PORT" SMTP_PORT="$HOTLINE__EMAIL__PORT" \
+    "$venv/bin/python" deploy/peers/console.py
+echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client, wechatpy WeChat server, Selenium + Chromium citizen on the web page and staff on the console, smtplib mail client)"

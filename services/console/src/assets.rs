@@ -14,6 +14,9 @@ pub const HTMX: &[u8] = include_bytes!("../assets/htmx.min.js");
 /// The sha256 assets/README.md gives for [`HTMX`].
 pub const HTMX_SHA256: &str = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717";
 pub const CSS: &[u8] = include_bytes!("../assets/console.css");
+/// The tab's icon (the citizen web page's): linked from every page, so browsers do not ask for
+/// a `/favicon.ico`.
+pub const ICON: &[u8] = include_bytes!("../assets/icon.svg");
 
 struct Asset {
     name: &'static str,
@@ -23,7 +26,7 @@ struct Asset {
     version: String,
 }
 
-static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
     let asset = |name, content_type, bytes: &'static [u8]| Asset {
         name,
         content_type,
@@ -33,6 +36,7 @@ static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
     [
         asset("htmx.min.js", "text/javascript; charset=utf-8", HTMX),
         asset("console.css", "text/css; charset=utf-8", CSS),
+        asset("icon.svg", "image/svg+xml", ICON),
     ]
 });
 
