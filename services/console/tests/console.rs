@@ -522,3 +522,111 @@ async fn a_forged_callback_signs_nobody_in() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(!browser.cookies.contains_key("hotline_console"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_return_is_reviewed_with_its_deadline_and_re_dispatched() {
+    let p = Platform::start().await;
+    let console = p.console.clone();
+    let no = p.create(VAGUE).await;
+    let mut dispatcher = Browser::new();
+    dispatcher
+        .sign_in(&console, "/dispatch/queue", "dispatcher1")
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let queue = loop {
+        let (_, page) = dispatcher.page(&format!("{console}/dispatch/queue")).await;
+        if page.contains(&format!("id=\"q-{no}\"")) {
+            break page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never queued");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let csrf = field(&queue, &format!("action=\"/dispatch/queue/{no}\""), "_csrf");
+    let r = dispatcher
+        .post(
+            &format!("{console}/dispatch/queue/{no}"),
+            &[("_csrf", csrf.as_str()), ("lead", "GZ-TH")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Tianhe returns it: not theirs.
+    let mut staff = Browser::new();
+    let ticket_url = format!("{console}/dept/tickets/{no}");
+    let page = staff
+        .sign_in(&console, &format!("/dept/tickets/{no}"), "th-staff1")
+        .await;
+    let action = format!("/dept/tickets/{no}/act/return");
+    let csrf = field(&page, &action, "_csrf");
+    let key = field(&page, &action, "key");
+    let r = staff
+        .post(
+            &format!("{console}{action}"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("key", key.as_str()),
+                ("reason", "属海珠区辖区，非本区职责"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(p.ticket(no).await.ticket.status, Status::Returned);
+    // A second return is refused by the ledger and shown as such (409), not as success.
+    let r = staff
+        .post(
+            &format!("{console}{action}"),
+            &[("_csrf", csrf.as_str()), ("reason", "again")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // The dispatcher sees it with the reason and the review's deadline, and re-dispatches it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let returns = loop {
+        let (_, page) = dispatcher
+            .page(&format!("{console}/dispatch/returns"))
+            .await;
+        let line = page
+            .find(&format!("/dispatch/tickets/{no}\""))
+            .and_then(|row| {
+                let rest = &page[row..];
+                rest.find("</tr>").map(|end| rest[..end].to_owned())
+            });
+        if line.as_deref().is_some_and(|l| {
+            l.contains("属海珠区辖区") && (l.contains("due due-ok") || l.contains("due due-warn"))
+        }) {
+            break page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the return never showed with its reason and deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let action = format!("action=\"/dispatch/returns/{no}\"");
+    let csrf = field(&returns, &action, "_csrf");
+    let r = dispatcher
+        .post(
+            &format!("{console}/dispatch/returns/{no}"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("decision", "redispatch"),
+                ("lead", "GZ-HZ"),
+                ("note", "改派海珠区"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let found = p.ticket(no).await;
+    assert_eq!(found.ticket.status, Status::Dispatched);
+    assert_eq!(
+        found.ticket.lead.as_ref().map(|d| d.as_str()),
+        Some("GZ-HZ")
+    );
+    // Tianhe no longer holds it: its staff cannot act on it any more.
+    let (_, page) = staff.page(&ticket_url).await;
+    assert!(
+        !page.contains(&format!("/dept/tickets/{no}/act/")),
+        "no steps offered"
+    );
+}
