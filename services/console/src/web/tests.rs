@@ -9,8 +9,18 @@ use super::*;
 use crate::session::{Session, random_token};
 
 fn console() -> Console {
-    let settings = hotline_config::Settings::load_from(None, Vec::<(String, String)>::new())
-        .expect("default settings");
+    // The services are "not running" on a port nothing listens on, whatever runs on this
+    // machine's default ports (a local demo would answer the default 8081).
+    let nowhere = "http://127.0.0.1:9".to_owned();
+    let settings = hotline_config::Settings::load_from(
+        None,
+        [
+            ("HOTLINE__CONSOLE__TICKETS_URL".to_owned(), nowhere.clone()),
+            ("HOTLINE__CONSOLE__DISPATCH_URL".to_owned(), nowhere.clone()),
+            ("HOTLINE__CONSOLE__SLA_URL".to_owned(), nowhere),
+        ],
+    )
+    .expect("settings");
     let clock = Clock::new();
     Console::with_clock(&settings, Store::memory(clock), clock).expect("console")
 }
