@@ -499,6 +499,13 @@ async fn every_route_refuses_exactly_whom_the_roles_table_refuses() {
         case(
             t,
             "GET",
+            "/v1/hotspots?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
+            None,
+            &["dispatcher1", "supervisor1", "admin1"],
+        ),
+        case(
+            t,
+            "GET",
             &format!("/v1/tickets/{ticket}/duplicates"),
             None,
             &CENTRE,

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tickets/{no}/actions", post(act))
         .route("/v1/tickets/{no}/reveal", post(reveal_contact))
         .route("/v1/reveals", get(list_reveals))
+        .route("/v1/hotspots", get(hotspots))
         .route("/v1/tickets/{no}/duplicates", get(ticket_duplicates))
         .route("/v1/duplicates", post(draft_duplicates))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
@@ -98,6 +99,13 @@ pub struct FindDuplicates;
 impl Policy for FindDuplicates {
     const ROLES: &'static [Role] = &[Role::Agent, Role::Dispatcher, Role::Supervisor, Role::Admin];
     const WHAT: &'static str = "look for duplicate tickets";
+}
+
+/// 社情民意: the counts by matter class and district (no ticket, no citizen in them).
+pub struct ReadHotspots;
+impl Policy for ReadHotspots {
+    const ROLES: &'static [Role] = &[Role::Dispatcher, Role::Supervisor, Role::Admin];
+    const WHAT: &'static str = "read the hotspot counts";
 }
 
 /// Reading the audit of reveals.
@@ -476,6 +484,35 @@ async fn list_reveals(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "reveals": reveals })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HotspotParams {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// `GET /v1/hotspots?from=<RFC 3339>&to=<RFC 3339>`: tickets created in `[from, to)` counted by
+/// matter class and district (crate::hotspots), largest first.
+async fn hotspots(
+    _who: Authorized<ReadHotspots>,
+    State(state): State<AppState>,
+    params: Result<Query<HotspotParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    if p.from >= p.to {
+        return Err(ApiError::invalid("from must be before to"));
+    }
+    if p.to - p.from > chrono::Duration::days(366) {
+        return Err(ApiError::invalid("a period may span at most 366 days"));
+    }
+    let cells = state
+        .store
+        .hotspots(p.from, p.to)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "from": p.from, "to": p.to, "cells": cells })).into_response())
 }
 
 #[cfg(test)]

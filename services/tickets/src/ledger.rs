@@ -103,6 +103,7 @@ impl Ledger {
         let batcher = Batcher {
             pool,
             bus,
+            districts: crate::hotspots::Districts::from_directory(&directory),
             directory,
             batch_max,
         };
@@ -145,6 +146,8 @@ struct Batcher {
     pool: PgPool,
     bus: Bus,
     directory: Arc<Directory>,
+    /// The district each new ticket's address names (the hotspots' count, crate::hotspots).
+    districts: crate::hotspots::Districts,
     batch_max: usize,
 }
 
@@ -693,6 +696,7 @@ impl Batcher {
             let mut ats = Vec::new();
             let mut held = Vec::new();
             let mut address_keys = Vec::new();
+            let mut districts = Vec::new();
             for (t, at, trace) in &w.new_tickets {
                 nos.push(t.ticket_no.as_u64() as i64);
                 channels.push(t.channel.as_str());
@@ -714,14 +718,20 @@ impl Batcher {
                         .as_deref()
                         .and_then(crate::duplicates::address_key),
                 );
+                districts.push(
+                    t.location
+                        .address
+                        .as_deref()
+                        .and_then(|a| self.districts.of(a)),
+                );
             }
             sqlx::query(
                 "INSERT INTO tickets.ticket (ticket_no, status, channel, request_type, service_code, description, location, \
                  citizen, citizen_phone, confidential, attributes, media_url, last_seq, traceparent, created_at, updated_at, held, \
-                 address_key) \
-                 SELECT n, 'received', c, rt, sc, d, l, ci, p, cf, a, m, 1, tp, at, at, h, ak FROM UNNEST($1::bigint[], $2::text[], \
+                 address_key, district) \
+                 SELECT n, 'received', c, rt, sc, d, l, ci, p, cf, a, m, 1, tp, at, at, h, ak, di FROM UNNEST($1::bigint[], $2::text[], \
                  $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::bool[], $10::jsonb[], $11::text[], \
-                 $12::text[], $13::timestamptz[], $14::bool[], $15::text[]) AS u(n, c, rt, sc, d, l, ci, p, cf, a, m, tp, at, h, ak)",
+                 $12::text[], $13::timestamptz[], $14::bool[], $15::text[], $16::text[]) AS u(n, c, rt, sc, d, l, ci, p, cf, a, m, tp, at, h, ak, di)",
             )
             .bind(&nos)
             .bind(&channels)
@@ -738,6 +748,7 @@ impl Batcher {
             .bind(&ats)
             .bind(&held)
             .bind(&address_keys)
+            .bind(&districts)
             .execute(&mut **tx)
             .await
             .context("inserting tickets")?;

@@ -6,6 +6,8 @@
 //! - [`store`]: reading tickets back (by number, filters, history, updates).
 //! - [`duplicates`]: the open tickets likely on the same matter as a ticket or a draft (并单
 //!   suggestions); the merge itself is the ledger's.
+//! - [`hotspots`]: 社情民意 counts by matter class and district (each new ticket's district is
+//!   decided by the ledger from the directory).
 //! - [`callers`]: which service may send which actor (the ledger's caller check).
 //! - [`http`]: the agents' and supervisors' HTTP API (port 8081).
 //! - [`run`]: wires NATS request/reply, the outbox relay, HTTP, and shutdown.
@@ -13,6 +15,7 @@
 
 pub mod callers;
 pub mod duplicates;
+pub mod hotspots;
 pub mod http;
 pub mod ledger;
 pub mod reveal;

@@ -223,6 +223,15 @@ impl Store {
             .map_err(|e| RemoteError::internal(&e))
     }
 
+    /// Tickets created in `[from, to)` counted by matter class and district (社情民意).
+    pub async fn hotspots(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<crate::hotspots::Cell>> {
+        crate::hotspots::count(&self.pool, from, to).await
+    }
+
     /// Every step taken in `[from, to]`, oldest first (FixMyStreet `servicerequestupdates`).
     pub async fn updates(&self, q: &UpdatesQuery) -> anyhow::Result<Vec<TicketUpdate>> {
         let limit = i64::from(q.limit.unwrap_or(MAX_LIST).min(MAX_LIST));
