@@ -71,6 +71,61 @@ pub struct Cell {
     pub count: i64,
 }
 
+/// A count of tickets by one key (a channel, a department).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Count {
+    pub key: String,
+    pub count: i64,
+}
+
+/// Tickets created in `[from, to)` counted by channel (the supervisor's board: contacts today).
+pub async fn by_channel(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<Vec<Count>> {
+    let rows = sqlx::query(
+        "SELECT channel AS key, count(*) AS n FROM tickets.ticket \
+         WHERE created_at >= $1 AND created_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    counts(&rows)
+}
+
+/// Tickets created in `[from, to)` and still with a department (dispatched to it, accepted,
+/// being worked on, waiting for the citizen, returned), counted by their lead department: the
+/// departments' backlog.
+pub async fn backlog(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<Vec<Count>> {
+    let rows = sqlx::query(
+        "SELECT COALESCE(lead, '') AS key, count(*) AS n FROM tickets.ticket \
+         WHERE status IN ('dispatched','returned','accepted','in_progress','awaiting_citizen','reopened') \
+         AND created_at >= $1 AND created_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    counts(&rows)
+}
+
+fn counts(rows: &[sqlx::postgres::PgRow]) -> anyhow::Result<Vec<Count>> {
+    rows.iter()
+        .map(|r| {
+            Ok(Count {
+                key: r.try_get("key")?,
+                count: r.try_get("n")?,
+            })
+        })
+        .collect()
+}
+
 /// Tickets created in `[from, to)`, counted by class and district.
 pub async fn count(
     pool: &PgPool,

@@ -491,10 +491,14 @@ async fn list_reveals(
 struct HotspotParams {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    /// `matter_district` (default), `channel`, or `backlog` (open tickets by lead department).
+    #[serde(default)]
+    by: Option<String>,
 }
 
-/// `GET /v1/hotspots?from=<RFC 3339>&to=<RFC 3339>`: tickets created in `[from, to)` counted by
-/// matter class and district (crate::hotspots), largest first.
+/// `GET /v1/hotspots?from=<RFC 3339>&to=<RFC 3339>[&by=]`: tickets created in `[from, to)`
+/// counted by matter class and district (crate::hotspots), largest first; `by=channel` by
+/// channel, `by=backlog` those still with a department by lead department.
 async fn hotspots(
     _who: Authorized<ReadHotspots>,
     State(state): State<AppState>,
@@ -507,11 +511,29 @@ async fn hotspots(
     if p.to - p.from > chrono::Duration::days(366) {
         return Err(ApiError::invalid("a period may span at most 366 days"));
     }
-    let cells = state
-        .store
-        .hotspots(p.from, p.to)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let pool = state.store.pool();
+    let internal = |e: anyhow::Error| ApiError::internal(&e);
+    let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|e| internal(e.into()));
+    let cells = match p.by.as_deref().unwrap_or("matter_district") {
+        "matter_district" => json(serde_json::to_value(
+            state.store.hotspots(p.from, p.to).await.map_err(internal)?,
+        ))?,
+        "channel" => json(serde_json::to_value(
+            crate::hotspots::by_channel(pool, p.from, p.to)
+                .await
+                .map_err(internal)?,
+        ))?,
+        "backlog" => json(serde_json::to_value(
+            crate::hotspots::backlog(pool, p.from, p.to)
+                .await
+                .map_err(internal)?,
+        ))?,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "by {other:?}: use matter_district, channel or backlog"
+            )));
+        }
+    };
     Ok(Json(serde_json::json!({ "from": p.from, "to": p.to, "cells": cells })).into_response())
 }
 

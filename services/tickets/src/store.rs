@@ -232,6 +232,11 @@ impl Store {
         crate::hotspots::count(&self.pool, from, to).await
     }
 
+    /// The pool, for the read-only counts of [`crate::hotspots`].
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Every step taken in `[from, to]`, oldest first (FixMyStreet `servicerequestupdates`).
     pub async fn updates(&self, q: &UpdatesQuery) -> anyhow::Result<Vec<TicketUpdate>> {
         let limit = i64::from(q.limit.unwrap_or(MAX_LIST).min(MAX_LIST));

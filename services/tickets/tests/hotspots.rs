@@ -129,6 +129,18 @@ async fn tickets_are_counted_by_matter_class_and_the_district_their_address_name
     assert_eq!(cells.iter().map(|c| c.count).sum::<i64>(), 5);
     assert_eq!(cells[0].count, 2, "largest first");
 
+    // By channel (all five came by the web); none is with a department yet.
+    let (status, body) = get(Role::Supervisor, format!("{period}&by=channel")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["cells"],
+        serde_json::json!([{"key": "web", "count": 5}])
+    );
+    let (status, body) = get(Role::Supervisor, format!("{period}&by=backlog")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cells"], Value::Array(Vec::new()));
+    assert_eq!(get(Role::Supervisor, format!("{period}&by=x")).await.0, 400);
+
     // A period before the tickets counts none of them.
     let (status, body) = get(
         Role::Admin,
