@@ -13,6 +13,12 @@ use sha2::{Digest as _, Sha256};
 pub const HTMX: &[u8] = include_bytes!("../assets/htmx.min.js");
 /// The sha256 assets/README.md gives for [`HTMX`].
 pub const HTMX_SHA256: &str = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717";
+/// htmx's server-sent-events extension 2.2.4 (npm `htmx-ext-sse`, `dist/sse.min.js`): the agent
+/// desk's live calls.
+pub const HTMX_SSE: &[u8] = include_bytes!("../assets/htmx-ext-sse.min.js");
+/// The sha256 assets/README.md gives for [`HTMX_SSE`].
+pub const HTMX_SSE_SHA256: &str =
+    "98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136";
 pub const CSS: &[u8] = include_bytes!("../assets/console.css");
 /// The tab's icon (the citizen web page's): linked from every page, so browsers do not ask for
 /// a `/favicon.ico`.
@@ -26,7 +32,7 @@ struct Asset {
     version: String,
 }
 
-static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 4]> = LazyLock::new(|| {
     let asset = |name, content_type, bytes: &'static [u8]| Asset {
         name,
         content_type,
@@ -35,6 +41,11 @@ static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
     };
     [
         asset("htmx.min.js", "text/javascript; charset=utf-8", HTMX),
+        asset(
+            "htmx-ext-sse.min.js",
+            "text/javascript; charset=utf-8",
+            HTMX_SSE,
+        ),
         asset("console.css", "text/css; charset=utf-8", CSS),
         asset("icon.svg", "image/svg+xml", ICON),
     ]
@@ -81,6 +92,20 @@ mod tests {
         // The version htmx reports is the one pinned.
         let text = std::str::from_utf8(HTMX).expect("utf-8");
         assert!(text.contains("version:\"2.0.11\""));
+    }
+
+    #[test]
+    fn the_vendored_sse_extension_is_the_pinned_file() {
+        assert_eq!(hex::encode(Sha256::digest(HTMX_SSE)), HTMX_SSE_SHA256);
+        let readme = include_str!("../assets/README.md");
+        assert!(
+            readme.contains(HTMX_SSE_SHA256) && readme.contains("htmx-ext-sse` 2.2.4"),
+            "assets/README.md names the file's package, version and sha256"
+        );
+        // It is the extension htmx loads as `sse`.
+        let text = std::str::from_utf8(HTMX_SSE).expect("utf-8");
+        assert!(text.contains("htmx.defineExtension(\"sse\""));
+        assert!(url("htmx-ext-sse.min.js").ends_with(&HTMX_SSE_SHA256[..12]));
     }
 
     #[test]

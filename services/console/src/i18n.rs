@@ -7,6 +7,8 @@
 //! else the cookie, else the browser's `Accept-Language` (the first of zh/en it names), else
 //! Chinese.
 
+pub mod agent;
+
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {

@@ -15,7 +15,8 @@
 //! - [`error`]: what can fail and its HTTP status, in one place.
 //! - [`web`]: the router: security headers, language, the signed-in extractor and the CSRF
 //!   check ([`web::guard`]), sign-in ([`web::auth`]), the home page, the department portal
-//!   ([`web::dept`]) and the dispatcher's screens ([`web::dispatch`]); [`web::pages`] lays out.
+//!   ([`web::dept`]), the dispatcher's screens ([`web::dispatch`]) and the agent desk
+//!   ([`web::agent`]: live calls pushed as server-sent events); [`web::pages`] lays out.
 //!
 //! The console keeps no data of its own beyond sessions: it has no database and no NATS user.
 #![forbid(unsafe_code)]
@@ -71,6 +72,17 @@ pub async fn run_with_listener(
         "http",
         hotline_runtime::http::serve(listener, app, stop.clone()),
     );
+    // The agent desk's live feeds end with the console, so the graceful shutdown does not wait
+    // on them.
+    {
+        let streams = console.parts().streams.clone();
+        let stop = stop.clone();
+        supervisor.spawn("feeds", async move {
+            stop.cancelled().await;
+            streams.cancel();
+            Ok(())
+        });
+    }
     let sessions = Arc::clone(console.sessions());
     supervisor.spawn("redis-probe", async move {
         loop {

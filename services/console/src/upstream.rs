@@ -18,6 +18,12 @@ pub enum Api {
     Dispatch,
     /// SLA (8086): deadlines.
     Sla,
+    /// The phone channel (8084): the agent's calls (the agent desk).
+    Phone,
+    /// Knowledge (8085): search, suggestions, the tree, answering with a leaf, flags.
+    Knowledge,
+    /// The callback survey (8088): satisfaction figures (the supervisor's screens).
+    Survey,
 }
 
 impl Api {
@@ -26,6 +32,9 @@ impl Api {
             Api::Tickets => "tickets",
             Api::Dispatch => "dispatch",
             Api::Sla => "sla",
+            Api::Phone => "phone",
+            Api::Knowledge => "knowledge",
+            Api::Survey => "survey",
         }
     }
 }
@@ -60,6 +69,9 @@ pub struct Upstream {
     tickets: String,
     dispatch: String,
     sla: String,
+    phone: String,
+    knowledge: String,
+    survey: String,
 }
 
 /// Longest service message shown to a person (the services' messages are short; this bounds a
@@ -75,6 +87,26 @@ impl Upstream {
             settings.local_service_url(&c.sla_url, settings.sla.port),
             Duration::from_millis(c.request_timeout_ms),
         )
+        .map(|u| {
+            u.with_agent_desk(
+                settings.local_service_url(&c.phone_url, settings.phone.port),
+                settings.local_service_url(&c.knowledge_url, settings.knowledge.port),
+            )
+            .with_survey(settings.local_service_url(&c.survey_url, settings.survey.port))
+        })
+    }
+
+    /// The survey API (the supervisor's screens); [`Upstream::new`] leaves it empty.
+    pub fn with_survey(mut self, survey: String) -> Upstream {
+        self.survey = survey;
+        self
+    }
+
+    /// The phone and knowledge APIs (the agent desk's); [`Upstream::new`] leaves them empty.
+    pub fn with_agent_desk(mut self, phone: String, knowledge: String) -> Upstream {
+        self.phone = phone;
+        self.knowledge = knowledge;
+        self
     }
 
     pub fn new(
@@ -94,6 +126,9 @@ impl Upstream {
             tickets,
             dispatch,
             sla,
+            phone: String::new(),
+            knowledge: String::new(),
+            survey: String::new(),
         })
     }
 
@@ -102,6 +137,9 @@ impl Upstream {
             Api::Tickets => &self.tickets,
             Api::Dispatch => &self.dispatch,
             Api::Sla => &self.sla,
+            Api::Phone => &self.phone,
+            Api::Knowledge => &self.knowledge,
+            Api::Survey => &self.survey,
         }
     }
 

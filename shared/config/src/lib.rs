@@ -371,6 +371,10 @@ pub struct Console {
     pub tickets_url: String,
     pub dispatch_url: String,
     pub sla_url: String,
+    /// Base URLs of the phone channel's and the knowledge APIs (the agent desk); empty: this
+    /// machine, the service's port.
+    pub phone_url: String,
+    pub knowledge_url: String,
     /// How long one call to a service may take.
     pub request_timeout_ms: u64,
 }
@@ -752,10 +756,17 @@ impl Settings {
                 "console.public_url must be empty or an http(s) URL without a trailing slash",
             );
         }
-        for url in [&c.tickets_url, &c.dispatch_url, &c.sla_url] {
+        for url in [
+            &c.tickets_url,
+            &c.dispatch_url,
+            &c.sla_url,
+            &c.phone_url,
+            &c.knowledge_url,
+        ] {
             if !url.is_empty() && !is_http(url) {
                 return invalid(
-                    "console.tickets_url, dispatch_url and sla_url must be empty or http(s) URLs",
+                    "console.tickets_url, dispatch_url, sla_url, phone_url and knowledge_url must be \
+                     empty or http(s) URLs",
                 );
             }
         }

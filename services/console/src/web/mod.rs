@@ -6,12 +6,14 @@
 //! | `GET /auth/login`, `GET /auth/callback`, `POST /auth/logout`, `GET /auth/signed-out` | sign-in and out ([`auth`]) | anyone |
 //! | `GET /dept`, `GET /dept/rows`, `GET /dept/tickets/{no}`, `POST /dept/tickets/{no}/{step}`, `POST /dept/tickets/{no}/reveal` | the department portal ([`dept`]) | department staff |
 //! | `GET /dispatch/queue`, `POST /dispatch/queue/{no}`, `GET /dispatch/returns`, `POST /dispatch/returns/{no}`, `GET /dispatch/tickets/{no}`, `POST /dispatch/tickets/{no}`, `GET /dispatch/catalogue`, `GET`/`POST /dispatch/catalogue/{code}` | the dispatcher's screens ([`dispatch`]) | dispatchers, supervisors, administrators |
+//! | `GET /agent`, `GET /agent/events` (SSE), `GET /agent/calls/{id}`, `POST /agent/calls/{id}/{knowledge,assist,ticket,answer,flag,finish}`, `POST /agent/calls/{id}/reveal/{no}`, `GET /agent/calls/{id}/tree/{item}`, `GET /agent/tickets` | the agent desk ([`agent`]) | agents |
 //! | `GET /assets/{name}` | htmx and the stylesheet ([`crate::assets`]) | anyone |
 //!
 //! Layers, outermost first: security headers on every answer ([`security_headers`]); the
 //! language and the error pages ([`language_and_errors`]): a handler's [`ConsoleError`] becomes a
 //! page in the person's language, or a redirect to sign in.
 
+pub mod agent;
 pub mod auth;
 pub mod dept;
 pub mod dispatch;
@@ -56,6 +58,9 @@ pub struct Parts {
     pub origin: String,
     /// The city's offset from UTC: times are shown in local time.
     pub offset: FixedOffset,
+    /// Cancelled when the console stops: ends the agent desk's live feeds, which would
+    /// otherwise hold the graceful shutdown open.
+    pub streams: tokio_util::sync::CancellationToken,
 }
 
 impl Console {
@@ -81,6 +86,7 @@ impl Console {
             secure_cookies: public_url.starts_with("https://"),
             origin: origin_of(&public_url),
             offset: settings.utc_offset(),
+            streams: tokio_util::sync::CancellationToken::new(),
         })))
     }
 
@@ -129,6 +135,18 @@ pub fn router(console: Console) -> Router {
             "/dispatch/catalogue/{code}",
             get(dispatch::catalogue_entry).post(dispatch::change_entry),
         )
+        .route("/agent", get(agent::home))
+        .route("/agent/events", get(agent::events))
+        .route("/agent/tickets", get(agent::tickets))
+        .route("/agent/calls/{id}", get(agent::call))
+        .route("/agent/calls/{id}/knowledge", post(agent::knowledge))
+        .route("/agent/calls/{id}/tree/{item}", get(agent::tree))
+        .route("/agent/calls/{id}/assist", post(agent::assist))
+        .route("/agent/calls/{id}/ticket", post(agent::create_ticket))
+        .route("/agent/calls/{id}/answer", post(agent::answer))
+        .route("/agent/calls/{id}/flag", post(agent::flag))
+        .route("/agent/calls/{id}/finish", post(agent::finish))
+        .route("/agent/calls/{id}/reveal/{no}", post(agent::reveal))
         .route("/assets/{name}", get(crate::assets::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -27,6 +27,8 @@ pub enum Screen {
     Queue,
     Returns,
     Catalogue,
+    /// The agent desk ([`super::agent`]).
+    AgentDesk,
 }
 
 impl Screen {
@@ -36,6 +38,7 @@ impl Screen {
             Screen::Queue => "/dispatch/queue",
             Screen::Returns => "/dispatch/returns",
             Screen::Catalogue => "/dispatch/catalogue",
+            Screen::AgentDesk => "/agent",
         }
     }
 
@@ -45,6 +48,7 @@ impl Screen {
             Screen::Queue => (t.tile_queue, t.tile_queue_desc),
             Screen::Returns => (t.tile_returns, t.tile_returns_desc),
             Screen::Catalogue => (t.tile_catalogue, t.tile_catalogue_desc),
+            Screen::AgentDesk => (t.agent().tile, t.agent().tile_desc),
         }
     }
 }
@@ -58,6 +62,9 @@ pub fn screens(who: &Principal) -> Vec<Screen> {
     }
     if who.has_any(DISPATCH_ROLES) {
         out.extend([Screen::Queue, Screen::Returns, Screen::Catalogue]);
+    }
+    if who.has_any(super::agent::AGENT_ROLES) {
+        out.push(Screen::AgentDesk);
     }
     out
 }
@@ -109,6 +116,10 @@ pub fn layout(
         .text(assets::url("console.css"))
         .raw("\"><script src=\"")
         .text(assets::url("htmx.min.js"))
+        .raw("\" defer></script><script src=\"")
+        // htmx's SSE extension (the agent desk's live calls), after htmx: both deferred, so
+        // they run in this order.
+        .text(assets::url("htmx-ext-sse.min.js"))
         .raw("\" defer></script></head>");
     match signed {
         // Every htmx request carries the CSRF token; plain forms carry it as a field.
@@ -657,7 +668,7 @@ mod tests {
             screens(&person(&[Role::Dispatcher], None)),
             [Screen::Queue, Screen::Returns, Screen::Catalogue]
         );
-        assert!(screens(&person(&[Role::Agent], None)).is_empty());
+        assert_eq!(screens(&person(&[Role::Agent], None)), [Screen::AgentDesk]);
         assert!(screens(&person(&[Role::KnowledgeEditor], Some("GZ-TH"))).is_empty());
     }
 }

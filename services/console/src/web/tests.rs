@@ -188,7 +188,7 @@ async fn a_post_without_this_sessions_csrf_token_is_refused() {
 #[tokio::test]
 async fn a_person_without_a_screen_gets_a_plain_403_and_a_screen_outside_their_roles_too() {
     let c = console();
-    let (cookie, _) = signed_in(&c, &["agent"], None).await;
+    let (cookie, _) = signed_in(&c, &["knowledge_editor"], Some("GZ-TH")).await;
     let (status, _, body) = send(
         &c,
         get("/")
@@ -204,6 +204,9 @@ async fn a_person_without_a_screen_gets_a_plain_403_and_a_screen_outside_their_r
         "/dispatch/queue",
         "/dispatch/returns",
         "/dispatch/catalogue",
+        "/agent",
+        "/agent/events",
+        "/agent/tickets",
     ] {
         let (status, _, _) = send(
             &c,
