@@ -375,6 +375,9 @@ pub struct Console {
     /// machine, the service's port.
     pub phone_url: String,
     pub knowledge_url: String,
+    /// Base URL of the survey API (the supervisor's satisfaction figures); empty: this machine.
+    #[serde(default)]
+    pub survey_url: String,
     /// How long one call to a service may take.
     pub request_timeout_ms: u64,
 }
@@ -762,11 +765,12 @@ impl Settings {
             &c.sla_url,
             &c.phone_url,
             &c.knowledge_url,
+            &c.survey_url,
         ] {
             if !url.is_empty() && !is_http(url) {
                 return invalid(
-                    "console.tickets_url, dispatch_url, sla_url, phone_url and knowledge_url must be \
-                     empty or http(s) URLs",
+                    "console.tickets_url, dispatch_url, sla_url, phone_url, knowledge_url and \
+                     survey_url must be empty or http(s) URLs",
                 );
             }
         }
