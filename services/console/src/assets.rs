@@ -19,6 +19,17 @@ pub const HTMX_SSE: &[u8] = include_bytes!("../assets/htmx-ext-sse.min.js");
 /// The sha256 assets/README.md gives for [`HTMX_SSE`].
 pub const HTMX_SSE_SHA256: &str =
     "98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136";
+/// Apache ECharts 5.6.0 (npm `echarts`, `dist/echarts.min.js`): the 社情民意 map.
+pub const ECHARTS: &[u8] = include_bytes!("../assets/echarts.min.js");
+/// The sha256 assets/README.md gives for [`ECHARTS`].
+pub const ECHARTS_SHA256: &str = "bf4a223524e40b77c304bec67e1222cf551f14880cf42c69dc046558e11c07b1";
+/// The map's loader and ECharts' set-up (ours), pinned too: the CSP allows any script of this
+/// origin, so a changed file must be a reviewed change of this digest and the README's.
+pub const HOTSPOTS_JS: &[u8] = include_bytes!("../assets/hotspots.js");
+pub const HOTSPOTS_JS_SHA256: &str =
+    "2d301ce14b3ef8236588e162c3bd2240c32f6678308d814e386f82b32cecfe3b";
+/// Guangzhou's eleven districts as simplified polygons (drawn here, not surveyed borders).
+pub const DISTRICTS_GEOJSON: &[u8] = include_bytes!("../assets/guangzhou-districts.geojson");
 pub const CSS: &[u8] = include_bytes!("../assets/console.css");
 /// The tab's icon (the citizen web page's): linked from every page, so browsers do not ask for
 /// a `/favicon.ico`.
@@ -32,7 +43,7 @@ struct Asset {
     version: String,
 }
 
-static ASSETS: LazyLock<[Asset; 4]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 7]> = LazyLock::new(|| {
     let asset = |name, content_type, bytes: &'static [u8]| Asset {
         name,
         content_type,
@@ -48,6 +59,13 @@ static ASSETS: LazyLock<[Asset; 4]> = LazyLock::new(|| {
         ),
         asset("console.css", "text/css; charset=utf-8", CSS),
         asset("icon.svg", "image/svg+xml", ICON),
+        asset("echarts.min.js", "text/javascript; charset=utf-8", ECHARTS),
+        asset("hotspots.js", "text/javascript; charset=utf-8", HOTSPOTS_JS),
+        asset(
+            "guangzhou-districts.geojson",
+            "application/geo+json",
+            DISTRICTS_GEOJSON,
+        ),
     ]
 });
 
@@ -80,6 +98,32 @@ pub async fn serve(Path(name): Path<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_vendored_echarts_and_the_map_loader_are_the_pinned_files() {
+        let readme = include_str!("../assets/README.md");
+        for (bytes, digest) in [(ECHARTS, ECHARTS_SHA256), (HOTSPOTS_JS, HOTSPOTS_JS_SHA256)] {
+            assert_eq!(hex::encode(Sha256::digest(bytes)), digest);
+            assert!(readme.contains(digest), "assets/README.md names {digest}");
+        }
+        assert!(readme.contains("`echarts` 5.6.0"));
+        let text = std::str::from_utf8(ECHARTS).expect("utf-8");
+        assert!(text.contains("version=\"5.6.0\""));
+        // The districts parse and are the directory's eleven.
+        let geo: serde_json::Value = serde_json::from_slice(DISTRICTS_GEOJSON).expect("json");
+        let names: Vec<&str> = geo["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .filter_map(|f| f["properties"]["name"].as_str())
+            .collect();
+        let directory = hotline_domain::Directory::demo();
+        let districts: Vec<&str> = directory.districts().map(|d| d.code.as_str()).collect();
+        assert_eq!(names.len(), 11);
+        for d in districts {
+            assert!(names.contains(&d), "{d} has a shape");
+        }
+    }
 
     #[test]
     fn the_vendored_htmx_is_the_pinned_file() {

@@ -8,6 +8,7 @@
 //! Chinese.
 
 pub mod agent;
+pub mod supervisor;
 
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,6 +26,8 @@ pub mod error;
 pub mod html;
 pub mod i18n;
 pub mod oidc;
+pub mod pdf;
+pub mod report;
 pub mod session;
 pub mod upstream;
 pub mod web;

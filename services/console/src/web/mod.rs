@@ -7,6 +7,7 @@
 //! | `GET /dept`, `GET /dept/rows`, `GET /dept/tickets/{no}`, `POST /dept/tickets/{no}/{step}`, `POST /dept/tickets/{no}/reveal` | the department portal ([`dept`]) | department staff |
 //! | `GET /dispatch/queue`, `POST /dispatch/queue/{no}`, `GET /dispatch/returns`, `POST /dispatch/returns/{no}`, `GET /dispatch/tickets/{no}`, `POST /dispatch/tickets/{no}`, `GET /dispatch/catalogue`, `GET`/`POST /dispatch/catalogue/{code}` | the dispatcher's screens ([`dispatch`]) | dispatchers, supervisors, administrators |
 //! | `GET /agent`, `GET /agent/events` (SSE), `GET /agent/calls/{id}`, `POST /agent/calls/{id}/{knowledge,assist,ticket,answer,flag,finish}`, `POST /agent/calls/{id}/reveal/{no}`, `GET /agent/calls/{id}/tree/{item}`, `GET /agent/tickets` | the agent desk ([`agent`]) | agents |
+//! | `GET /supervisor`, `GET /supervisor/live`, `POST /supervisor/extensions/{no}`, `GET /supervisor/report[.csv\|.pdf]`, `GET /supervisor/hotspots[.json]` | the supervisor's board, report and 社情民意 ([`supervisor`]) | supervisors, administrators |
 //! | `GET /assets/{name}` | htmx and the stylesheet ([`crate::assets`]) | anyone |
 //!
 //! Layers, outermost first: security headers on every answer ([`security_headers`]); the
@@ -19,6 +20,7 @@ pub mod dept;
 pub mod dispatch;
 pub mod guard;
 pub mod pages;
+pub mod supervisor;
 
 use std::sync::Arc;
 
@@ -147,6 +149,14 @@ pub fn router(console: Console) -> Router {
         .route("/agent/calls/{id}/flag", post(agent::flag))
         .route("/agent/calls/{id}/finish", post(agent::finish))
         .route("/agent/calls/{id}/reveal/{no}", post(agent::reveal))
+        .route("/supervisor", get(supervisor::board))
+        .route("/supervisor/live", get(supervisor::live))
+        .route("/supervisor/extensions/{no}", post(supervisor::decide))
+        .route("/supervisor/report", get(supervisor::report_page))
+        .route("/supervisor/report.csv", get(supervisor::report_csv))
+        .route("/supervisor/report.pdf", get(supervisor::report_pdf))
+        .route("/supervisor/hotspots", get(supervisor::hotspots))
+        .route("/supervisor/hotspots.json", get(supervisor::hotspots_json))
         .route("/assets/{name}", get(crate::assets::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

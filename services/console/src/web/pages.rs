@@ -29,6 +29,10 @@ pub enum Screen {
     Catalogue,
     /// The agent desk ([`super::agent`]).
     AgentDesk,
+    /// The supervisor's screens ([`super::supervisor`]).
+    Board,
+    Report,
+    Hotspots,
 }
 
 impl Screen {
@@ -39,6 +43,9 @@ impl Screen {
             Screen::Returns => "/dispatch/returns",
             Screen::Catalogue => "/dispatch/catalogue",
             Screen::AgentDesk => "/agent",
+            Screen::Board => "/supervisor",
+            Screen::Report => "/supervisor/report",
+            Screen::Hotspots => "/supervisor/hotspots",
         }
     }
 
@@ -49,6 +56,9 @@ impl Screen {
             Screen::Returns => (t.tile_returns, t.tile_returns_desc),
             Screen::Catalogue => (t.tile_catalogue, t.tile_catalogue_desc),
             Screen::AgentDesk => (t.agent().tile, t.agent().tile_desc),
+            Screen::Board => (t.sup().tile_board, t.sup().tile_board_desc),
+            Screen::Report => (t.sup().tile_report, t.sup().tile_report_desc),
+            Screen::Hotspots => (t.sup().tile_hotspots, t.sup().tile_hotspots_desc),
         }
     }
 }
@@ -65,6 +75,9 @@ pub fn screens(who: &Principal) -> Vec<Screen> {
     }
     if who.has_any(super::agent::AGENT_ROLES) {
         out.push(Screen::AgentDesk);
+    }
+    if who.has_any(super::supervisor::SUPERVISOR_ROLES) {
+        out.extend([Screen::Board, Screen::Report, Screen::Hotspots]);
     }
     out
 }
@@ -120,6 +133,10 @@ pub fn layout(
         // htmx's SSE extension (the agent desk's live calls), after htmx: both deferred, so
         // they run in this order.
         .text(assets::url("htmx-ext-sse.min.js"))
+        .raw("\" defer></script><script src=\"")
+        // The hotspot map's loader: does nothing on a page without the map (it loads ECharts
+        // only there), and is in every page's head because htmx runs no script it swaps in.
+        .text(assets::url("hotspots.js"))
         .raw("\" defer></script></head>");
     match signed {
         // Every htmx request carries the CSRF token; plain forms carry it as a field.
