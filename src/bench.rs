@@ -475,24 +475,7 @@ async fn dispatched_twice(settings: &Settings) -> anyhow::Result<(i64, i64)> {
 /// A free port for every port `hotline all` binds (the bench runs beside a local platform too),
 /// and the token issuer at identity's new one.
 pub(crate) fn free_ports(settings: &mut Settings) -> anyhow::Result<()> {
-    for port in [
-        &mut settings.intake.port,
-        &mut settings.tickets.port,
-        &mut settings.dispatch.port,
-        &mut settings.gateway.port,
-        &mut settings.gateway.grpc_port,
-        &mut settings.knowledge.port,
-        &mut settings.sla.port,
-        &mut settings.survey.port,
-        &mut settings.identity.port,
-        &mut settings.wechat.port,
-        &mut settings.phone.port,
-        &mut settings.email.port,
-        &mut settings.email.http_port,
-        &mut settings.app.port,
-        &mut settings.sms.port,
-        &mut settings.notify.port,
-    ] {
+    for (_, port) in settings.listen_ports_mut() {
         *port = free_port()?;
     }
     // The services verify people's tokens against the issuer at its new port.

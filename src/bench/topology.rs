@@ -58,21 +58,13 @@ pub(crate) struct Platform {
 
 /// The port variable of each service (`HOTLINE__<SECTION>__PORT`) and its current value.
 fn port_of(settings: &Settings, service: &str) -> (String, u16) {
-    let port = match service {
-        "identity" => settings.identity.port,
-        "tickets" => settings.tickets.port,
-        "dispatch" => settings.dispatch.port,
-        "gateway" => settings.gateway.port,
-        "knowledge" => settings.knowledge.port,
-        "sla" => settings.sla.port,
-        "survey" => settings.survey.port,
-        "notify" => settings.notify.port,
-        _ => settings.intake.port,
-    };
-    (
-        format!("HOTLINE__{}__PORT", service.to_ascii_uppercase()),
-        port,
-    )
+    let var = hotline_config::port_variable(&format!("{service}.port"));
+    let port = settings
+        .listen_ports()
+        .into_iter()
+        .find_map(|(v, port)| (v == var).then_some(port))
+        .unwrap_or(settings.intake.port);
+    (var, port)
 }
 
 /// The variables every child shares: what the bench changed in its settings.
@@ -97,16 +89,12 @@ fn shared_env(settings: &Settings) -> Vec<(String, String)> {
             settings.auth.issuer.clone(),
         ),
         (
-            "HOTLINE__GATEWAY__GRPC_PORT".to_owned(),
-            settings.gateway.grpc_port.to_string(),
-        ),
-        (
             "HOTLINE__TELEMETRY__LOG_FILTER".to_owned(),
             std::env::var("HOTLINE_BENCH_CHILD_LOG").unwrap_or_else(|_| "warn".to_owned()),
         ),
     ];
-    for service in SERVICES {
-        let (var, port) = port_of(settings, service);
+    // Every listener, not only the services' own: a child binds no default port.
+    for (var, port) in settings.listen_ports() {
         env.push((var, port.to_string()));
     }
     env

@@ -493,6 +493,41 @@ pub enum ConfigError {
 pub const DEFAULTS: &str = include_str!("defaults.toml");
 
 impl Settings {
+    /// Every port a process of the platform listens on, by its key (`section.key`; the
+    /// variable is `HOTLINE__SECTION__KEY`): one list for whatever moves them all (tests and
+    /// benches that run `hotline all` beside a local platform). A test checks it against every
+    /// `port` and `*_port` of the defaults.
+    pub fn listen_ports_mut(&mut self) -> Vec<(&'static str, &mut u16)> {
+        vec![
+            ("intake.port", &mut self.intake.port),
+            ("tickets.port", &mut self.tickets.port),
+            ("dispatch.port", &mut self.dispatch.port),
+            ("gateway.port", &mut self.gateway.port),
+            ("gateway.grpc_port", &mut self.gateway.grpc_port),
+            ("knowledge.port", &mut self.knowledge.port),
+            ("identity.port", &mut self.identity.port),
+            ("console.port", &mut self.console.port),
+            ("sla.port", &mut self.sla.port),
+            ("survey.port", &mut self.survey.port),
+            ("wechat.port", &mut self.wechat.port),
+            ("phone.port", &mut self.phone.port),
+            ("app.port", &mut self.app.port),
+            ("email.port", &mut self.email.port),
+            ("email.http_port", &mut self.email.http_port),
+            ("sms.port", &mut self.sms.port),
+            ("notify.port", &mut self.notify.port),
+        ]
+    }
+
+    /// [`Settings::listen_ports_mut`] read-only, with each key's environment variable.
+    pub fn listen_ports(&self) -> Vec<(String, u16)> {
+        let mut copy = self.clone();
+        copy.listen_ports_mut()
+            .into_iter()
+            .map(|(key, port)| (port_variable(key), *port))
+            .collect()
+    }
+
     /// Defaults, then `file`, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
         Self::load_from(file, std::env::vars())
@@ -1090,8 +1125,53 @@ impl Settings {
     }
 }
 
+/// `HOTLINE__SECTION__KEY` for `section.key`.
+pub fn port_variable(key: &str) -> String {
+    format!("HOTLINE__{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
 #[cfg(test)]
 mod tests {
+    /// A listener missing from `listen_ports_mut` is one a test or bench leaves on its
+    /// default port, where a local platform or a parallel test may hold it.
+    #[test]
+    fn every_listening_port_of_the_defaults_is_in_the_list() {
+        fn walk(prefix: &str, table: &config::Map<String, config::Value>, out: &mut Vec<String>) {
+            for (key, value) in table {
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                match &value.kind {
+                    config::ValueKind::Table(inner) => walk(&name, inner, out),
+                    // A relay's port is where we connect, not where we listen.
+                    _ if key == "relay_port" => {}
+                    _ if key == "port" || key.ends_with("_port") => out.push(name),
+                    _ => {}
+                }
+            }
+        }
+        let defaults = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .expect("defaults")
+            .try_deserialize::<config::Map<String, config::Value>>()
+            .expect("table");
+        let mut in_defaults = Vec::new();
+        walk("", &defaults, &mut in_defaults);
+        in_defaults.sort();
+        let mut settings = Settings::load_from(None, Vec::<(String, String)>::new()).expect("load");
+        let mut listed: Vec<String> = settings
+            .listen_ports_mut()
+            .into_iter()
+            .map(|(k, _)| k.to_owned())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, in_defaults);
+        assert_eq!(port_variable("gateway.grpc_port"), "HOTLINE__GATEWAY__GRPC_PORT");
+    }
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

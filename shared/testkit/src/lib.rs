@@ -164,69 +164,43 @@ impl TestEnv {
         )?)
     }
 
-    /// The variables `settings` loads: fresh free ports for every listener.
+    /// The variables `settings` loads: a fresh free port for every listener
+    /// ([`hotline_config::Settings::listen_ports`]: none is left on its default, where a local
+    /// demo or a parallel test may hold it).
     fn settings_env(&self) -> anyhow::Result<Vec<(String, String)>> {
-        let ports = free_ports(17)?;
-        Ok(vec![
-            ("NATS_URL".to_owned(), self.nats_url.clone()),
-            ("DATABASE_URL".to_owned(), self.database_url.clone()),
-            ("REDIS_URL".to_owned(), self.redis_url.clone()),
-            ("HOTLINE__NAMESPACE".to_owned(), self.namespace.clone()),
-            (
-                "HOTLINE__DATABASE__MAX_CONNECTIONS".to_owned(),
-                "8".to_owned(),
-            ),
-            ("HOTLINE__INTAKE__PORT".to_owned(), ports[0].to_string()),
-            ("HOTLINE__TICKETS__PORT".to_owned(), ports[1].to_string()),
-            ("HOTLINE__DISPATCH__PORT".to_owned(), ports[2].to_string()),
-            ("HOTLINE__GATEWAY__PORT".to_owned(), ports[3].to_string()),
-            (
-                "HOTLINE__GATEWAY__GRPC_PORT".to_owned(),
-                ports[4].to_string(),
-            ),
-            ("HOTLINE__KNOWLEDGE__PORT".to_owned(), ports[5].to_string()),
-            ("HOTLINE__SLA__PORT".to_owned(), ports[6].to_string()),
-            ("HOTLINE__IDENTITY__PORT".to_owned(), ports[7].to_string()),
-            ("HOTLINE__PHONE__PORT".to_owned(), ports[8].to_string()),
-            ("HOTLINE__WECHAT__PORT".to_owned(), ports[9].to_string()),
-            // `hotline all` runs the email channel too: never on the default 2525/8092, which
-            // a local demo or a parallel test may hold.
-            ("HOTLINE__EMAIL__PORT".to_owned(), ports[10].to_string()),
-            (
-                "HOTLINE__EMAIL__HTTP_PORT".to_owned(),
-                ports[11].to_string(),
-            ),
-            // ... and the app API, never on the default 8087.
-            ("HOTLINE__APP__PORT".to_owned(), ports[12].to_string()),
-            // ... and notify's ops port, never on the default 8093.
-            ("HOTLINE__NOTIFY__PORT".to_owned(), ports[13].to_string()),
-            // ... and the SMS channel's, never on the default 8091.
-            ("HOTLINE__SMS__PORT".to_owned(), ports[15].to_string()),
-            // ... and the survey's, never on the default 8088.
-            ("HOTLINE__SURVEY__PORT".to_owned(), ports[14].to_string()),
+        let listeners = hotline_config::Settings::load_from(None, Vec::new())?.listen_ports();
+        let ports = free_ports(listeners.len())?;
+        let port_of = |var: &str| {
+            listeners
+                .iter()
+                .zip(&ports)
+                .find_map(|((v, _), port)| (v == var).then_some(*port))
+                .unwrap_or_default()
+        };
+        let identity = format!("http://127.0.0.1:{}", port_of("HOTLINE__IDENTITY__PORT"));
+        let mut env = self.base_env();
+        env.extend(
+            listeners
+                .iter()
+                .zip(&ports)
+                .map(|((var, _), port)| (var.clone(), port.to_string())),
+        );
+        env.extend([
             (
                 "HOTLINE__SURVEY__PUBLIC_URL".to_owned(),
-                format!("http://127.0.0.1:{}", ports[14]),
+                format!("http://127.0.0.1:{}", port_of("HOTLINE__SURVEY__PORT")),
             ),
-            // ... and the console's, never on the default 8089 (its public URL, and so its
-            // sign-in callback, follow the port).
-            ("HOTLINE__CONSOLE__PORT".to_owned(), ports[16].to_string()),
-            // The issuer's URL names its port: tokens minted in a test carry this `iss`.
-            (
-                "HOTLINE__IDENTITY__ISSUER".to_owned(),
-                format!("http://127.0.0.1:{}", ports[7]),
-            ),
-            // The services verify people's tokens against that same issuer.
-            (
-                "HOTLINE__AUTH__ISSUER".to_owned(),
-                format!("http://127.0.0.1:{}", ports[7]),
-            ),
+            // The issuer's URL names its port: tokens minted in a test carry this `iss`, and
+            // the services verify people's tokens against that same issuer.
+            ("HOTLINE__IDENTITY__ISSUER".to_owned(), identity.clone()),
+            ("HOTLINE__AUTH__ISSUER".to_owned(), identity),
             ("HOTLINE__DEMO".to_owned(), "true".to_owned()),
-        ])
+        ]);
+        Ok(env)
     }
 
-    /// The same settings as `HOTLINE__...` environment variables, for running the real binary.
-    pub fn env_vars(&self, settings: &hotline_config::Settings) -> Vec<(String, String)> {
+    /// This test's servers, database and namespace.
+    fn base_env(&self) -> Vec<(String, String)> {
         vec![
             ("NATS_URL".to_owned(), self.nats_url.clone()),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
@@ -236,77 +210,22 @@ impl TestEnv {
                 "HOTLINE__DATABASE__MAX_CONNECTIONS".to_owned(),
                 "8".to_owned(),
             ),
-            (
-                "HOTLINE__INTAKE__PORT".to_owned(),
-                settings.intake.port.to_string(),
-            ),
-            (
-                "HOTLINE__TICKETS__PORT".to_owned(),
-                settings.tickets.port.to_string(),
-            ),
-            (
-                "HOTLINE__DISPATCH__PORT".to_owned(),
-                settings.dispatch.port.to_string(),
-            ),
-            (
-                "HOTLINE__GATEWAY__PORT".to_owned(),
-                settings.gateway.port.to_string(),
-            ),
-            (
-                "HOTLINE__GATEWAY__GRPC_PORT".to_owned(),
-                settings.gateway.grpc_port.to_string(),
-            ),
-            (
-                "HOTLINE__KNOWLEDGE__PORT".to_owned(),
-                settings.knowledge.port.to_string(),
-            ),
-            (
-                "HOTLINE__SLA__PORT".to_owned(),
-                settings.sla.port.to_string(),
-            ),
-            (
-                "HOTLINE__SURVEY__PORT".to_owned(),
-                settings.survey.port.to_string(),
-            ),
+        ]
+    }
+
+    /// The same settings as `HOTLINE__...` environment variables, for running the real binary.
+    pub fn env_vars(&self, settings: &hotline_config::Settings) -> Vec<(String, String)> {
+        let mut env = self.base_env();
+        env.extend(
+            settings
+                .listen_ports()
+                .into_iter()
+                .map(|(var, port)| (var, port.to_string())),
+        );
+        env.extend([
             (
                 "HOTLINE__SURVEY__PUBLIC_URL".to_owned(),
                 settings.survey.public_url.clone(),
-            ),
-            (
-                "HOTLINE__IDENTITY__PORT".to_owned(),
-                settings.identity.port.to_string(),
-            ),
-            (
-                "HOTLINE__PHONE__PORT".to_owned(),
-                settings.phone.port.to_string(),
-            ),
-            (
-                "HOTLINE__WECHAT__PORT".to_owned(),
-                settings.wechat.port.to_string(),
-            ),
-            (
-                "HOTLINE__EMAIL__PORT".to_owned(),
-                settings.email.port.to_string(),
-            ),
-            (
-                "HOTLINE__EMAIL__HTTP_PORT".to_owned(),
-                settings.email.http_port.to_string(),
-            ),
-            (
-                "HOTLINE__APP__PORT".to_owned(),
-                settings.app.port.to_string(),
-            ),
-            (
-                "HOTLINE__NOTIFY__PORT".to_owned(),
-                settings.notify.port.to_string(),
-            ),
-            (
-                "HOTLINE__SMS__PORT".to_owned(),
-                settings.sms.port.to_string(),
-            ),
-            (
-                "HOTLINE__CONSOLE__PORT".to_owned(),
-                settings.console.port.to_string(),
             ),
             (
                 "HOTLINE__IDENTITY__ISSUER".to_owned(),
@@ -320,7 +239,8 @@ impl TestEnv {
                 "HOTLINE__AUTH__AUDIENCE".to_owned(),
                 settings.auth.audience.clone(),
             ),
-        ]
+        ]);
+        env
     }
 }
 
