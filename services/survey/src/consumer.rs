@@ -54,21 +54,24 @@ pub async fn handle(cx: Arc<Context>, message: &Message) -> Result<(), HandleErr
         })
 }
 
+/// The steps the survey acts on: its consumer takes only these from the tickets stream, so the
+/// many others (accept, progress, supervise ...) are never delivered to it.
+pub const STEPS: [&str; 11] = [
+    "created",
+    "complete",
+    "answer",
+    "survey",
+    "reopen",
+    "dispatch",
+    "redispatch",
+    "survey_unreachable",
+    "close",
+    "conclude",
+    "merge",
+];
+
 fn relevant(event: &TicketEvent) -> bool {
-    matches!(
-        event.entry.step.as_str(),
-        "created"
-            | "complete"
-            | "answer"
-            | "survey"
-            | "reopen"
-            | "dispatch"
-            | "redispatch"
-            | "survey_unreachable"
-            | "close"
-            | "conclude"
-            | "merge"
-    )
+    STEPS.contains(&event.entry.step.as_str())
 }
 
 async fn apply(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {

@@ -119,7 +119,10 @@ pub async fn run_with_listener(
         let spec = ConsumerSpec::new(
             bus.subjects.tickets_stream(),
             consumer::CONSUMER,
-            vec![bus.subjects.ticket_events_all()],
+            consumer::STEPS
+                .iter()
+                .map(|step| bus.subjects.ticket_event(step))
+                .collect(),
         );
         service.spawn(
             "consumer",
