@@ -170,6 +170,9 @@ pub fn for_service(service: Service, s: &Subjects) -> Permissions {
             // `dept-<CODE>` on the delivery stream, one per department (a single token each).
             let delivery = s.delivery_stream();
             consume(&mut p, s, &delivery, "*");
+            // The departments' backlog gauges: their consumers' lag, and what is stored for a
+            // department that has none yet (stream info with per-subject counts).
+            p.publish.push(format!("{JS_API}.CONSUMER.LIST.{delivery}"));
             // Dead letters of department consumers: the codes are not known in advance.
             p.publish.push(s.dead_letter_all());
         }
