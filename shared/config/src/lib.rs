@@ -1169,7 +1169,10 @@ mod tests {
             .collect();
         listed.sort();
         assert_eq!(listed, in_defaults);
-        assert_eq!(port_variable("gateway.grpc_port"), "HOTLINE__GATEWAY__GRPC_PORT");
+        assert_eq!(
+            port_variable("gateway.grpc_port"),
+            "HOTLINE__GATEWAY__GRPC_PORT"
+        );
     }
 
     use super::*;
