@@ -8,6 +8,7 @@
 //! Chinese.
 
 pub mod agent;
+pub mod knowledge;
 pub mod supervisor;
 
 /// A language of the console.

@@ -5,6 +5,7 @@
 //! | `GET /` | the home page: a tile per screen the roles allow (none: 403), or the sign-in page | anyone |
 //! | `GET /auth/login`, `GET /auth/callback`, `POST /auth/logout`, `GET /auth/signed-out` | sign-in and out ([`auth`]) | anyone |
 //! | `GET /dept`, `GET /dept/rows`, `GET /dept/tickets/{no}`, `POST /dept/tickets/{no}/{step}`, `POST /dept/tickets/{no}/reveal` | the department portal ([`dept`]) | department staff |
+//! | `GET /dept/knowledge`, `GET /dept/knowledge/{code}`, `GET`/`POST /dept/knowledge/{code}/edit`, `POST /dept/knowledge/{code}/submit`, `GET /dept/knowledge/{code}/diff` | the department's knowledge items ([`knowledge`]) | department staff (editing: with `knowledge_editor`) |
 //! | `GET /dispatch/queue`, `POST /dispatch/queue/{no}`, `GET /dispatch/returns`, `POST /dispatch/returns/{no}`, `GET /dispatch/tickets/{no}`, `POST /dispatch/tickets/{no}`, `GET /dispatch/catalogue`, `GET`/`POST /dispatch/catalogue/{code}` | the dispatcher's screens ([`dispatch`]) | dispatchers, supervisors, administrators |
 //! | `GET /agent`, `GET /agent/events` (SSE), `GET /agent/calls/{id}`, `POST /agent/calls/{id}/{knowledge,assist,ticket,answer,flag,finish}`, `POST /agent/calls/{id}/reveal/{no}`, `GET /agent/calls/{id}/tree/{item}`, `GET /agent/tickets` | the agent desk ([`agent`]) | agents |
 //! | `GET /supervisor`, `GET /supervisor/live`, `POST /supervisor/extensions/{no}`, `GET /supervisor/report[.csv\|.pdf]`, `GET /supervisor/hotspots[.json]` | the supervisor's board, report and 社情民意 ([`supervisor`]) | supervisors, administrators |
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod dept;
 pub mod dispatch;
 pub mod guard;
+pub mod knowledge;
 pub mod pages;
 pub mod supervisor;
 
@@ -124,6 +126,14 @@ pub fn router(console: Console) -> Router {
         .route("/dept/tickets/{no}", get(dept::ticket))
         .route("/dept/tickets/{no}/reveal", post(dept::reveal))
         .route("/dept/tickets/{no}/act/{step}", post(dept::act))
+        .route("/dept/knowledge", get(knowledge::list))
+        .route("/dept/knowledge/{code}", get(knowledge::item))
+        .route(
+            "/dept/knowledge/{code}/edit",
+            get(knowledge::edit).post(knowledge::save),
+        )
+        .route("/dept/knowledge/{code}/submit", post(knowledge::submit))
+        .route("/dept/knowledge/{code}/diff", get(knowledge::diff))
         .route("/dispatch/queue", get(dispatch::queue))
         .route("/dispatch/queue/{no}", post(dispatch::dispatch_queued))
         .route("/dispatch/returns", get(dispatch::returns))

@@ -24,6 +24,8 @@ pub const DISPATCH_ROLES: &[Role] = &[Role::Dispatcher, Role::Supervisor, Role::
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Inbox,
+    /// The department's knowledge items ([`super::knowledge`]).
+    Knowledge,
     Queue,
     Returns,
     Catalogue,
@@ -39,6 +41,7 @@ impl Screen {
     fn href(self) -> &'static str {
         match self {
             Screen::Inbox => "/dept",
+            Screen::Knowledge => "/dept/knowledge",
             Screen::Queue => "/dispatch/queue",
             Screen::Returns => "/dispatch/returns",
             Screen::Catalogue => "/dispatch/catalogue",
@@ -52,6 +55,7 @@ impl Screen {
     fn words(self, t: &'static Texts) -> (&'static str, &'static str) {
         match self {
             Screen::Inbox => (t.tile_inbox, t.tile_inbox_desc),
+            Screen::Knowledge => (t.kn().tile, t.kn().tile_desc),
             Screen::Queue => (t.tile_queue, t.tile_queue_desc),
             Screen::Returns => (t.tile_returns, t.tile_returns_desc),
             Screen::Catalogue => (t.tile_catalogue, t.tile_catalogue_desc),
@@ -63,12 +67,13 @@ impl Screen {
     }
 }
 
-/// The screens `who` may use: the department portal for a department's staff, the
+/// The screens `who` may use: the department portal (inbox and knowledge items) for a
+/// department's staff, the
 /// dispatcher's for dispatchers, supervisors and administrators.
 pub fn screens(who: &Principal) -> Vec<Screen> {
     let mut out = Vec::new();
     if who.limited_to_department().is_some() {
-        out.push(Screen::Inbox);
+        out.extend([Screen::Inbox, Screen::Knowledge]);
     }
     if who.has_any(DISPATCH_ROLES) {
         out.extend([Screen::Queue, Screen::Returns, Screen::Catalogue]);
@@ -679,7 +684,7 @@ mod tests {
                 &[Role::DepartmentStaff, Role::KnowledgeEditor],
                 Some("GZ-TH")
             )),
-            [Screen::Inbox]
+            [Screen::Inbox, Screen::Knowledge]
         );
         assert_eq!(
             screens(&person(&[Role::Dispatcher], None)),

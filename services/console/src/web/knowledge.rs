@@ -1,0 +1,1896 @@
+//! The department portal's knowledge items (本部门知识条目, issue 13): a department without a
+//! system of its own keeps the knowledge items it owns here. The list with each item's latest
+//! status (and the reviewer's note of a rejection) and the department's open update tasks; an
+//! item with its published content beside its working version, its history and the diff
+//! between two versions; the edit form of the draft; submit for review.
+//!
+//! Everything goes to the knowledge API (8085) with the person's token. The knowledge service
+//! decides who may write (services/knowledge/src/http.rs: a person with `knowledge_editor` and a
+//! department writes and submits that department's items only; the centre reviews). Any
+//! signed-in person may read any item there; the portal shows a department its own items only
+//! and refuses the others' (403) before it reads their content.
+//!
+//! A save is made against the version the form was read from ([`Base`]: the latest version's
+//! number, status and time of writing): the knowledge API replaces a draft without asking which
+//! one the writer saw, so the console compares before it writes and shows a changed item as a
+//! conflict with the person's text kept. The compare and the write are two requests: two saves
+//! within the same few milliseconds can still both pass (the API would need an `If-Match`).
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use hotline_auth::Role;
+use hotline_domain::{DeptCode, ItemCode, ServiceCode};
+use serde::{Deserialize, Serialize};
+
+use super::Console;
+use super::guard::Signed;
+use super::pages::{self, Screen, layout};
+use crate::error::ConsoleError;
+use crate::html::Html;
+use crate::i18n::{Lang, Texts};
+use crate::upstream::{Api, UpstreamError};
+
+/// Most items listed for one department (the API's default limit).
+const LIST_LIMIT: u32 = 500;
+
+/// The five classes of matter (the knowledge service's `ItemClass`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemClass {
+    Consultation,
+    Appeal,
+    Incident,
+    Priority,
+    Guidance,
+}
+
+impl ItemClass {
+    pub const ALL: [ItemClass; 5] = [
+        ItemClass::Consultation,
+        ItemClass::Appeal,
+        ItemClass::Incident,
+        ItemClass::Priority,
+        ItemClass::Guidance,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemClass::Consultation => "consultation",
+            ItemClass::Appeal => "appeal",
+            ItemClass::Incident => "incident",
+            ItemClass::Priority => "priority",
+            ItemClass::Guidance => "guidance",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<ItemClass> {
+        ItemClass::ALL.into_iter().find(|c| c.as_str() == raw)
+    }
+}
+
+/// Where a version stands (the knowledge service's `VersionStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    Draft,
+    Review,
+    Published,
+    Superseded,
+    Retired,
+    Rejected,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Draft => "draft",
+            VersionStatus::Review => "review",
+            VersionStatus::Published => "published",
+            VersionStatus::Superseded => "superseded",
+            VersionStatus::Retired => "retired",
+            VersionStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<VersionStatus> {
+        [
+            VersionStatus::Draft,
+            VersionStatus::Review,
+            VersionStatus::Published,
+            VersionStatus::Superseded,
+            VersionStatus::Retired,
+            VersionStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A standard answer, as the knowledge API writes and reads it. Fields this console does not
+/// know (a newer service's) are carried through a save unchanged in `extra`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leaf {
+    pub code: ItemCode,
+    pub title: String,
+    pub answer: String,
+    #[serde(default)]
+    pub legal_basis: String,
+    #[serde(default)]
+    pub departments: Vec<DeptCode>,
+    #[serde(default)]
+    pub procedure: String,
+    #[serde(default)]
+    pub materials: Vec<String>,
+    #[serde(default)]
+    pub fees: String,
+    #[serde(default)]
+    pub time_limit: String,
+    #[serde(default)]
+    pub contact: String,
+    #[serde(default)]
+    pub effective_from: Option<NaiveDate>,
+    #[serde(default)]
+    pub expires_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub synonyms: Vec<String>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A node of an item's tree: a situation to choose, or an answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+// As in the knowledge service: leaves are most nodes, boxing them buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Node {
+    Situation {
+        code: ItemCode,
+        label: String,
+        children: Vec<Node>,
+    },
+    Answer(Leaf),
+}
+
+/// A knowledge item: one matter's tree and what governs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub code: ItemCode,
+    pub title: String,
+    pub class: ItemClass,
+    pub matter_code: ServiceCode,
+    pub owner: DeptCode,
+    pub nodes: Vec<Node>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One version's metadata (the knowledge API's `VersionInfo`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct VersionInfo {
+    pub code: ItemCode,
+    pub version: i32,
+    pub status: VersionStatus,
+    pub title: String,
+    pub class: String,
+    #[serde(default)]
+    pub matter_code: String,
+    pub owner: DeptCode,
+    #[serde(default)]
+    pub written_by: String,
+    pub written_at: DateTime<Utc>,
+    #[serde(default)]
+    pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reviewed_by: Option<String>,
+    #[serde(default)]
+    pub reviewed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub review_note: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Listed {
+    items: Vec<VersionInfo>,
+}
+
+#[derive(Deserialize)]
+struct Versions {
+    versions: Vec<VersionInfo>,
+}
+
+#[derive(Deserialize)]
+struct OneVersion {
+    item: Item,
+}
+
+/// An update task (知识更新任务): an agent's flag or the centre's policy change.
+#[derive(Debug, Deserialize)]
+struct Task {
+    item_code: String,
+    reason: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    leaf_code: Option<String>,
+    due_at: DateTime<Utc>,
+    #[serde(default)]
+    overdue: bool,
+}
+
+#[derive(Deserialize)]
+struct Tasks {
+    tasks: Vec<Task>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NodeChange {
+    code: String,
+    change: String,
+    #[serde(default)]
+    fields: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ItemDiff {
+    #[serde(default)]
+    item_fields: Vec<String>,
+    #[serde(default)]
+    nodes: Vec<NodeChange>,
+}
+
+#[derive(Deserialize)]
+struct DiffAnswer {
+    diff: ItemDiff,
+}
+
+/// The version a form was read from: the latest version's number, status and time of writing.
+/// A replaced draft keeps its number but not its time; a submit or a review keeps both but not
+/// the status: any write or step after the read changes one of the three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Base {
+    pub version: i32,
+    pub status: VersionStatus,
+    pub written_at: DateTime<Utc>,
+}
+
+impl Base {
+    pub fn of(info: &VersionInfo) -> Base {
+        Base {
+            version: info.version,
+            status: info.status,
+            written_at: info.written_at,
+        }
+    }
+
+    /// `version:status:written_at` (the form's hidden field).
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.version,
+            self.status.as_str(),
+            self.written_at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        )
+    }
+
+    pub fn parse(raw: &str) -> Option<Base> {
+        let (version, rest) = raw.split_once(':')?;
+        let (status, at) = rest.split_once(':')?;
+        Some(Base {
+            version: version.parse().ok()?,
+            status: VersionStatus::parse(status)?,
+            written_at: DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+        })
+    }
+}
+
+/// What the edit form sends for one answer. A field the form did not send keeps its value.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LeafEdit {
+    title: Option<String>,
+    answer: Option<String>,
+    legal_basis: Option<String>,
+    departments: Option<Vec<DeptCode>>,
+    procedure: Option<String>,
+    materials: Option<Vec<String>>,
+    fees: Option<String>,
+    time_limit: Option<String>,
+    contact: Option<String>,
+    effective_from: Option<Option<NaiveDate>>,
+    expires_on: Option<Option<NaiveDate>>,
+    keywords: Option<Vec<String>>,
+    synonyms: Option<Vec<String>>,
+}
+
+/// The edit form, parsed: the base it was read against and the texts, by node code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edits {
+    pub base: Base,
+    title: Option<String>,
+    class: Option<ItemClass>,
+    matter_code: Option<ServiceCode>,
+    labels: BTreeMap<ItemCode, String>,
+    leaves: BTreeMap<ItemCode, LeafEdit>,
+}
+
+/// A browser sends a textarea's line breaks as CRLF; the stored texts have LF (else every save
+/// would change every multi-line answer).
+fn text(raw: &str) -> String {
+    raw.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// A list field, one entry per line, blank lines dropped.
+fn lines(raw: &str) -> Vec<String> {
+    raw.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn invalid(message: String) -> ConsoleError {
+    ConsoleError::Invalid(message)
+}
+
+fn date(raw: &str, field: &str) -> Result<Option<NaiveDate>, ConsoleError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| invalid(format!("{field} must be a date (YYYY-MM-DD)")))
+}
+
+impl Edits {
+    /// The form's fields: `base`, `title`, `class`, `matter_code`, `s.<code>` (a situation's
+    /// label) and `l.<code>.<field>` (an answer's fields). Unknown names are ignored (`_csrf`).
+    pub fn parse(pairs: &[(String, String)]) -> Result<Edits, ConsoleError> {
+        let mut base = None;
+        let mut edits = Edits {
+            base: Base {
+                version: 0,
+                status: VersionStatus::Draft,
+                written_at: DateTime::<Utc>::MIN_UTC,
+            },
+            title: None,
+            class: None,
+            matter_code: None,
+            labels: BTreeMap::new(),
+            leaves: BTreeMap::new(),
+        };
+        for (name, value) in pairs {
+            match name.as_str() {
+                "base" => {
+                    base =
+                        Some(Base::parse(value).ok_or_else(|| {
+                            invalid("the form's version is not one we made".into())
+                        })?);
+                }
+                "title" => edits.title = Some(value.trim().to_owned()),
+                "class" => {
+                    edits.class = Some(
+                        ItemClass::parse(value)
+                            .ok_or_else(|| invalid(format!("unknown class {value:?}")))?,
+                    );
+                }
+                "matter_code" => {
+                    edits.matter_code = Some(
+                        ServiceCode::parse(value.trim())
+                            .map_err(|e| invalid(format!("matter_code: {e}")))?,
+                    );
+                }
+                _ => {
+                    if let Some(code) = name.strip_prefix("s.") {
+                        let code =
+                            ItemCode::parse(code).map_err(|e| invalid(format!("{name}: {e}")))?;
+                        edits.labels.insert(code, value.trim().to_owned());
+                    } else if let Some(rest) = name.strip_prefix("l.") {
+                        let (code, field) = rest
+                            .rsplit_once('.')
+                            .ok_or_else(|| invalid(format!("unknown field {name:?}")))?;
+                        let code =
+                            ItemCode::parse(code).map_err(|e| invalid(format!("{name}: {e}")))?;
+                        let leaf = edits.leaves.entry(code).or_default();
+                        match field {
+                            "title" => leaf.title = Some(value.trim().to_owned()),
+                            "answer" => leaf.answer = Some(text(value)),
+                            "legal_basis" => leaf.legal_basis = Some(text(value)),
+                            "procedure" => leaf.procedure = Some(text(value)),
+                            "fees" => leaf.fees = Some(value.trim().to_owned()),
+                            "time_limit" => leaf.time_limit = Some(value.trim().to_owned()),
+                            "contact" => leaf.contact = Some(value.trim().to_owned()),
+                            "materials" => leaf.materials = Some(lines(value)),
+                            "keywords" => leaf.keywords = Some(lines(value)),
+                            "synonyms" => leaf.synonyms = Some(lines(value)),
+                            "departments" => {
+                                leaf.departments = Some(
+                                    lines(value)
+                                        .iter()
+                                        .map(|d| {
+                                            DeptCode::parse(d)
+                                                .map_err(|e| invalid(format!("{d:?}: {e}")))
+                                        })
+                                        .collect::<Result<_, _>>()?,
+                                );
+                            }
+                            "effective_from" => leaf.effective_from = Some(date(value, name)?),
+                            "expires_on" => leaf.expires_on = Some(date(value, name)?),
+                            _ => return Err(invalid(format!("unknown field {name:?}"))),
+                        }
+                    }
+                }
+            }
+        }
+        edits.base = base.ok_or_else(|| invalid("the form has no version".into()))?;
+        Ok(edits)
+    }
+
+    /// `item` with the form's texts. The tree's shape is the item's: the form edits the texts
+    /// of the nodes it has, it does not add, remove or move nodes.
+    pub fn apply(&self, item: &Item) -> Item {
+        fn walk(nodes: &mut [Node], edits: &Edits) {
+            for node in nodes {
+                match node {
+                    Node::Situation {
+                        code,
+                        label,
+                        children,
+                    } => {
+                        if let Some(l) = edits.labels.get(code) {
+                            label.clone_from(l);
+                        }
+                        walk(children, edits);
+                    }
+                    Node::Answer(leaf) => {
+                        let Some(e) = edits.leaves.get(&leaf.code) else {
+                            continue;
+                        };
+                        let set = |to: &mut String, from: &Option<String>| {
+                            if let Some(v) = from {
+                                to.clone_from(v);
+                            }
+                        };
+                        set(&mut leaf.title, &e.title);
+                        set(&mut leaf.answer, &e.answer);
+                        set(&mut leaf.legal_basis, &e.legal_basis);
+                        set(&mut leaf.procedure, &e.procedure);
+                        set(&mut leaf.fees, &e.fees);
+                        set(&mut leaf.time_limit, &e.time_limit);
+                        set(&mut leaf.contact, &e.contact);
+                        let set_list = |to: &mut Vec<String>, from: &Option<Vec<String>>| {
+                            if let Some(v) = from {
+                                to.clone_from(v);
+                            }
+                        };
+                        set_list(&mut leaf.materials, &e.materials);
+                        set_list(&mut leaf.keywords, &e.keywords);
+                        set_list(&mut leaf.synonyms, &e.synonyms);
+                        if let Some(d) = &e.departments {
+                            leaf.departments.clone_from(d);
+                        }
+                        if let Some(d) = e.effective_from {
+                            leaf.effective_from = d;
+                        }
+                        if let Some(d) = e.expires_on {
+                            leaf.expires_on = d;
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = item.clone();
+        if let Some(t) = &self.title {
+            out.title.clone_from(t);
+        }
+        if let Some(c) = self.class {
+            out.class = c;
+        }
+        if let Some(m) = &self.matter_code {
+            out.matter_code = m.clone();
+        }
+        walk(&mut out.nodes, self);
+        out
+    }
+}
+
+/// The department of the signed-in person, or 403: the pages are the department portal's.
+fn department(signed: &Signed) -> Result<DeptCode, ConsoleError> {
+    signed.department().cloned().ok_or(ConsoleError::Forbidden)
+}
+
+/// Whether the person may write their department's items (the knowledge API's rule).
+fn may_edit(signed: &Signed) -> bool {
+    signed.principal.has(Role::KnowledgeEditor)
+}
+
+/// An item code from the URL; a malformed one names no item.
+fn item_code(raw: &str) -> Result<ItemCode, ConsoleError> {
+    ItemCode::parse(raw).map_err(|_| ConsoleError::NotFound)
+}
+
+/// The item's versions, newest first, when the item is the department's; 403 otherwise (the
+/// owner is the item's current owner, the same on every version row).
+async fn own_versions(
+    console: &Console,
+    signed: &Signed,
+    dept: &DeptCode,
+    code: &ItemCode,
+) -> Result<Vec<VersionInfo>, ConsoleError> {
+    let found: Versions = console
+        .parts()
+        .upstream
+        .get(
+            signed.token(),
+            Api::Knowledge,
+            &format!("/v1/items/{code}/versions"),
+        )
+        .await?;
+    let latest = found.versions.first().ok_or(ConsoleError::NotFound)?;
+    if &latest.owner != dept {
+        return Err(ConsoleError::Forbidden);
+    }
+    Ok(found.versions)
+}
+
+async fn content(
+    console: &Console,
+    signed: &Signed,
+    code: &ItemCode,
+    version: i32,
+) -> Result<Item, ConsoleError> {
+    let found: OneVersion = console
+        .parts()
+        .upstream
+        .get(
+            signed.token(),
+            Api::Knowledge,
+            &format!("/v1/items/{code}/versions/{version}"),
+        )
+        .await?;
+    Ok(found.item)
+}
+
+fn status_badge(lang: Lang, status: VersionStatus) -> Html {
+    let mut h = Html::new();
+    h.raw("<span class=\"status\">")
+        .text(Texts::name(lang.t().kn().statuses, status.as_str()))
+        .raw("</span>");
+    h
+}
+
+fn class_name(lang: Lang, class: &str) -> &str {
+    Texts::name(lang.t().kn().classes, class)
+}
+
+fn flash(lang: Lang, done: Option<&str>) -> Html {
+    let k = lang.t().kn();
+    let words = match done {
+        Some("saved") => Some(k.saved),
+        Some("submitted") => Some(k.submitted_done),
+        _ => None,
+    };
+    let mut h = Html::new();
+    if let Some(w) = words {
+        h.raw("<p class=\"flash ok\" role=\"status\">")
+            .text(w)
+            .raw("</p>");
+    }
+    h
+}
+
+/// `GET /dept/knowledge`: the department's items with their latest status, and open tasks.
+pub async fn list(
+    State(console): State<Console>,
+    signed: Signed,
+    lang: Lang,
+) -> Result<Response, ConsoleError> {
+    let dept = department(&signed)?;
+    let up = &console.parts().upstream;
+    let listed: Listed = up
+        .get(
+            signed.token(),
+            Api::Knowledge,
+            &format!("/v1/items?department={dept}&limit={LIST_LIMIT}"),
+        )
+        .await?;
+    // The tasks are a help, not the page: without them the list still shows.
+    let tasks: Option<Tasks> = up
+        .get(
+            signed.token(),
+            Api::Knowledge,
+            &format!("/v1/tasks?department={dept}&open=true"),
+        )
+        .await
+        .ok();
+    let t = lang.t();
+    let k = t.kn();
+    let offset = console.parts().offset;
+    let mut body = Html::new();
+    body.raw("<h1>")
+        .text(k.list_title)
+        .raw(" · ")
+        .text(dept.as_str())
+        .raw("</h1><p class=\"muted\">")
+        .text(k.list_intro)
+        .raw("</p>");
+    if !may_edit(&signed) {
+        body.raw("<p class=\"flash ok\">")
+            .text(k.read_only)
+            .raw("</p>");
+    }
+    if listed.items.is_empty() {
+        body.raw("<p class=\"muted\">")
+            .text(k.list_empty)
+            .raw("</p>");
+    } else {
+        body.raw("<div class=\"table-wrap\"><table id=\"items\"><thead><tr><th>")
+            .text(k.code)
+            .raw("</th><th>")
+            .text(k.title)
+            .raw("</th><th>")
+            .text(k.class)
+            .raw("</th><th>")
+            .text(k.version)
+            .raw("</th><th>")
+            .text(k.status)
+            .raw("</th><th>")
+            .text(k.written)
+            .raw("</th><th>")
+            .text(k.review_note)
+            .raw("</th></tr></thead><tbody>");
+        for v in &listed.items {
+            body.raw("<tr><td class=\"mono\"><a href=\"/dept/knowledge/")
+                .text(v.code.as_str())
+                .raw("\">")
+                .text(v.code.as_str())
+                .raw("</a></td><td class=\"text\">")
+                .text(&v.title)
+                .raw("</td><td>")
+                .text(class_name(lang, &v.class))
+                .raw("</td><td class=\"num\">")
+                .display(v.version)
+                .raw("</td><td>")
+                .append(status_badge(lang, v.status))
+                .raw("</td><td>")
+                .text(pages::local(v.written_at, offset))
+                .raw("</td><td class=\"text\">");
+            if v.status == VersionStatus::Rejected {
+                body.text(v.review_note.as_deref().unwrap_or(""));
+            }
+            body.raw("</td></tr>");
+        }
+        body.raw("</tbody></table></div>");
+    }
+    if let Some(tasks) = tasks {
+        body.raw("<section class=\"card\"><h2>")
+            .text(k.tasks_title)
+            .raw("</h2>");
+        if tasks.tasks.is_empty() {
+            body.raw("<p class=\"muted\">").text(k.no_tasks).raw("</p>");
+        } else {
+            body.raw("<div class=\"table-wrap\"><table><thead><tr><th>")
+                .text(k.code)
+                .raw("</th><th>")
+                .text(k.task_reason)
+                .raw("</th><th>")
+                .text(k.task_note)
+                .raw("</th><th>")
+                .text(k.due)
+                .raw("</th></tr></thead><tbody>");
+            for task in &tasks.tasks {
+                body.raw("<tr><td class=\"mono\"><a href=\"/dept/knowledge/")
+                    .text(&task.item_code)
+                    .raw("\">")
+                    .text(&task.item_code)
+                    .raw("</a>");
+                if let Some(leaf) = &task.leaf_code {
+                    body.raw(" · ").text(leaf);
+                }
+                body.raw("</td><td>")
+                    .text(Texts::name(k.reasons, &task.reason))
+                    .raw("</td><td class=\"text\">")
+                    .text(&task.note)
+                    .raw("</td><td>")
+                    .text(pages::local(task.due_at, offset));
+                if task.overdue {
+                    body.raw(" <span class=\"due due-over\">")
+                        .text(k.overdue)
+                        .raw("</span>");
+                }
+                body.raw("</td></tr>");
+            }
+            body.raw("</tbody></table></div>");
+        }
+        body.raw("</section>");
+    }
+    Ok(pages::html(
+        StatusCode::OK,
+        layout(
+            lang,
+            Some(&signed),
+            Some(Screen::Knowledge),
+            k.list_title,
+            body,
+        ),
+    ))
+}
+
+/// An item's content, read-only: its head and its tree, every answer with its fields.
+fn item_view(lang: Lang, item: &Item) -> Html {
+    fn nodes(lang: Lang, list: &[Node], h: &mut Html) {
+        let k = lang.t().kn();
+        let field = |name: &'static str| Texts::name(k.fields, name);
+        h.raw("<ul class=\"tree\">");
+        for node in list {
+            match node {
+                Node::Situation {
+                    code,
+                    label,
+                    children,
+                } => {
+                    h.raw("<li class=\"situation\">")
+                        .text(label)
+                        .raw(" <span class=\"mono muted\">")
+                        .text(code.as_str())
+                        .raw("</span>");
+                    nodes(lang, children, h);
+                    h.raw("</li>");
+                }
+                Node::Answer(leaf) => {
+                    h.raw("<li class=\"answer\"><article class=\"leaf\"><h3>")
+                        .text(&leaf.title)
+                        .raw(" <span class=\"mono muted\">")
+                        .text(leaf.code.as_str())
+                        .raw("</span></h3><dl class=\"facts\"><dt>")
+                        .text(field("answer"))
+                        .raw("</dt><dd class=\"text\">")
+                        .text(&leaf.answer)
+                        .raw("</dd>");
+                    let dates = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+                    for (name, value) in [
+                        ("legal_basis", leaf.legal_basis.clone()),
+                        ("procedure", leaf.procedure.clone()),
+                        ("materials", leaf.materials.join("；")),
+                        ("fees", leaf.fees.clone()),
+                        ("time_limit", leaf.time_limit.clone()),
+                        ("contact", leaf.contact.clone()),
+                        (
+                            "departments",
+                            leaf.departments
+                                .iter()
+                                .map(DeptCode::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                        ("effective_from", dates(leaf.effective_from)),
+                        ("expires_on", dates(leaf.expires_on)),
+                        ("keywords", leaf.keywords.join("；")),
+                        ("synonyms", leaf.synonyms.join("；")),
+                    ] {
+                        if !value.is_empty() {
+                            h.raw("<dt>")
+                                .text(field(name))
+                                .raw("</dt><dd class=\"text\">")
+                                .text(value)
+                                .raw("</dd>");
+                        }
+                    }
+                    h.raw("</dl></article></li>");
+                }
+            }
+        }
+        h.raw("</ul>");
+    }
+    let k = lang.t().kn();
+    let mut h = Html::new();
+    h.raw("<dl class=\"facts\"><dt>")
+        .text(k.title)
+        .raw("</dt><dd>")
+        .text(&item.title)
+        .raw("</dd><dt>")
+        .text(k.class)
+        .raw("</dt><dd>")
+        .text(class_name(lang, item.class.as_str()))
+        .raw("</dd><dt>")
+        .text(k.matter_code)
+        .raw("</dt><dd class=\"mono\">")
+        .text(item.matter_code.as_str())
+        .raw("</dd></dl>");
+    nodes(lang, &item.nodes, &mut h);
+    h
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// `GET /dept/knowledge/{code}`: the published content beside the working version (draft, in
+/// review or rejected), the steps the person may take, the history.
+pub async fn item(
+    State(console): State<Console>,
+    signed: Signed,
+    lang: Lang,
+    Path(code): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, ConsoleError> {
+    let dept = department(&signed)?;
+    let code = item_code(&code)?;
+    let versions = own_versions(&console, &signed, &dept, &code).await?;
+    let latest = versions.first().ok_or(ConsoleError::NotFound)?;
+    let published = versions
+        .iter()
+        .find(|v| v.status == VersionStatus::Published);
+    let published_item = match published {
+        Some(p) => Some(content(&console, &signed, &code, p.version).await?),
+        None => None,
+    };
+    let working = matches!(
+        latest.status,
+        VersionStatus::Draft | VersionStatus::Review | VersionStatus::Rejected
+    );
+    let working_item = if working {
+        Some(content(&console, &signed, &code, latest.version).await?)
+    } else {
+        None
+    };
+    let t = lang.t();
+    let k = t.kn();
+    let offset = console.parts().offset;
+    let mut body = Html::new();
+    body.raw("<nav class=\"crumbs\"><a href=\"/dept/knowledge\">")
+        .text(k.back_to_list)
+        .raw("</a></nav><h1>")
+        .text(&latest.title)
+        .raw(" <span class=\"mono\">")
+        .text(code.as_str())
+        .raw("</span></h1>")
+        .append(flash(lang, done.done.as_deref()));
+    // The last rejection's note, while no newer version was published.
+    if let Some(rejected) = versions
+        .iter()
+        .take_while(|v| v.status != VersionStatus::Published)
+        .find(|v| v.status == VersionStatus::Rejected)
+    {
+        body.raw("<p class=\"flash error\" id=\"rejection\">")
+            .text(k.rejected_notice)
+            .text(rejected.review_note.as_deref().unwrap_or(""))
+            .raw("</p>");
+    }
+    body.raw("<section class=\"card\" id=\"actions\"><p>")
+        .text(k.status)
+        .raw(": ")
+        .append(status_badge(lang, latest.status))
+        .raw(" · ")
+        .text(k.version)
+        .raw(" ")
+        .display(latest.version)
+        .raw("</p>");
+    if !may_edit(&signed) {
+        body.raw("<p class=\"muted\">")
+            .text(k.read_only)
+            .raw("</p>");
+    } else if latest.status == VersionStatus::Review {
+        body.raw("<p class=\"muted\">")
+            .text(k.in_review)
+            .raw("</p>");
+    } else {
+        body.raw("<div class=\"actions\"><a class=\"button\" id=\"edit\" href=\"/dept/knowledge/")
+            .text(code.as_str())
+            .raw("/edit\">")
+            .text(k.edit)
+            .raw("</a></div>");
+        if latest.status == VersionStatus::Draft {
+            body.raw("<form class=\"action\" method=\"post\" action=\"/dept/knowledge/")
+                .text(code.as_str())
+                .raw("/submit\">")
+                .append(pages::csrf_field(&signed))
+                .raw("<p class=\"muted\">")
+                .text(k.submit_note)
+                .raw("</p><button type=\"submit\" id=\"submit\">")
+                .text(k.submit)
+                .raw("</button></form>");
+        }
+    }
+    body.raw("</section><div class=\"grid\"><section class=\"card\" id=\"published\"><h2>")
+        .text(k.published_title);
+    match (published, &published_item) {
+        (Some(p), Some(item)) => {
+            body.raw(" · v")
+                .display(p.version)
+                .raw("</h2>")
+                .append(item_view(lang, item));
+        }
+        _ => {
+            body.raw("</h2><p class=\"muted\">")
+                .text(k.no_published)
+                .raw("</p>");
+        }
+    }
+    body.raw("</section><section class=\"card\" id=\"working\"><h2>")
+        .text(k.working_title);
+    match &working_item {
+        Some(item) => {
+            body.raw(" · v")
+                .display(latest.version)
+                .raw(" ")
+                .append(status_badge(lang, latest.status))
+                .raw("</h2>")
+                .append(item_view(lang, item));
+        }
+        None => {
+            body.raw("</h2><p class=\"muted\">")
+                .text(k.no_working)
+                .raw("</p>");
+        }
+    }
+    body.raw("</section></div><section class=\"card\" id=\"history\"><h2>")
+        .text(k.history)
+        .raw("</h2><div class=\"table-wrap\"><table><thead><tr><th>")
+        .text(k.version)
+        .raw("</th><th>")
+        .text(k.status)
+        .raw("</th><th>")
+        .text(k.written)
+        .raw("</th><th>")
+        .text(k.written_by)
+        .raw("</th><th>")
+        .text(k.submitted)
+        .raw("</th><th>")
+        .text(k.reviewed_by)
+        .raw("</th><th>")
+        .text(k.review_note)
+        .raw("</th><th></th></tr></thead><tbody>");
+    for v in &versions {
+        body.raw("<tr><td class=\"num\">")
+            .display(v.version)
+            .raw("</td><td>")
+            .append(status_badge(lang, v.status))
+            .raw("</td><td>")
+            .text(pages::local(v.written_at, offset))
+            .raw("</td><td>")
+            .text(&v.written_by)
+            .raw("</td><td>")
+            .text(
+                v.submitted_at
+                    .map(|at| pages::local(at, offset))
+                    .unwrap_or_default(),
+            )
+            .raw("</td><td>")
+            .text(v.reviewed_by.as_deref().unwrap_or(""))
+            .raw("</td><td class=\"text\">")
+            .text(v.review_note.as_deref().unwrap_or(""))
+            .raw("</td><td>");
+        if v.version > 1 {
+            body.raw("<a href=\"/dept/knowledge/")
+                .text(code.as_str())
+                .raw("/diff?from=")
+                .display(v.version - 1)
+                .raw("&amp;to=")
+                .display(v.version)
+                .raw("\">")
+                .text(k.compare)
+                .raw("</a>");
+        }
+        body.raw("</td></tr>");
+    }
+    body.raw("</tbody></table></div></section>");
+    let title = latest.title.clone();
+    Ok(pages::html(
+        StatusCode::OK,
+        layout(lang, Some(&signed), Some(Screen::Knowledge), &title, body),
+    ))
+}
+
+/// Why the edit form is shown again instead of saved.
+enum Notice<'a> {
+    /// The item changed after the form was read: the version now.
+    Conflict(&'a VersionInfo),
+    /// The knowledge API refused the content (or the step): its words.
+    Refused(&'a str),
+}
+
+fn input(h: &mut Html, label: &str, name: &str, value: &str, required: bool) {
+    h.raw("<label for=\"")
+        .text(name)
+        .raw("\">")
+        .text(label)
+        .raw("</label><input type=\"text\" maxlength=\"500\" id=\"")
+        .text(name)
+        .raw("\" name=\"")
+        .text(name)
+        .raw("\" value=\"")
+        .text(value)
+        .raw("\"");
+    if required {
+        h.raw(" required");
+    }
+    h.raw(">");
+}
+
+fn textarea(h: &mut Html, label: &str, name: &str, value: &str, required: bool) {
+    h.raw("<label for=\"")
+        .text(name)
+        .raw("\">")
+        .text(label)
+        .raw("</label><textarea id=\"")
+        .text(name)
+        .raw("\" name=\"")
+        .text(name)
+        .raw("\"");
+    if required {
+        h.raw(" required");
+    }
+    // The line break after the tag is dropped by the HTML parser: a value that starts with a
+    // line break keeps it.
+    h.raw(">\n").text(value).raw("</textarea>");
+}
+
+fn date_input(h: &mut Html, label: &str, name: &str, value: Option<NaiveDate>) {
+    h.raw("<label for=\"")
+        .text(name)
+        .raw("\">")
+        .text(label)
+        .raw("</label><input type=\"date\" id=\"")
+        .text(name)
+        .raw("\" name=\"")
+        .text(name)
+        .raw("\" value=\"")
+        .text(value.map(|d| d.to_string()).unwrap_or_default())
+        .raw("\">");
+}
+
+/// The edit form of `item`, read against `base`.
+fn edit_form(
+    lang: Lang,
+    csrf: Html,
+    item: &Item,
+    base: &Base,
+    notice: Option<Notice<'_>>,
+    offset: chrono::FixedOffset,
+) -> Html {
+    fn nodes(lang: Lang, list: &[Node], h: &mut Html) {
+        let k = lang.t().kn();
+        let field = |name: &'static str| Texts::name(k.fields, name);
+        for node in list {
+            match node {
+                Node::Situation {
+                    code,
+                    label,
+                    children,
+                } => {
+                    h.raw("<fieldset><legend>")
+                        .text(k.situation)
+                        .raw(" <span class=\"mono\">")
+                        .text(code.as_str())
+                        .raw("</span></legend>");
+                    input(h, field("label"), &format!("s.{code}"), label, true);
+                    nodes(lang, children, h);
+                    h.raw("</fieldset>");
+                }
+                Node::Answer(leaf) => {
+                    let name = |f: &'static str| format!("l.{}.{f}", leaf.code);
+                    let per_line = |f: &'static str| format!("{}（{}）", field(f), k.one_per_line);
+                    h.raw("<fieldset><legend>")
+                        .text(k.answer_node)
+                        .raw(" <span class=\"mono\">")
+                        .text(leaf.code.as_str())
+                        .raw("</span></legend>");
+                    input(h, field("title"), &name("title"), &leaf.title, true);
+                    textarea(h, field("answer"), &name("answer"), &leaf.answer, true);
+                    textarea(
+                        h,
+                        field("legal_basis"),
+                        &name("legal_basis"),
+                        &leaf.legal_basis,
+                        false,
+                    );
+                    textarea(
+                        h,
+                        field("procedure"),
+                        &name("procedure"),
+                        &leaf.procedure,
+                        false,
+                    );
+                    textarea(
+                        h,
+                        &per_line("materials"),
+                        &name("materials"),
+                        &leaf.materials.join("\n"),
+                        false,
+                    );
+                    input(h, field("fees"), &name("fees"), &leaf.fees, false);
+                    input(
+                        h,
+                        field("time_limit"),
+                        &name("time_limit"),
+                        &leaf.time_limit,
+                        false,
+                    );
+                    input(h, field("contact"), &name("contact"), &leaf.contact, false);
+                    textarea(
+                        h,
+                        &per_line("departments"),
+                        &name("departments"),
+                        &leaf
+                            .departments
+                            .iter()
+                            .map(DeptCode::as_str)
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                        false,
+                    );
+                    date_input(
+                        h,
+                        field("effective_from"),
+                        &name("effective_from"),
+                        leaf.effective_from,
+                    );
+                    date_input(h, field("expires_on"), &name("expires_on"), leaf.expires_on);
+                    textarea(
+                        h,
+                        &per_line("keywords"),
+                        &name("keywords"),
+                        &leaf.keywords.join("\n"),
+                        false,
+                    );
+                    textarea(
+                        h,
+                        &per_line("synonyms"),
+                        &name("synonyms"),
+                        &leaf.synonyms.join("\n"),
+                        false,
+                    );
+                    h.raw("</fieldset>");
+                }
+            }
+        }
+    }
+    let t = lang.t();
+    let k = t.kn();
+    let mut h = Html::new();
+    h.raw("<nav class=\"crumbs\"><a href=\"/dept/knowledge/")
+        .text(item.code.as_str())
+        .raw("\">")
+        .text(k.back_to_item)
+        .raw("</a></nav><h1>")
+        .text(k.edit_title)
+        .raw(" <span class=\"mono\">")
+        .text(item.code.as_str())
+        .raw("</span></h1>");
+    match notice {
+        Some(Notice::Conflict(now)) => {
+            h.raw("<p class=\"flash error\" role=\"alert\" id=\"conflict\">")
+                .text(k.conflict)
+                .raw("v")
+                .display(now.version)
+                .raw(" · ")
+                .text(Texts::name(k.statuses, now.status.as_str()))
+                .raw(" · ")
+                .text(&now.written_by)
+                .raw(" · ")
+                .text(pages::local(now.written_at, offset))
+                .raw("</p>");
+        }
+        Some(Notice::Refused(why)) => {
+            h.raw("<p class=\"flash error\" role=\"alert\" id=\"refused\">")
+                .text(k.refused)
+                .text(why)
+                .raw("</p>");
+        }
+        None => {}
+    }
+    h.raw("<p class=\"muted\">")
+        .text(k.edit_intro)
+        .raw("</p><form class=\"card\" method=\"post\" id=\"edit-form\" action=\"/dept/knowledge/")
+        .text(item.code.as_str())
+        .raw("/edit\">")
+        .append(csrf)
+        .raw("<input type=\"hidden\" name=\"base\" value=\"")
+        .text(base.encode())
+        .raw("\">");
+    input(&mut h, k.title, "title", &item.title, true);
+    h.raw("<label for=\"class\">")
+        .text(k.class)
+        .raw("</label><select id=\"class\" name=\"class\">");
+    for class in ItemClass::ALL {
+        h.raw("<option value=\"").text(class.as_str()).raw("\"");
+        if class == item.class {
+            h.raw(" selected");
+        }
+        h.raw(">")
+            .text(Texts::name(k.classes, class.as_str()))
+            .raw("</option>");
+    }
+    h.raw("</select>");
+    input(
+        &mut h,
+        k.matter_code,
+        "matter_code",
+        item.matter_code.as_str(),
+        true,
+    );
+    nodes(lang, &item.nodes, &mut h);
+    h.raw("<button type=\"submit\" id=\"save\">")
+        .text(k.save)
+        .raw("</button></form>");
+    h
+}
+
+fn edit_page(
+    lang: Lang,
+    signed: &Signed,
+    console: &Console,
+    status: StatusCode,
+    item: &Item,
+    base: &Base,
+    notice: Option<Notice<'_>>,
+) -> Response {
+    let body = edit_form(
+        lang,
+        pages::csrf_field(signed),
+        item,
+        base,
+        notice,
+        console.parts().offset,
+    );
+    pages::html(
+        status,
+        layout(
+            lang,
+            Some(signed),
+            Some(Screen::Knowledge),
+            lang.t().kn().edit_title,
+            body,
+        ),
+    )
+}
+
+/// `GET /dept/knowledge/{code}/edit`: the latest version's content in the form, against it.
+pub async fn edit(
+    State(console): State<Console>,
+    signed: Signed,
+    lang: Lang,
+    Path(code): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let dept = department(&signed)?;
+    if !may_edit(&signed) {
+        return Err(ConsoleError::Forbidden);
+    }
+    let code = item_code(&code)?;
+    let versions = own_versions(&console, &signed, &dept, &code).await?;
+    let latest = versions.first().ok_or(ConsoleError::NotFound)?;
+    if latest.status == VersionStatus::Review {
+        return Err(ConsoleError::Conflict(lang.t().kn().in_review.to_owned()));
+    }
+    let item = content(&console, &signed, &code, latest.version).await?;
+    Ok(edit_page(
+        lang,
+        &signed,
+        &console,
+        StatusCode::OK,
+        &item,
+        &Base::of(latest),
+        None,
+    ))
+}
+
+/// `POST /dept/knowledge/{code}/edit`: the form's texts on the version it was read from, as
+/// the draft. A changed item (another save, a submit, a review since) is a conflict: the form
+/// comes back with the person's texts on the version now, and nothing is written.
+pub async fn save(
+    State(console): State<Console>,
+    signed: Signed,
+    lang: Lang,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    body: Bytes,
+) -> Result<Response, ConsoleError> {
+    let pairs: Vec<(String, String)> = signed.form(&console, &headers, &body)?;
+    let dept = department(&signed)?;
+    if !may_edit(&signed) {
+        return Err(ConsoleError::Forbidden);
+    }
+    let code = item_code(&code)?;
+    let edits = Edits::parse(&pairs)?;
+    let versions = own_versions(&console, &signed, &dept, &code).await?;
+    let latest = versions.first().ok_or(ConsoleError::NotFound)?;
+    let now = Base::of(latest);
+    let current = content(&console, &signed, &code, latest.version).await?;
+    let edited = edits.apply(&current);
+    if now != edits.base {
+        return Ok(edit_page(
+            lang,
+            &signed,
+            &console,
+            StatusCode::CONFLICT,
+            &edited,
+            &now,
+            Some(Notice::Conflict(latest)),
+        ));
+    }
+    let body = serde_json::to_value(&edited)
+        .map_err(|e| ConsoleError::Internal(anyhow::Error::new(e).context("encoding an item")))?;
+    let written: Result<serde_json::Value, UpstreamError> = console
+        .parts()
+        .upstream
+        .send(
+            signed.token(),
+            Method::PUT,
+            Api::Knowledge,
+            &format!("/v1/items/{code}/draft"),
+            &body,
+            None,
+        )
+        .await;
+    match written {
+        Ok(_) => Ok(pages::see_other(&format!(
+            "/dept/knowledge/{code}?done=saved"
+        ))),
+        // The person's texts are not lost to a refusal they can fix (an empty answer, a date
+        // out of order, a code another item uses) or to a review that began meanwhile.
+        Err(e @ (UpstreamError::Invalid(_) | UpstreamError::Conflict(_))) => {
+            let (status, why) = match e {
+                UpstreamError::Conflict(why) => (StatusCode::CONFLICT, why),
+                UpstreamError::Invalid(why) => (StatusCode::BAD_REQUEST, why),
+                _ => (StatusCode::BAD_REQUEST, String::new()),
+            };
+            Ok(edit_page(
+                lang,
+                &signed,
+                &console,
+                status,
+                &edited,
+                &now,
+                Some(Notice::Refused(&why)),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /dept/knowledge/{code}/submit`: the draft to the centre's review.
+pub async fn submit(
+    State(console): State<Console>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    body: Bytes,
+) -> Result<Response, ConsoleError> {
+    let _: Vec<(String, String)> = signed.form(&console, &headers, &body)?;
+    let dept = department(&signed)?;
+    if !may_edit(&signed) {
+        return Err(ConsoleError::Forbidden);
+    }
+    let code = item_code(&code)?;
+    own_versions(&console, &signed, &dept, &code).await?;
+    let _: serde_json::Value = console
+        .parts()
+        .upstream
+        .send(
+            signed.token(),
+            Method::POST,
+            Api::Knowledge,
+            &format!("/v1/items/{code}/submit"),
+            &serde_json::json!({}),
+            None,
+        )
+        .await?;
+    Ok(pages::see_other(&format!(
+        "/dept/knowledge/{code}?done=submitted"
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// The text of `field` of `node` in `item` (of the item itself when `node` is `None`), for the
+/// diff's before and after.
+fn field_text(item: &Item, node: Option<&str>, field: &str) -> Option<String> {
+    fn find<'a>(nodes: &'a [Node], code: &str) -> Option<&'a Node> {
+        nodes.iter().find_map(|n| match n {
+            Node::Situation {
+                code: c, children, ..
+            } => {
+                if c.as_str() == code {
+                    Some(n)
+                } else {
+                    find(children, code)
+                }
+            }
+            Node::Answer(l) => (l.code.as_str() == code).then_some(n),
+        })
+    }
+    let Some(code) = node else {
+        return match field {
+            "title" => Some(item.title.clone()),
+            "class" => Some(item.class.as_str().to_owned()),
+            "matter_code" => Some(item.matter_code.to_string()),
+            "owner" => Some(item.owner.to_string()),
+            _ => None,
+        };
+    };
+    let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+    match find(&item.nodes, code)? {
+        Node::Situation { label, .. } => (field == "label").then(|| label.clone()),
+        Node::Answer(l) => Some(match field {
+            "title" => l.title.clone(),
+            "answer" => l.answer.clone(),
+            "legal_basis" => l.legal_basis.clone(),
+            "procedure" => l.procedure.clone(),
+            "fees" => l.fees.clone(),
+            "time_limit" => l.time_limit.clone(),
+            "contact" => l.contact.clone(),
+            "materials" => l.materials.join("\n"),
+            "keywords" => l.keywords.join("\n"),
+            "synonyms" => l.synonyms.join("\n"),
+            "departments" => l
+                .departments
+                .iter()
+                .map(DeptCode::as_str)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "effective_from" => date(l.effective_from),
+            "expires_on" => date(l.expires_on),
+            _ => return None,
+        }),
+    }
+}
+
+/// `GET /dept/knowledge/{code}/diff?from=&to=`: what changed between two versions (the
+/// knowledge API's diff names the nodes and fields; the texts come from the two versions).
+pub async fn diff(
+    State(console): State<Console>,
+    signed: Signed,
+    lang: Lang,
+    Path(code): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Response, ConsoleError> {
+    let dept = department(&signed)?;
+    let code = item_code(&code)?;
+    let version = |raw: Option<&str>| {
+        raw.and_then(|v| v.trim().parse::<i32>().ok())
+            .filter(|v| *v > 0)
+            .ok_or_else(|| invalid("from and to must be version numbers".into()))
+    };
+    let (from, to) = (version(q.from.as_deref())?, version(q.to.as_deref())?);
+    own_versions(&console, &signed, &dept, &code).await?;
+    let found: DiffAnswer = console
+        .parts()
+        .upstream
+        .get(
+            signed.token(),
+            Api::Knowledge,
+            &format!("/v1/items/{code}/diff?from={from}&to={to}"),
+        )
+        .await?;
+    let old = content(&console, &signed, &code, from).await?;
+    let new = content(&console, &signed, &code, to).await?;
+    let t = lang.t();
+    let k = t.kn();
+    let mut body = Html::new();
+    body.raw("<nav class=\"crumbs\"><a href=\"/dept/knowledge/")
+        .text(code.as_str())
+        .raw("\">")
+        .text(k.back_to_item)
+        .raw("</a></nav><h1>")
+        .text(k.diff_title)
+        .raw(" <span class=\"mono\">")
+        .text(code.as_str())
+        .raw(" v")
+        .display(from)
+        .raw(" → v")
+        .display(to)
+        .raw("</span></h1>");
+    let d = &found.diff;
+    if d.item_fields.is_empty() && d.nodes.is_empty() {
+        body.raw("<p class=\"muted\">")
+            .text(k.no_changes)
+            .raw("</p>");
+    } else {
+        body.raw("<div class=\"table-wrap\"><table id=\"diff\"><thead><tr><th>")
+            .text(k.code)
+            .raw("</th><th></th><th>")
+            .text(k.before)
+            .raw("</th><th>")
+            .text(k.after)
+            .raw("</th></tr></thead><tbody>");
+        let row = |body: &mut Html, who: &str, what: &str, before: String, after: String| {
+            body.raw("<tr><td class=\"mono\">")
+                .text(who)
+                .raw("</td><td>")
+                .text(what)
+                .raw("</td><td class=\"text\">")
+                .text(before)
+                .raw("</td><td class=\"text\">")
+                .text(after)
+                .raw("</td></tr>");
+        };
+        for f in &d.item_fields {
+            row(
+                &mut body,
+                k.item_level,
+                Texts::name(k.fields, f),
+                field_text(&old, None, f).unwrap_or_default(),
+                field_text(&new, None, f).unwrap_or_default(),
+            );
+        }
+        for change in &d.nodes {
+            let kind = Texts::name(k.changes, &change.change);
+            if change.fields.is_empty() {
+                row(&mut body, &change.code, kind, String::new(), String::new());
+            }
+            for f in &change.fields {
+                row(
+                    &mut body,
+                    &change.code,
+                    &format!("{kind}: {}", Texts::name(k.fields, f)),
+                    field_text(&old, Some(&change.code), f).unwrap_or_default(),
+                    field_text(&new, Some(&change.code), f).unwrap_or_default(),
+                );
+            }
+        }
+        body.raw("</tbody></table></div>");
+    }
+    Ok(pages::html(
+        StatusCode::OK,
+        layout(
+            lang,
+            Some(&signed),
+            Some(Screen::Knowledge),
+            k.diff_title,
+            body,
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An item as the knowledge API answers it (the medical-insurance item's shape, trimmed),
+    /// with a field this console does not know.
+    const ITEM: &str = r#"{
+        "code": "TH-T", "title": "天河测试", "class": "consultation", "matter_code": "01.01.002",
+        "owner": "GZ-TH", "future_field": {"x": 1},
+        "nodes": [
+            {"kind": "situation", "code": "TH-T-S1", "label": "本地户籍", "children": [
+                {"kind": "answer", "code": "TH-T-A1", "title": "答复一", "answer": "第一行\n第二行",
+                 "legal_basis": "", "departments": ["GZ-TH"], "procedure": "", "materials": ["身份证"],
+                 "fees": "", "time_limit": "", "contact": "", "effective_from": "2026-01-01",
+                 "expires_on": null, "keywords": ["测试"], "synonyms": [], "weight": 3}
+            ]},
+            {"kind": "answer", "code": "TH-T-A2", "title": "答复二", "answer": "答"}
+        ]
+    }"#;
+
+    fn item() -> Item {
+        serde_json::from_str(ITEM).expect("an item")
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn base() -> Base {
+        Base {
+            version: 2,
+            status: VersionStatus::Draft,
+            written_at: DateTime::parse_from_rfc3339("2026-03-05T08:09:10.123456Z")
+                .expect("time")
+                .with_timezone(&Utc),
+        }
+    }
+
+    #[test]
+    fn an_item_goes_back_to_the_api_with_the_fields_we_do_not_know() {
+        let item = item();
+        let back = serde_json::to_value(&item).expect("json");
+        assert_eq!(back["future_field"]["x"], 1);
+        assert_eq!(back["nodes"][0]["children"][0]["weight"], 3);
+        assert_eq!(back["nodes"][0]["kind"], "situation");
+        assert_eq!(back["nodes"][1]["kind"], "answer");
+        let again: Item = serde_json::from_value(back).expect("read again");
+        assert_eq!(again, item);
+    }
+
+    #[test]
+    fn the_base_round_trips_to_the_microsecond_and_nothing_else_parses() {
+        let b = base();
+        assert_eq!(Base::parse(&b.encode()), Some(b));
+        let later = Base {
+            written_at: b.written_at + chrono::Duration::microseconds(1),
+            ..b
+        };
+        assert_ne!(Base::parse(&later.encode()), Some(b));
+        let submitted = Base {
+            status: VersionStatus::Review,
+            ..b
+        };
+        assert_ne!(submitted, b, "a submit changes the base");
+        for bad in [
+            "",
+            "2",
+            "2:draft",
+            "x:draft:2026-03-05T08:09:10Z",
+            "2:gone:2026-03-05T08:09:10Z",
+            "2:draft:yesterday",
+        ] {
+            assert_eq!(Base::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_forms_texts_land_on_their_nodes_and_the_rest_is_kept() {
+        let form = pairs(&[
+            ("_csrf", "x"),
+            ("base", base().encode().as_str()),
+            ("title", " 天河测试（修订） "),
+            ("class", "guidance"),
+            ("matter_code", "01.01.003"),
+            ("s.TH-T-S1", "本市户籍"),
+            ("l.TH-T-A1.answer", "新的第一行\r\n新的第二行"),
+            ("l.TH-T-A1.materials", "身份证\r\n\r\n 户口簿 \r\n"),
+            ("l.TH-T-A1.departments", "GZ-TH\r\nGZ-RS"),
+            ("l.TH-T-A1.expires_on", "2027-01-01"),
+            ("l.TH-T-A1.effective_from", ""),
+        ]);
+        let edits = Edits::parse(&form).expect("parsed");
+        assert_eq!(edits.base, base());
+        let edited = edits.apply(&item());
+        assert_eq!(edited.title, "天河测试（修订）");
+        assert_eq!(edited.class, ItemClass::Guidance);
+        assert_eq!(edited.matter_code.as_str(), "01.01.003");
+        let Node::Situation {
+            label, children, ..
+        } = &edited.nodes[0]
+        else {
+            panic!("a situation first");
+        };
+        assert_eq!(label, "本市户籍");
+        let Node::Answer(leaf) = &children[0] else {
+            panic!("an answer");
+        };
+        assert_eq!(leaf.answer, "新的第一行\n新的第二行", "CRLF becomes LF");
+        assert_eq!(leaf.materials, ["身份证", "户口簿"]);
+        assert_eq!(
+            leaf.departments
+                .iter()
+                .map(DeptCode::as_str)
+                .collect::<Vec<_>>(),
+            ["GZ-TH", "GZ-RS"]
+        );
+        assert_eq!(leaf.effective_from, None, "an emptied date is cleared");
+        assert_eq!(leaf.expires_on, NaiveDate::from_ymd_opt(2027, 1, 1));
+        assert_eq!(leaf.title, "答复一", "a field not sent is kept");
+        assert_eq!(leaf.keywords, ["测试"]);
+        assert_eq!(leaf.extra["weight"], 3);
+        assert_eq!(
+            edited.nodes[1],
+            item().nodes[1],
+            "an answer not in the form"
+        );
+        assert_eq!(
+            edited.owner.as_str(),
+            "GZ-TH",
+            "the owner is not the form's"
+        );
+    }
+
+    #[test]
+    fn a_form_without_our_version_or_with_bad_values_is_refused() {
+        let b = base().encode();
+        let b = b.as_str();
+        for form in [
+            pairs(&[("title", "x")]),
+            pairs(&[("base", "nonsense")]),
+            pairs(&[("base", b), ("class", "gossip")]),
+            pairs(&[("base", b), ("matter_code", "a b")]),
+            pairs(&[("base", b), ("l.TH-T-A1.expires_on", "next year")]),
+            pairs(&[("base", b), ("l.TH-T-A1.departments", "tianhe")]),
+            pairs(&[("base", b), ("l.TH-T-A1.owner", "GZ-RS")]),
+            pairs(&[("base", b), ("l.th.answer", "x")]),
+        ] {
+            assert!(
+                matches!(Edits::parse(&form), Err(ConsoleError::Invalid(_))),
+                "{form:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_edit_form_escapes_the_texts_and_keeps_a_leading_line_break() {
+        let mut item = item();
+        item.title = "\"><script>alert(1)</script>".into();
+        if let Node::Answer(leaf) = &mut item.nodes[1] {
+            leaf.answer = "\n</textarea><b>x</b>".into();
+        }
+        let mut h = Html::new();
+        textarea(&mut h, "answer", "l.TH-T-A2.answer", "\nfirst", true);
+        assert_eq!(
+            h.finish(),
+            "<label for=\"l.TH-T-A2.answer\">answer</label><textarea id=\"l.TH-T-A2.answer\" \
+             name=\"l.TH-T-A2.answer\" required>\n\nfirst</textarea>"
+        );
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
+        for page in [
+            edit_form(Lang::En, Html::new(), &item, &base(), None, offset).finish(),
+            item_view(Lang::Zh, &item).finish(),
+        ] {
+            assert!(!page.contains("<script>") && !page.contains("</textarea><b>"));
+            assert!(page.contains("&lt;/textarea&gt;&lt;b&gt;x&lt;/b&gt;"));
+        }
+        let form = edit_form(Lang::En, Html::new(), &item, &base(), None, offset).finish();
+        assert!(form.contains(&format!("name=\"base\" value=\"{}\"", base().encode())));
+        assert!(form.contains("<option value=\"consultation\" selected>"));
+        assert!(form.contains("name=\"s.TH-T-S1\" value=\"本地户籍\""));
+    }
+
+    #[test]
+    fn the_diff_shows_the_texts_of_the_fields_it_names() {
+        let old = item();
+        let mut new = item();
+        if let Node::Answer(leaf) = &mut new.nodes[1] {
+            leaf.answer = "新答".into();
+        }
+        assert_eq!(
+            field_text(&old, Some("TH-T-A2"), "answer").as_deref(),
+            Some("答")
+        );
+        assert_eq!(
+            field_text(&new, Some("TH-T-A2"), "answer").as_deref(),
+            Some("新答")
+        );
+        assert_eq!(
+            field_text(&old, Some("TH-T-S1"), "label").as_deref(),
+            Some("本地户籍")
+        );
+        assert_eq!(
+            field_text(&old, Some("TH-T-A1"), "materials").as_deref(),
+            Some("身份证")
+        );
+        assert_eq!(
+            field_text(&old, None, "matter_code").as_deref(),
+            Some("01.01.002")
+        );
+        assert_eq!(field_text(&old, Some("TH-T-X9"), "answer"), None);
+    }
+
+    /// Through the router, with a memory session store and the knowledge API on a port nothing
+    /// listens on: what is refused is refused before any service is asked (a service asked
+    /// would make it a 503).
+    mod routes {
+        use axum::body::Body;
+        use axum::http::{Request, StatusCode, header};
+        use tower::ServiceExt as _;
+
+        use crate::session::{Clock, Session, Store, random_token};
+        use crate::web::{Console, router};
+
+        fn console() -> Console {
+            let nowhere = "http://127.0.0.1:9".to_owned();
+            let settings = hotline_config::Settings::load_from(
+                None,
+                [
+                    (
+                        "HOTLINE__CONSOLE__KNOWLEDGE_URL".to_owned(),
+                        nowhere.clone(),
+                    ),
+                    ("HOTLINE__CONSOLE__TICKETS_URL".to_owned(), nowhere),
+                ],
+            )
+            .expect("settings");
+            let clock = Clock::new();
+            Console::with_clock(&settings, Store::memory(clock), clock).expect("console")
+        }
+
+        async fn signed_in(c: &Console, roles: &[&str], dept: Option<&str>) -> (String, String) {
+            let now = c.sessions().now_ms();
+            let csrf = random_token();
+            let session = Session {
+                subject: "someone".into(),
+                name: None,
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                department: dept.map(str::to_owned),
+                access_token: "not-a-real-token".into(),
+                refresh_token: "not-a-real-refresh-token".into(),
+                access_expires_at: now + 3_600_000,
+                created_at: now,
+                last_seen: now,
+                csrf: csrf.clone(),
+            };
+            let id = c.sessions().create(&session).await.expect("stored");
+            (format!("hotline_console={}", id.as_str()), csrf)
+        }
+
+        async fn status(c: &Console, request: Request<Body>) -> StatusCode {
+            router(c.clone())
+                .oneshot(request)
+                .await
+                .expect("answered")
+                .status()
+        }
+
+        fn post(uri: &str, cookie: &str, body: String) -> Request<Body> {
+            Request::builder()
+                .method("POST")
+                .uri(uri)
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .expect("request")
+        }
+
+        fn get(uri: &str, cookie: &str) -> Request<Body> {
+            Request::builder()
+                .uri(uri)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request")
+        }
+
+        #[tokio::test]
+        async fn saves_and_submits_need_the_csrf_token_the_role_and_a_department() {
+            let c = console();
+            let (editor, csrf) =
+                signed_in(&c, &["department_staff", "knowledge_editor"], Some("GZ-TH")).await;
+            let base = "base=1%3Apublished%3A2026-03-05T08%3A09%3A10Z";
+            for uri in ["/dept/knowledge/YB/edit", "/dept/knowledge/YB/submit"] {
+                let without = post(uri, &editor, base.to_owned());
+                assert_eq!(status(&c, without).await, StatusCode::FORBIDDEN, "{uri}");
+                let wrong = post(uri, &editor, format!("_csrf={}&{base}", random_token()));
+                assert_eq!(status(&c, wrong).await, StatusCode::FORBIDDEN, "{uri}");
+                // With the token the knowledge API is asked, and it is not there.
+                let right = post(uri, &editor, format!("_csrf={csrf}&{base}"));
+                assert_eq!(
+                    status(&c, right).await,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "{uri}"
+                );
+            }
+            // Staff without the editor's role read only: no form, no save, no submit.
+            let (reader, csrf) = signed_in(&c, &["department_staff"], Some("GZ-HZ")).await;
+            assert_eq!(
+                status(&c, get("/dept/knowledge/YB/edit", &reader)).await,
+                StatusCode::FORBIDDEN
+            );
+            for uri in ["/dept/knowledge/YB/edit", "/dept/knowledge/YB/submit"] {
+                let r = post(uri, &reader, format!("_csrf={csrf}&{base}"));
+                assert_eq!(status(&c, r).await, StatusCode::FORBIDDEN, "{uri}");
+            }
+            // The centre's people have no department: the portal's pages are not theirs.
+            let (dispatcher, _) = signed_in(&c, &["dispatcher"], None).await;
+            for uri in [
+                "/dept/knowledge",
+                "/dept/knowledge/YB",
+                "/dept/knowledge/YB/edit",
+            ] {
+                assert_eq!(
+                    status(&c, get(uri, &dispatcher)).await,
+                    StatusCode::FORBIDDEN,
+                    "{uri}"
+                );
+            }
+            // A malformed code names no item.
+            assert_eq!(
+                status(&c, get("/dept/knowledge/not%20a%20code", &editor)).await,
+                StatusCode::NOT_FOUND
+            );
+        }
+    }
+}

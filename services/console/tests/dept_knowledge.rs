@@ -1,0 +1,697 @@
+//! The department portal's knowledge items against the real services (identity, tickets,
+//! dispatch with its catalogue, knowledge with its demo items) on the real NATS, Postgres and
+//! Redis:
+//!
+//! - the centre writes and publishes an item owned by Tianhe (GZ-TH) through the knowledge API
+//!   (the demo items belong to other departments);
+//! - th-staff1 (Tianhe's staff and knowledge editor) signs in, finds it in the department's list,
+//!   edits its draft through the console's form and submits it; the knowledge service records
+//!   GZ-TH as the writer and the version goes to review; a submit without the CSRF token is
+//!   refused;
+//! - a save against a version read before another save (a new draft, then a replaced draft) is
+//!   shown as a conflict with the person's text kept, and the stored draft is not touched;
+//! - another department's item is refused: its page, its form, a save and a submit;
+//! - the diff between the published version and the draft shows the changed answer, and a
+//!   rejection's note reaches the list.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(90);
+/// The hotline centre's department token (the demo's): writes for any department, publishes.
+const CENTRE: &str = "demo-gz-centre";
+/// A matter of the demo catalogue (publishing checks the item's matter against it).
+const MATTER: &str = "01.01.002";
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+struct Platform {
+    console: String,
+    knowledge: String,
+    http: reqwest::Client,
+    stop: CancellationToken,
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Platform {
+    async fn start() -> Platform {
+        let env = hotline_testkit::env().await.expect("test servers");
+        let settings = env.settings().expect("settings");
+        let stop = CancellationToken::new();
+        tokio::spawn(hotline_identity::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_tickets::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_dispatch::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_knowledge::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_console::run(settings.clone(), stop.clone()));
+        let http = reqwest::Client::new();
+        for port in [
+            settings.identity.port,
+            settings.tickets.port,
+            settings.dispatch.port,
+            settings.knowledge.port,
+            settings.console.port,
+        ] {
+            let http = http.clone();
+            eventually(&format!("port {port} ready"), || {
+                let http = http.clone();
+                async move {
+                    let r = http
+                        .get(format!("http://127.0.0.1:{port}/readyz"))
+                        .send()
+                        .await
+                        .ok()?;
+                    r.status().is_success().then_some(())
+                }
+            })
+            .await;
+        }
+        let knowledge = format!("http://127.0.0.1:{}", settings.knowledge.port);
+        // The demo items are published in the background once the catalogue answers: then the
+        // catalogue is there for this test's item too.
+        eventually("the demo knowledge", || {
+            let http = http.clone();
+            let url = format!("{knowledge}/v1/search?q=%E5%8C%BB%E4%BF%9D");
+            async move {
+                let v: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+                (v["total"].as_u64()? > 0).then_some(())
+            }
+        })
+        .await;
+        Platform {
+            console: settings.console_public_url(),
+            knowledge,
+            http,
+            stop,
+        }
+    }
+
+    /// The knowledge API as the centre: `method path` with `body`, the status and the answer.
+    async fn centre(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.knowledge))
+            .bearer_auth(CENTRE);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.expect("the knowledge API");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The item's versions, newest first.
+    async fn versions(&self, code: &str) -> Vec<Value> {
+        let (status, v) = self
+            .centre(
+                reqwest::Method::GET,
+                &format!("/v1/items/{code}/versions"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["versions"].as_array().cloned().expect("versions")
+    }
+
+    async fn version(&self, code: &str, version: i64) -> Value {
+        let (status, v) = self
+            .centre(
+                reqwest::Method::GET,
+                &format!("/v1/items/{code}/versions/{version}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["item"].clone()
+    }
+}
+
+/// A browser as far as the console and the issuer can tell: keeps cookies (one jar for the
+/// host, as browsers do across ports), follows redirects only when told.
+struct Browser {
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            let pair = value.split(';').next().unwrap_or("");
+            let Some((name, v)) = pair.split_once('=') else {
+                continue;
+            };
+            if v.is_empty() || value.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), v.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, url: &str) -> reqwest::Response {
+        let r = self
+            .http
+            .get(url)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.keep(&r);
+        r
+    }
+
+    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let r = self
+            .http
+            .post(url)
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        self.keep(&r);
+        r
+    }
+
+    /// GET, following redirects (the way a browser does), to the final page's status and body.
+    async fn page(&mut self, url: &str) -> (StatusCode, String) {
+        let mut url = url.to_owned();
+        for _ in 0..10 {
+            let r = self.get(&url).await;
+            if r.status().is_redirection() {
+                url = absolute(&url, location(&r));
+                continue;
+            }
+            let status = r.status();
+            return (status, r.text().await.expect("body"));
+        }
+        panic!("too many redirects from {url}");
+    }
+
+    /// Signs in through the console: the redirect to the issuer, its sign-in page, the
+    /// password, the callback, the page that moves on; returns the page at `path`.
+    async fn sign_in(&mut self, console: &str, path: &str, username: &str) -> String {
+        let r = self.get(&format!("{console}{path}")).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "not signed in yet");
+        let login = absolute(console, location(&r));
+        assert!(login.contains("/auth/login?return_to="), "{login}");
+        let r = self.get(&login).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let authorize = location(&r).to_owned();
+        assert!(
+            authorize.contains("code_challenge_method=S256")
+                && authorize.contains("client_id=hotline-console"),
+            "{authorize}"
+        );
+        // The issuer's sign-in page, then its form: the request's parameters come back as
+        // hidden fields, with the name and password.
+        let r = self.get(&authorize).await;
+        assert_eq!(r.status(), StatusCode::OK, "the sign-in page");
+        let (endpoint, query) = authorize.split_once('?').expect("a query");
+        let mut form: Vec<(String, String)> =
+            serde_urlencoded::from_str(query).expect("the request's parameters");
+        form.push(("username".into(), username.into()));
+        form.push(("password".into(), format!("demo-{username}")));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = self.post(endpoint, &form).await;
+        assert_eq!(r.status(), StatusCode::FOUND, "the password is right");
+        let callback = location(&r).to_owned();
+        assert!(
+            callback.starts_with(&format!("{console}/auth/callback?code=")),
+            "{callback}"
+        );
+        let r = self.get(&callback).await;
+        assert_eq!(r.status(), StatusCode::OK, "the callback");
+        assert!(
+            self.cookies.contains_key("hotline_console"),
+            "a session cookie"
+        );
+        let moving_on = r.text().await.expect("body");
+        assert!(moving_on.contains(&format!("url={path}")), "{moving_on}");
+        let (status, page) = self.page(&format!("{console}{path}")).await;
+        assert_eq!(status, StatusCode::OK, "{path} after sign-in: {page}");
+        page
+    }
+}
+
+fn location(r: &reqwest::Response) -> &str {
+    r.headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("a Location")
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http") {
+        return location.to_owned();
+    }
+    let origin: String = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    format!("{origin}{location}")
+}
+
+/// The value of the first `name="<name>" value="..."` after `after` in `page`.
+fn field(page: &str, after: &str, name: &str) -> String {
+    let start = page
+        .find(after)
+        .unwrap_or_else(|| panic!("{after} not in the page"));
+    let marker = format!("name=\"{name}\" value=\"");
+    let rest = &page[start..];
+    let at = rest
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} after {after}"))
+        + marker.len();
+    rest[at..].split('"').next().unwrap_or("").to_owned()
+}
+
+/// The answer of the first leaf (`<code>-A1`, under the situation) in a stored item.
+fn first_answer(item: &Value) -> String {
+    item["nodes"][0]["children"][0]["answer"]
+        .as_str()
+        .expect("an answer")
+        .to_owned()
+}
+
+/// The edit form as a browser sends it: every field of the page's form, with `changes`.
+fn form_of(page: &str, changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let start = page.find("id=\"edit-form\"").expect("the edit form");
+    let form = &page[start
+        ..page[start..]
+            .find("</form>")
+            .map_or(page.len(), |e| start + e)];
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    // Inputs (text, hidden, date): name then value.
+    for part in form.split("<input ").skip(1) {
+        let tag = part.split('>').next().unwrap_or("");
+        let name = tag
+            .split("name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next());
+        let value = tag
+            .split("value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next());
+        if let (Some(n), Some(v)) = (name, value) {
+            fields.push((n.to_owned(), unescape(v)));
+        }
+    }
+    // Textareas: the text after the tag (its first line break is the parser's).
+    for part in form.split("<textarea ").skip(1) {
+        let (tag, rest) = part.split_once('>').expect("a tag");
+        let name = tag
+            .split("name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("a name");
+        let text = rest.split("</textarea>").next().unwrap_or("");
+        let text = text.strip_prefix('\n').unwrap_or(text);
+        fields.push((name.to_owned(), unescape(text)));
+    }
+    // The selected class.
+    let select = form.split("<select ").nth(1).expect("the class");
+    let selected = select
+        .split("<option value=\"")
+        .skip(1)
+        .find(|o| o.split('>').next().is_some_and(|t| t.contains(" selected")))
+        .and_then(|o| o.split('"').next())
+        .expect("a class selected");
+    fields.push(("class".to_owned(), selected.to_owned()));
+    for (name, value) in changes {
+        match fields.iter_mut().find(|(n, _)| n == name) {
+            Some(f) => f.1 = (*value).to_owned(),
+            None => panic!("no field {name} in the form"),
+        }
+    }
+    fields
+}
+
+impl Browser {
+    async fn post_form(&mut self, url: &str, form: &[(String, String)]) -> reqwest::Response {
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.post(url, &pairs).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tianhe_edits_and_submits_its_item_is_refused_another_departments_and_sees_a_stale_save_as_a_conflict()
+ {
+    let p = Platform::start().await;
+    let console = p.console.clone();
+
+    // Tianhe's item, written and published by the centre (the demo has none of Tianhe's).
+    let code = format!("TH{}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
+    let item = json!({
+        "code": code, "title": "天河区测试事项", "class": "consultation", "matter_code": MATTER,
+        "owner": "GZ-TH",
+        "nodes": [
+            {"kind": "situation", "code": format!("{code}-S1"), "label": "本区居民", "children": [
+                {"kind": "answer", "code": format!("{code}-A1"), "title": "本区居民的答复",
+                 "answer": "请携带身份证到天河区政务服务中心办理。", "departments": ["GZ-TH"],
+                 "materials": ["身份证"], "effective_from": "2026-01-01"}
+            ]},
+            {"kind": "answer", "code": format!("{code}-A2"), "title": "其他情况", "answer": "请拨打12345咨询。"}
+        ]
+    });
+    let (status, v) = p
+        .centre(
+            reqwest::Method::PUT,
+            &format!("/v1/items/{code}/draft?submit=true"),
+            Some(item),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = p
+        .centre(
+            reqwest::Method::POST,
+            &format!("/v1/items/{code}/publish"),
+            Some(json!({"note": "test item"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // Another department's published item (a demo item of Human Resources and Social Security).
+    let (status, listed) = p
+        .centre(
+            reqwest::Method::GET,
+            "/v1/items?department=GZ-RS&limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let other = listed["items"][0]["code"]
+        .as_str()
+        .expect("a GZ-RS item")
+        .to_owned();
+
+    // th-staff1 signs in at the list: Tianhe's item, published; nothing of GZ-RS's.
+    let mut th = Browser::new();
+    let list = th.sign_in(&console, "/dept/knowledge", "th-staff1").await;
+    assert!(
+        list.contains(&format!("href=\"/dept/knowledge/{code}\"")),
+        "{list}"
+    );
+    assert!(list.contains("已发布"), "the status: {list}");
+    assert!(
+        !list.contains(&format!("/dept/knowledge/{other}\"")),
+        "{list}"
+    );
+    assert!(
+        list.contains("href=\"/dept/knowledge\" aria-current=\"page\""),
+        "the portal's navigation links the list: {list}"
+    );
+    let (_, english) = th.page(&format!("{console}/dept/knowledge?lang=en")).await;
+    assert!(english.contains("Our knowledge items"), "{english}");
+    let (_, _) = th.page(&format!("{console}/dept/knowledge?lang=zh")).await;
+
+    // The item's page: the published content, no working version yet, the way to edit.
+    let (status, page) = th.page(&format!("{console}/dept/knowledge/{code}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("请携带身份证到天河区政务服务中心办理。"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"edit\""), "{page}");
+    assert!(!page.contains("id=\"submit\""), "nothing to submit yet");
+
+    // Two forms read from the published version 1 (two tabs).
+    let a1 = format!("l.{code}-A1.answer");
+    let a1 = a1.as_str();
+    let (status, first_form) = th
+        .page(&format!("{console}/dept/knowledge/{code}/edit"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first_form}");
+    let second_form = first_form.clone();
+    assert!(field(&first_form, "id=\"edit-form\"", "base").starts_with("1:published:"));
+
+    // The first saves: a new draft, version 2, written by GZ-TH.
+    let saved_text = "请携带身份证和户口簿到天河区政务服务中心办理。\r\n可先在网上预约。";
+    let r = th
+        .post_form(
+            &format!("{console}/dept/knowledge/{code}/edit"),
+            &form_of(&first_form, &[(a1, saved_text)]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION].to_str().expect("ascii"),
+        format!("/dept/knowledge/{code}?done=saved")
+    );
+    let versions = p.versions(&code).await;
+    assert_eq!(versions[0]["version"], 2);
+    assert_eq!(versions[0]["status"], "draft");
+    assert_eq!(versions[0]["written_by"], "GZ-TH");
+    let draft = p.version(&code, 2).await;
+    assert_eq!(
+        first_answer(&draft),
+        "请携带身份证和户口簿到天河区政务服务中心办理。\n可先在网上预约。",
+        "saved with the browser's CRLF as LF"
+    );
+    assert_eq!(
+        draft["nodes"][1]["answer"], "请拨打12345咨询。",
+        "the rest is kept"
+    );
+    assert_eq!(draft["owner"], "GZ-TH");
+
+    // The second tab saves against version 1: a conflict, shown with its text, nothing written.
+    let stale_text = "第二个标签页里的修改。";
+    let r = th
+        .post_form(
+            &format!("{console}/dept/knowledge/{code}/edit"),
+            &form_of(&second_form, &[(a1, stale_text)]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let conflict = r.text().await.expect("body");
+    assert!(conflict.contains("id=\"conflict\""), "{conflict}");
+    assert!(
+        conflict.contains(stale_text),
+        "the person's text is kept: {conflict}"
+    );
+    assert!(
+        field(&conflict, "id=\"edit-form\"", "base").starts_with("2:draft:"),
+        "the form is now against the version there"
+    );
+    assert_eq!(
+        first_answer(&p.version(&code, 2).await),
+        first_answer(&draft),
+        "the stale save wrote nothing"
+    );
+
+    // The same with a replaced draft (same version number, written again since the read).
+    let materials = format!("l.{code}-A1.materials");
+    let (_, third_form) = th
+        .page(&format!("{console}/dept/knowledge/{code}/edit"))
+        .await;
+    let (_, fourth_form) = th
+        .page(&format!("{console}/dept/knowledge/{code}/edit"))
+        .await;
+    let r = th
+        .post_form(
+            &format!("{console}/dept/knowledge/{code}/edit"),
+            &form_of(
+                &third_form,
+                &[
+                    (a1, "第三次修改后的答复。"),
+                    (materials.as_str(), "身份证\r\n户口簿"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = th
+        .post_form(
+            &format!("{console}/dept/knowledge/{code}/edit"),
+            &form_of(&fourth_form, &[(a1, "第四次。")]),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CONFLICT,
+        "a replaced draft is a change too"
+    );
+    let draft = p.version(&code, 2).await;
+    assert_eq!(first_answer(&draft), "第三次修改后的答复。");
+    assert_eq!(
+        draft["nodes"][0]["children"][0]["materials"],
+        json!(["身份证", "户口簿"])
+    );
+    assert_eq!(p.versions(&code).await.len(), 2, "still one draft");
+
+    // The item's page shows the draft beside the published version; the diff names the change.
+    let (status, page) = th
+        .page(&format!("{console}/dept/knowledge/{code}?done=saved"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("草稿已保存"), "{page}");
+    assert!(
+        page.contains("第三次修改后的答复。")
+            && page.contains("请携带身份证到天河区政务服务中心办理。")
+    );
+    assert!(
+        page.contains(&format!("/dept/knowledge/{code}/diff?from=1&amp;to=2")),
+        "{page}"
+    );
+    let (status, diff) = th
+        .page(&format!("{console}/dept/knowledge/{code}/diff?from=1&to=2"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{diff}");
+    assert!(diff.contains(&format!("{code}-A1")), "{diff}");
+    assert!(
+        diff.contains("请携带身份证到天河区政务服务中心办理。")
+            && diff.contains("第三次修改后的答复。"),
+        "before and after: {diff}"
+    );
+    assert!(
+        !diff.contains(&format!("{code}-A2")),
+        "an unchanged answer is not listed"
+    );
+
+    // Submit: refused without the CSRF token, then done.
+    let csrf = field(&page, "id=\"actions\"", "_csrf");
+    let r = th
+        .post(&format!("{console}/dept/knowledge/{code}/submit"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(p.versions(&code).await[0]["status"], "draft");
+    let r = th
+        .post(
+            &format!("{console}/dept/knowledge/{code}/submit"),
+            &[("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let versions = p.versions(&code).await;
+    assert_eq!(versions[0]["status"], "review");
+    assert_eq!(versions[0]["version"], 2);
+    let (_, page) = th
+        .page(&format!("{console}/dept/knowledge/{code}?done=submitted"))
+        .await;
+    assert!(
+        page.contains("已提交审核") && page.contains("等待热线中心审核"),
+        "{page}"
+    );
+    assert!(!page.contains("id=\"edit\""), "no editing in review");
+    let (status, _) = th
+        .page(&format!("{console}/dept/knowledge/{code}/edit"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // A form read before the submit is stale now (the status changed, not the version).
+    let r = th
+        .post_form(
+            &format!("{console}/dept/knowledge/{code}/edit"),
+            &form_of(&fourth_form, &[]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(p.versions(&code).await[0]["status"], "review");
+
+    // The centre sends it back with a note: the list shows it.
+    let (status, v) = p
+        .centre(
+            reqwest::Method::POST,
+            &format!("/v1/items/{code}/reject"),
+            Some(json!({"note": "请补充法律依据"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (_, list) = th.page(&format!("{console}/dept/knowledge")).await;
+    assert!(
+        list.contains("请补充法律依据") && list.contains("已退回"),
+        "{list}"
+    );
+
+    // Another department's item: not shown, not editable, not submittable.
+    for path in [
+        format!("/dept/knowledge/{other}"),
+        format!("/dept/knowledge/{other}/edit"),
+        format!("/dept/knowledge/{other}/diff?from=1&to=1"),
+    ] {
+        let (status, body) = th.page(&format!("{console}{path}")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert!(!body.contains("name=\"base\""), "{path}");
+    }
+    let before = p.versions(&other).await;
+    let info = &before[0];
+    let base = format!(
+        "{}:{}:{}",
+        info["version"],
+        info["status"].as_str().expect("status"),
+        info["written_at"].as_str().expect("time")
+    );
+    let r = th
+        .post(
+            &format!("{console}/dept/knowledge/{other}/edit"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("base", base.as_str()),
+                ("title", "天河改的"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = th
+        .post(
+            &format!("{console}/dept/knowledge/{other}/submit"),
+            &[("_csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let after = p.versions(&other).await;
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[0]["written_at"], info["written_at"], "untouched");
+    assert_ne!(after[0]["title"], "天河改的");
+}
