@@ -19,7 +19,8 @@
 # progress by ticket number and the phone's last 4 digits; and a citizen's mail client
 # (email_client.py, Python's smtplib + email: a GB18030 mail, the auto-reply caught at the relay);
 # and the centre's people in the same browser on the web console (console.py: sign-in at the
-# identity service, the manual queue, the department portal).
+# identity service, the manual queue, the department portal, the agent desk, the supervisor's
+# board, report and hotspots, at 1366x768 and tablet sizes).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -72,14 +73,20 @@ export HOTLINE__GATEWAY__PORT="$(free_port)" HOTLINE__GATEWAY__GRPC_PORT="$(free
 export HOTLINE__IDENTITY__PORT="$(free_port)" HOTLINE__WECHAT__PORT="$(free_port)"
 # Every port of `all`, so a platform already running here (the local demo) is not in the way.
 export HOTLINE__KNOWLEDGE__PORT="$(free_port)" HOTLINE__SLA__PORT="$(free_port)" HOTLINE__PHONE__PORT="$(free_port)"
-# The web console (its sign-in callback follows its port: [console] public_url is derived).
-export HOTLINE__CONSOLE__PORT="$(free_port)"
+# The web console (its sign-in callback follows its port: [console] public_url is derived), and
+# the survey API its supervisor's board reads (at the default port it could be another
+# platform's, refusing this one's tokens), the app's, SMS's and notify's.
+export HOTLINE__CONSOLE__PORT="$(free_port)" HOTLINE__SURVEY__PORT="$(free_port)"
+export HOTLINE__APP__PORT="$(free_port)" HOTLINE__SMS__PORT="$(free_port)" HOTLINE__NOTIFY__PORT="$(free_port)"
 # The email channel's SMTP and HTTP ports, and the relay its auto-replies go to: email_client.py
 # listens there as the relay.
 email_sink_port="$(free_port)"
 export HOTLINE__EMAIL__PORT="$(free_port)" HOTLINE__EMAIL__HTTP_PORT="$(free_port)"
 export HOTLINE__EMAIL__RELAY_HOST=127.0.0.1 HOTLINE__EMAIL__RELAY_PORT="$email_sink_port"
 export HOTLINE__IDENTITY__ISSUER="http://127.0.0.1:$HOTLINE__IDENTITY__PORT"
+# The issuer the console signs people in at and every API verifies their tokens against (its
+# default is the identity service's default port: nothing there, or another platform's).
+export HOTLINE__AUTH__ISSUER="$HOTLINE__IDENTITY__ISSUER"
 log="$state/peers-platform.log"
 RUST_LOG=warn "$bin" all --demo >"$log" 2>&1 &
 platform=$!
@@ -113,8 +120,13 @@ SMTP_PORT="$HOTLINE__EMAIL__PORT" SINK_PORT="$email_sink_port" \
     "$venv/bin/python" deploy/peers/email_client.py
 # After the department peer: its ticket count is not disturbed (this ticket goes to Haizhu anyway).
 WEB_URL="http://127.0.0.1:$HOTLINE__INTAKE__PORT/" "$venv/bin/python" deploy/peers/web_page.py
-# The web console in Chromium: a mail's ticket dispatched from the manual queue by dispatcher1,
-# then accepted, replied and completed by Tianhe's th-staff1 (screenshots: SCREENSHOTS=dir).
+# The web console in Chromium, every role: mails' tickets dispatched from the manual queue by
+# dispatcher1, accepted, replied and completed by Tianhe's th-staff1 (and an extension asked
+# for), a call answered on the spot at agent1's desk, supervisor1's board (the extension
+# approved), report (CSV, PDF) and hotspot map; the main screens at tablet sizes too
+# (screenshots: SCREENSHOTS=dir).
 CONSOLE_URL="http://127.0.0.1:$HOTLINE__CONSOLE__PORT" SMTP_PORT="$HOTLINE__EMAIL__PORT" \
+    PHONE_URL="http://127.0.0.1:$HOTLINE__PHONE__PORT" \
+    OPEN311_BASE="http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2" \
     "$venv/bin/python" deploy/peers/console.py
 echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client, wechatpy WeChat server, Selenium + Chromium citizen on the web page and staff on the console, smtplib mail client)"
