@@ -23,6 +23,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use hotline_bus::db::Transactions;
 use hotline_bus::rpc::RemoteError;
 use hotline_config::Settings;
 use hotline_domain::contract::{GetTicket, TicketQuery, UpdatesQuery};
@@ -57,8 +58,15 @@ pub async fn run_with_listener(
     // Every task stops on the service's token: at shutdown, or when another task fails.
     let shutdown = service.stop_token();
     let bus = service.bus().clone();
+    // The ledger's transactions wait on nothing but Postgres: one a frozen replica left idle is
+    // ended, its locks released, so the other replicas' batches go on.
     let pool = service
-        .postgres(&settings, sqlx::migrate!("./migrations"), SCHEMA)
+        .postgres_for(
+            &settings,
+            sqlx::migrate!("./migrations"),
+            SCHEMA,
+            Transactions::PostgresOnly,
+        )
         .await?;
     // The city's departments, as `hotline setup --directory` stored them (a restart picks up
     // a newer one).

@@ -8,21 +8,60 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+/// How long a [`Transactions::PostgresOnly`] transaction may sit idle before Postgres ends
+/// its session.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: &str = "5s";
+
+/// What a pool's transactions wait on between their statements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transactions {
+    /// Other systems too (a command outbox awaits the ledger's answer inside its transaction,
+    /// the phone channel's hold sweeper too): Postgres never ends them for idling.
+    AwaitOthers,
+    /// Nothing but Postgres (the tickets ledger's): a transaction idle for
+    /// [`IDLE_IN_TRANSACTION_TIMEOUT`] belongs to a process that is not running, and Postgres
+    /// ends its session.
+    ///
+    /// A replica frozen mid-transaction (SIGSTOP, a stalled VM) keeps its row locks while
+    /// Postgres waits on it; the other replicas' transactions that touch the same rows wait too
+    /// (a retried command inserts the same ticket number and idempotency key the frozen one
+    /// holds uncommitted), and every command batched with them times out: a frozen ledger
+    /// replica cost the kill matrix 3,072 refused tickets before this. Ending the session
+    /// releases the locks.
+    PostgresOnly,
+}
+
+/// A pool for transactions that may await other systems ([`Transactions::AwaitOthers`]).
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    connect_for(url, max_connections, Transactions::AwaitOthers).await
+}
+
+/// A pool whose sessions suit `transactions`.
+pub async fn connect_for(
+    url: &str,
+    max_connections: u32,
+    transactions: Transactions,
+) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a Postgres URL")?;
+    // An operator's own choice of a setting in the URL (`?options=-c%20plan_cache_mode%3Dauto`)
+    // stands.
+    let chosen = |setting: &str| options.get_options().is_some_and(|o| o.contains(setting));
+    let mut defaults = Vec::new();
     // Plan every statement with its actual parameters. sqlx prepares statements, and after five
     // runs Postgres may switch a connection to a generic plan made while a table was still small
     // (a fresh schema, a new day's partition): `key = ANY($1)` on the ledger's command log then
     // stays a sequential scan as the table grows, 20 ms per batch instead of a few index probes.
-    // An operator's own choice in the URL (`?options=-c%20plan_cache_mode%3Dauto`) stands.
-    let options = if options
-        .get_options()
-        .is_some_and(|o| o.contains("plan_cache_mode"))
+    if !chosen("plan_cache_mode") {
+        defaults.push(("plan_cache_mode", "force_custom_plan"));
+    }
+    if transactions == Transactions::PostgresOnly && !chosen("idle_in_transaction_session_timeout")
     {
-        options
-    } else {
-        options.options([("plan_cache_mode", "force_custom_plan")])
-    };
+        defaults.push((
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION_TIMEOUT,
+        ));
+    }
+    let options = options.options(defaults);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))

@@ -16,6 +16,7 @@ use std::future::Future;
 use anyhow::Context as _;
 use axum::Router;
 use hotline_bus::Bus;
+use hotline_bus::db::Transactions;
 use hotline_bus::outbox::{Relay, RelayOptions};
 use hotline_bus::rpc::{self, RemoteError};
 use hotline_bus::streams::{self, StreamOptions};
@@ -89,7 +90,25 @@ impl Service {
         migrations: Migrator,
         schema: &'static str,
     ) -> anyhow::Result<PgPool> {
-        let pool = self.postgres_unmigrated(settings).await?;
+        self.postgres_for(settings, migrations, schema, Transactions::AwaitOthers)
+            .await
+    }
+
+    /// [`Self::postgres`] with sessions suited to what its transactions wait on.
+    pub async fn postgres_for(
+        &mut self,
+        settings: &Settings,
+        migrations: Migrator,
+        schema: &'static str,
+        transactions: Transactions,
+    ) -> anyhow::Result<PgPool> {
+        let pool = hotline_bus::db::connect_for(
+            &settings.database.url,
+            settings.database.max_connections,
+            transactions,
+        )
+        .await?;
+        self.pool = Some(pool.clone());
         hotline_bus::db::migrate(&pool, migrations, schema).await?;
         Ok(pool)
     }
