@@ -447,7 +447,15 @@ async fn every_replica_reports_the_outbox_and_only_a_leader_that_cannot_publish_
     assert!(leader_health.is_leader());
     assert!(!follower_health.is_leader());
     assert!(!follower_health.stuck());
-    assert!(follower_health.oldest_age() >= Duration::from_secs(1));
+    // The follower counts the outbox on its own beat (`gauge_every`): its latest count may
+    // predate the leader's second of being stuck.
+    wait_until(
+        Duration::from_secs(5),
+        "the follower reports the outbox's age",
+        || follower_health.oldest_age() >= Duration::from_secs(1),
+    )
+    .await;
+    assert!(!follower_health.stuck());
     assert_eq!(gauge("hotline_outbox_depth"), Some(2.0));
     assert!(gauge("hotline_outbox_oldest_age_seconds").is_some_and(|age| age >= 1.0));
     assert_eq!(outbox_depth(&pool, GAUGE_SCHEMA).await, 2);
