@@ -93,16 +93,29 @@ DESKTOP = (1366, 768)
 TABLETS = {"tablet-landscape": (1024, 768), "tablet-portrait": (768, 1024)}
 
 
+def resize(driver, width, height):
+    """The window at this size, once the page has been laid out at the new width (the driver
+    answers before the renderer has the new viewport)."""
+    driver.set_window_size(width, height)
+    deadline = time.time() + 5
+    while driver.execute_script("return window.innerWidth") != width and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # a chart's resize handler
+
+
 def shot(driver, name, size=DESKTOP):
     if SCREENSHOTS:
         os.makedirs(SCREENSHOTS, exist_ok=True)
         width, height = size
-        driver.set_window_size(width, height)
-        # The whole page, not only the first screenful.
-        full = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(width, max(height, min(int(full) + 40, 2400)))
+        resize(driver, width, height)
+        # The whole page, not only the first screenful (the window's height includes what the
+        # browser itself takes).
+        full, inner, outer = driver.execute_script(
+            "return [document.documentElement.scrollHeight, window.innerHeight, window.outerHeight]"
+        )
+        resize(driver, width, max(height, min(int(full) + int(outer) - int(inner), 2400)))
         driver.save_screenshot(os.path.join(SCREENSHOTS, f"{name}.png"))
-        driver.set_window_size(*DESKTOP)
+        resize(driver, *DESKTOP)
 
 
 def fits(driver, page, tablet_shot=None):
@@ -110,8 +123,7 @@ def fits(driver, page, tablet_shot=None):
     table may scroll inside its own box, the page may not). tablet_shot=(size name, file name)
     keeps a screenshot at that tablet size."""
     for name, (width, height) in [("desktop", DESKTOP), *TABLETS.items()]:
-        driver.set_window_size(width, height)
-        time.sleep(0.3)  # the layout (and a chart's resize) settles
+        resize(driver, width, height)
         scroll, inner = driver.execute_script(
             "return [document.documentElement.scrollWidth, window.innerWidth]"
         )
@@ -127,7 +139,7 @@ def fits(driver, page, tablet_shot=None):
             raise AssertionError(f"{page} at {name} {width}x{height}: {scroll}px wide in a {inner}px window ({wide})")
         if tablet_shot and tablet_shot[0] == name:
             shot(driver, tablet_shot[1], (width, height))
-    driver.set_window_size(*DESKTOP)
+    resize(driver, *DESKTOP)
 
 
 def check_console(driver, page):
@@ -246,7 +258,7 @@ def main():
         assert "citizen@example.org" not in driver.find_element(By.TAG_NAME, "body").text, "the citizen's address in the queue"
         check_console(driver, "the manual queue")
         shot(driver, "02-dispatcher-manual-queue")
-        fits(driver, "the manual queue", ("tablet-landscape", "tablet-landscape-dispatcher-queue"))
+        fits(driver, "the manual queue")
         section = queued_section(driver, marker)
         dispatch_to(driver, wait, section, number, "GZ-TH")
         wait.until(lambda d: queued_section(d, marker) is None)
@@ -279,7 +291,7 @@ def main():
         row = inbox_row(driver, number)
         check_console(driver, "the inbox")
         shot(driver, "06-department-inbox")
-        fits(driver, "the inbox", ("tablet-portrait", "tablet-portrait-department-inbox"))
+        fits(driver, "the inbox")
         row = inbox_row(driver, number)
         row.find_element(By.CSS_SELECTOR, "a").click()
         wait.until(ec.presence_of_element_located((By.ID, "act-accept")))
@@ -526,7 +538,7 @@ def supervisor(extension_ticket):
         time.sleep(1)  # the chart's animation
         check_console(driver, "the hotspots")
         shot(driver, "15-supervisor-hotspots")
-        fits(driver, "the hotspots", ("tablet-portrait", "tablet-portrait-supervisor-hotspots"))
+        fits(driver, "the hotspots")
         sign_out(driver, wait)
         print(
             f"console: supervisor1 read the board ({figures['fig-contacts']}), approved {extension_ticket}'s extension, "
