@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 mod channels;
+mod console;
 mod dispatch;
 pub(crate) mod kill;
 mod knowledge;
@@ -50,6 +51,10 @@ pub enum Suite {
     /// for `--rate-seconds`, at least 20), one fault per case; every ticket given a number
     /// must reach its department exactly once.
     KillMatrix,
+    /// The web console: every page's server time (p50/p99, to the body's last byte) with
+    /// `--stored` tickets in the ledger, `--requests` per page, against the console's static
+    /// stylesheet; a page over 50 ms p99 fails the run.
+    Console,
 }
 
 #[derive(clap::Args, Clone)]
@@ -84,6 +89,12 @@ pub struct Args {
     /// Seconds the latency run lasts.
     #[arg(long, default_value_t = 10)]
     rate_seconds: u64,
+    /// Console suite: tickets stored through the ledger before the pages are read.
+    #[arg(long, default_value_t = 100_000)]
+    stored: usize,
+    /// Console suite: requests per page.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
     /// Write the report as JSON here too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -256,6 +267,7 @@ pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
         Suite::Channels => channels::run(settings, args).await,
         Suite::Dispatch => dispatch::run(settings, args).await,
         Suite::KillMatrix => kill::run(settings, args).await,
+        Suite::Console => console::run(settings, args).await,
     }
 }
 
