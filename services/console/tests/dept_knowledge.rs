@@ -338,6 +338,10 @@ fn form_of(page: &str, changes: &[(&str, &str)]) -> Vec<(String, String)> {
     // Inputs (text, hidden, date): name then value.
     for part in form.split("<input ").skip(1) {
         let tag = part.split('>').next().unwrap_or("");
+        // An unchecked box is not sent.
+        if tag.contains("type=\"checkbox\"") && !tag.contains(" checked") {
+            continue;
+        }
         let name = tag
             .split("name=\"")
             .nth(1)
@@ -374,6 +378,10 @@ fn form_of(page: &str, changes: &[(&str, &str)]) -> Vec<(String, String)> {
     for (name, value) in changes {
         match fields.iter_mut().find(|(n, _)| n == name) {
             Some(f) => f.1 = (*value).to_owned(),
+            // A box ticked, a choice made.
+            None if form.contains(&format!("name=\"{name}\"")) => {
+                fields.push(((*name).to_owned(), (*value).to_owned()));
+            }
             None => panic!("no field {name} in the form"),
         }
     }
@@ -533,6 +541,8 @@ async fn tianhe_edits_and_submits_its_item_is_refused_another_departments_and_se
 
     // The same with a replaced draft (same version number, written again since the read).
     let materials = format!("l.{code}-A1.materials");
+    let remove_a2 = format!("l.{code}-A2.remove");
+    let (s1, a3) = (format!("{code}-S1"), format!("{code}-A3"));
     let (_, third_form) = th
         .page(&format!("{console}/dept/knowledge/{code}/edit"))
         .await;
@@ -547,6 +557,12 @@ async fn tianhe_edits_and_submits_its_item_is_refused_another_departments_and_se
                 &[
                     (a1, "第三次修改后的答复。"),
                     (materials.as_str(), "身份证\r\n户口簿"),
+                    // One answer removed, one added under the situation.
+                    (remove_a2.as_str(), "1"),
+                    ("new.parent", s1.as_str()),
+                    ("new.code", a3.as_str()),
+                    ("new.title", "持居住证的居民"),
+                    ("new.answer", "持居住证的居民请携带居住证办理。"),
                 ],
             ),
         )
@@ -570,6 +586,15 @@ async fn tianhe_edits_and_submits_its_item_is_refused_another_departments_and_se
         json!(["身份证", "户口簿"])
     );
     assert_eq!(p.versions(&code).await.len(), 2, "still one draft");
+    assert_eq!(
+        draft["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "A2 removed"
+    );
+    let added = &draft["nodes"][0]["children"][1];
+    assert_eq!(added["code"], a3.as_str());
+    assert_eq!(added["answer"], "持居住证的居民请携带居住证办理。");
+    assert_eq!(added["departments"], json!(["GZ-TH"]));
 
     // The item's page shows the draft beside the published version; the diff names the change.
     let (status, page) = th
@@ -596,9 +621,11 @@ async fn tianhe_edits_and_submits_its_item_is_refused_another_departments_and_se
         "before and after: {diff}"
     );
     assert!(
-        !diff.contains(&format!("{code}-A2")),
-        "an unchanged answer is not listed"
+        diff.contains(&format!("{code}-A2</td><td>删除"))
+            && diff.contains(&format!("{code}-A3</td><td>新增")),
+        "the removed and the added answer: {diff}"
     );
+    assert!(!diff.contains(&s1), "an unchanged situation is not listed");
 
     // Submit: refused without the CSRF token, then done.
     let csrf = field(&page, "id=\"actions\"", "_csrf");

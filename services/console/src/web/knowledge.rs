@@ -16,7 +16,7 @@
 //! conflict with the person's text kept. The compare and the write are two requests: two saves
 //! within the same few milliseconds can still both pass (the API would need an `If-Match`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -308,7 +308,95 @@ pub struct LeafEdit {
     synonyms: Option<Vec<String>>,
 }
 
-/// The edit form, parsed: the base it was read against and the texts, by node code.
+impl LeafEdit {
+    /// One field of an answer (`name` is the form's, for the refusal's words).
+    fn set(&mut self, field: &str, value: &str, name: &str) -> Result<(), ConsoleError> {
+        match field {
+            "title" => self.title = Some(value.trim().to_owned()),
+            "answer" => self.answer = Some(text(value)),
+            "legal_basis" => self.legal_basis = Some(text(value)),
+            "procedure" => self.procedure = Some(text(value)),
+            "fees" => self.fees = Some(value.trim().to_owned()),
+            "time_limit" => self.time_limit = Some(value.trim().to_owned()),
+            "contact" => self.contact = Some(value.trim().to_owned()),
+            "materials" => self.materials = Some(lines(value)),
+            "keywords" => self.keywords = Some(lines(value)),
+            "synonyms" => self.synonyms = Some(lines(value)),
+            "departments" => {
+                self.departments = Some(
+                    lines(value)
+                        .iter()
+                        .map(|d| DeptCode::parse(d).map_err(|e| invalid(format!("{d:?}: {e}"))))
+                        .collect::<Result<_, _>>()?,
+                );
+            }
+            "effective_from" => self.effective_from = Some(date(value, name)?),
+            "expires_on" => self.expires_on = Some(date(value, name)?),
+            _ => return Err(invalid(format!("unknown field {name:?}"))),
+        }
+        Ok(())
+    }
+
+    /// Whether the person typed anything (the new answer's fieldset is sent empty otherwise).
+    fn is_blank(&self) -> bool {
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+        let none = |v: &Option<Vec<String>>| v.as_ref().is_none_or(Vec::is_empty);
+        blank(&self.title)
+            && blank(&self.answer)
+            && blank(&self.legal_basis)
+            && blank(&self.procedure)
+            && blank(&self.fees)
+            && blank(&self.time_limit)
+            && blank(&self.contact)
+            && none(&self.materials)
+            && none(&self.keywords)
+            && none(&self.synonyms)
+    }
+
+    fn apply(&self, leaf: &mut Leaf) {
+        let set = |to: &mut String, from: &Option<String>| {
+            if let Some(v) = from {
+                to.clone_from(v);
+            }
+        };
+        set(&mut leaf.title, &self.title);
+        set(&mut leaf.answer, &self.answer);
+        set(&mut leaf.legal_basis, &self.legal_basis);
+        set(&mut leaf.procedure, &self.procedure);
+        set(&mut leaf.fees, &self.fees);
+        set(&mut leaf.time_limit, &self.time_limit);
+        set(&mut leaf.contact, &self.contact);
+        let set_list = |to: &mut Vec<String>, from: &Option<Vec<String>>| {
+            if let Some(v) = from {
+                to.clone_from(v);
+            }
+        };
+        set_list(&mut leaf.materials, &self.materials);
+        set_list(&mut leaf.keywords, &self.keywords);
+        set_list(&mut leaf.synonyms, &self.synonyms);
+        if let Some(d) = &self.departments {
+            leaf.departments.clone_from(d);
+        }
+        if let Some(d) = self.effective_from {
+            leaf.effective_from = d;
+        }
+        if let Some(d) = self.expires_on {
+            leaf.expires_on = d;
+        }
+    }
+}
+
+/// A new answer from the form: its code, where it goes (a situation, or the item's first
+/// level), its fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLeaf {
+    code: ItemCode,
+    parent: Option<ItemCode>,
+    fields: LeafEdit,
+}
+
+/// The edit form, parsed: the base it was read against and the texts, by node code; answers
+/// to remove and one to add.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edits {
     pub base: Base,
@@ -317,6 +405,8 @@ pub struct Edits {
     matter_code: Option<ServiceCode>,
     labels: BTreeMap<ItemCode, String>,
     leaves: BTreeMap<ItemCode, LeafEdit>,
+    removed: BTreeSet<ItemCode>,
+    added: Option<NewLeaf>,
 }
 
 /// A browser sends a textarea's line breaks as CRLF; the stored texts have LF (else every save
@@ -348,9 +438,15 @@ fn date(raw: &str, field: &str) -> Result<Option<NaiveDate>, ConsoleError> {
         .map_err(|_| invalid(format!("{field} must be a date (YYYY-MM-DD)")))
 }
 
+fn node_code(raw: &str, name: &str) -> Result<ItemCode, ConsoleError> {
+    ItemCode::parse(raw).map_err(|e| invalid(format!("{name}: {e}")))
+}
+
 impl Edits {
     /// The form's fields: `base`, `title`, `class`, `matter_code`, `s.<code>` (a situation's
-    /// label) and `l.<code>.<field>` (an answer's fields). Unknown names are ignored (`_csrf`).
+    /// label), `l.<code>.<field>` (an answer's fields; `l.<code>.remove` removes it) and
+    /// `new.code`, `new.parent`, `new.<field>` (an answer to add; all empty: none). Unknown names
+    /// are ignored (`_csrf`).
     pub fn parse(pairs: &[(String, String)]) -> Result<Edits, ConsoleError> {
         let mut base = None;
         let mut edits = Edits {
@@ -364,7 +460,12 @@ impl Edits {
             matter_code: None,
             labels: BTreeMap::new(),
             leaves: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            added: None,
         };
+        let mut new_code = String::new();
+        let mut new_parent = String::new();
+        let mut new_fields = LeafEdit::default();
         for (name, value) in pairs {
             match name.as_str() {
                 "base" => {
@@ -386,56 +487,57 @@ impl Edits {
                             .map_err(|e| invalid(format!("matter_code: {e}")))?,
                     );
                 }
+                "new.code" => value.trim().clone_into(&mut new_code),
+                "new.parent" => value.trim().clone_into(&mut new_parent),
                 _ => {
                     if let Some(code) = name.strip_prefix("s.") {
-                        let code =
-                            ItemCode::parse(code).map_err(|e| invalid(format!("{name}: {e}")))?;
-                        edits.labels.insert(code, value.trim().to_owned());
+                        edits
+                            .labels
+                            .insert(node_code(code, name)?, value.trim().to_owned());
+                    } else if let Some(field) = name.strip_prefix("new.") {
+                        new_fields.set(field, value, name)?;
                     } else if let Some(rest) = name.strip_prefix("l.") {
                         let (code, field) = rest
                             .rsplit_once('.')
                             .ok_or_else(|| invalid(format!("unknown field {name:?}")))?;
-                        let code =
-                            ItemCode::parse(code).map_err(|e| invalid(format!("{name}: {e}")))?;
-                        let leaf = edits.leaves.entry(code).or_default();
-                        match field {
-                            "title" => leaf.title = Some(value.trim().to_owned()),
-                            "answer" => leaf.answer = Some(text(value)),
-                            "legal_basis" => leaf.legal_basis = Some(text(value)),
-                            "procedure" => leaf.procedure = Some(text(value)),
-                            "fees" => leaf.fees = Some(value.trim().to_owned()),
-                            "time_limit" => leaf.time_limit = Some(value.trim().to_owned()),
-                            "contact" => leaf.contact = Some(value.trim().to_owned()),
-                            "materials" => leaf.materials = Some(lines(value)),
-                            "keywords" => leaf.keywords = Some(lines(value)),
-                            "synonyms" => leaf.synonyms = Some(lines(value)),
-                            "departments" => {
-                                leaf.departments = Some(
-                                    lines(value)
-                                        .iter()
-                                        .map(|d| {
-                                            DeptCode::parse(d)
-                                                .map_err(|e| invalid(format!("{d:?}: {e}")))
-                                        })
-                                        .collect::<Result<_, _>>()?,
-                                );
-                            }
-                            "effective_from" => leaf.effective_from = Some(date(value, name)?),
-                            "expires_on" => leaf.expires_on = Some(date(value, name)?),
-                            _ => return Err(invalid(format!("unknown field {name:?}"))),
+                        let code = node_code(code, name)?;
+                        if field == "remove" {
+                            edits.removed.insert(code);
+                        } else {
+                            edits
+                                .leaves
+                                .entry(code)
+                                .or_default()
+                                .set(field, value, name)?;
                         }
                     }
                 }
             }
         }
         edits.base = base.ok_or_else(|| invalid("the form has no version".into()))?;
+        if !new_code.is_empty() || !new_fields.is_blank() {
+            if new_code.is_empty() {
+                return Err(invalid("the new answer needs a code".into()));
+            }
+            edits.added = Some(NewLeaf {
+                code: node_code(&new_code, "new.code")?,
+                parent: if new_parent.is_empty() {
+                    None
+                } else {
+                    Some(node_code(&new_parent, "new.parent")?)
+                },
+                fields: new_fields,
+            });
+        }
         Ok(edits)
     }
 
-    /// `item` with the form's texts. The tree's shape is the item's: the form edits the texts
-    /// of the nodes it has, it does not add, remove or move nodes.
-    pub fn apply(&self, item: &Item) -> Item {
-        fn walk(nodes: &mut [Node], edits: &Edits) {
+    /// `item` with the form's texts, without the answers it removes and with the one it adds.
+    /// The rest of the tree's shape is the item's (situations are not added, removed or moved
+    /// here); a situation left empty is the knowledge service's to refuse.
+    pub fn apply(&self, item: &Item) -> Result<Item, ConsoleError> {
+        fn walk(nodes: &mut Vec<Node>, edits: &Edits) {
+            nodes.retain(|n| !matches!(n, Node::Answer(l) if edits.removed.contains(&l.code)));
             for node in nodes {
                 match node {
                     Node::Situation {
@@ -449,41 +551,26 @@ impl Edits {
                         walk(children, edits);
                     }
                     Node::Answer(leaf) => {
-                        let Some(e) = edits.leaves.get(&leaf.code) else {
-                            continue;
-                        };
-                        let set = |to: &mut String, from: &Option<String>| {
-                            if let Some(v) = from {
-                                to.clone_from(v);
-                            }
-                        };
-                        set(&mut leaf.title, &e.title);
-                        set(&mut leaf.answer, &e.answer);
-                        set(&mut leaf.legal_basis, &e.legal_basis);
-                        set(&mut leaf.procedure, &e.procedure);
-                        set(&mut leaf.fees, &e.fees);
-                        set(&mut leaf.time_limit, &e.time_limit);
-                        set(&mut leaf.contact, &e.contact);
-                        let set_list = |to: &mut Vec<String>, from: &Option<Vec<String>>| {
-                            if let Some(v) = from {
-                                to.clone_from(v);
-                            }
-                        };
-                        set_list(&mut leaf.materials, &e.materials);
-                        set_list(&mut leaf.keywords, &e.keywords);
-                        set_list(&mut leaf.synonyms, &e.synonyms);
-                        if let Some(d) = &e.departments {
-                            leaf.departments.clone_from(d);
-                        }
-                        if let Some(d) = e.effective_from {
-                            leaf.effective_from = d;
-                        }
-                        if let Some(d) = e.expires_on {
-                            leaf.expires_on = d;
+                        if let Some(e) = edits.leaves.get(&leaf.code) {
+                            e.apply(leaf);
                         }
                     }
                 }
             }
+        }
+        fn situation<'a>(nodes: &'a mut [Node], code: &ItemCode) -> Option<&'a mut Vec<Node>> {
+            nodes.iter_mut().find_map(|n| match n {
+                Node::Situation {
+                    code: c, children, ..
+                } => {
+                    if c == code {
+                        Some(children)
+                    } else {
+                        situation(children, code)
+                    }
+                }
+                Node::Answer(_) => None,
+            })
         }
         let mut out = item.clone();
         if let Some(t) = &self.title {
@@ -496,7 +583,37 @@ impl Edits {
             out.matter_code = m.clone();
         }
         walk(&mut out.nodes, self);
-        out
+        if let Some(new) = &self.added {
+            let mut leaf = Leaf {
+                code: new.code.clone(),
+                title: String::new(),
+                answer: String::new(),
+                legal_basis: String::new(),
+                // The owner answers for it unless the form names others.
+                departments: vec![out.owner.clone()],
+                procedure: String::new(),
+                materials: Vec::new(),
+                fees: String::new(),
+                time_limit: String::new(),
+                contact: String::new(),
+                effective_from: None,
+                expires_on: None,
+                keywords: Vec::new(),
+                synonyms: Vec::new(),
+                extra: serde_json::Map::new(),
+            };
+            new.fields.apply(&mut leaf);
+            let siblings = match &new.parent {
+                None => &mut out.nodes,
+                Some(parent) => situation(&mut out.nodes, parent).ok_or_else(|| {
+                    invalid(format!(
+                        "the item has no situation {parent} to add the answer to"
+                    ))
+                })?,
+            };
+            siblings.push(Node::Answer(leaf));
+        }
+        Ok(out)
     }
 }
 
@@ -1149,7 +1266,11 @@ fn edit_form(
                         &leaf.synonyms.join("\n"),
                         false,
                     );
-                    h.raw("</fieldset>");
+                    h.raw("<label class=\"check\"><input type=\"checkbox\" value=\"1\" name=\"")
+                        .text(name("remove"))
+                        .raw("\"> ")
+                        .text(k.remove_answer)
+                        .raw("</label></fieldset>");
                 }
             }
         }
@@ -1219,10 +1340,67 @@ fn edit_form(
         true,
     );
     nodes(lang, &item.nodes, &mut h);
+    new_answer(lang, item, &mut h);
     h.raw("<button type=\"submit\" id=\"save\">")
         .text(k.save)
         .raw("</button></form>");
     h
+}
+
+/// The fieldset of an answer to add: where, its code, its main fields (its department is the
+/// item's owner).
+fn new_answer(lang: Lang, item: &Item, h: &mut Html) {
+    fn situations<'a>(nodes: &'a [Node], out: &mut Vec<(&'a ItemCode, &'a str)>) {
+        for n in nodes {
+            if let Node::Situation {
+                code,
+                label,
+                children,
+            } = n
+            {
+                out.push((code, label));
+                situations(children, out);
+            }
+        }
+    }
+    let k = lang.t().kn();
+    let field = |name: &'static str| Texts::name(k.fields, name);
+    let mut under = Vec::new();
+    situations(&item.nodes, &mut under);
+    h.raw("<fieldset id=\"new-answer\"><legend>")
+        .text(k.add_answer)
+        .raw("</legend><p class=\"muted\">")
+        .text(k.add_answer_note)
+        .raw("</p><label for=\"new.parent\">")
+        .text(k.parent)
+        .raw("</label><select id=\"new.parent\" name=\"new.parent\"><option value=\"\">")
+        .text(k.top_level)
+        .raw("</option>");
+    for (code, label) in under {
+        h.raw("<option value=\"")
+            .text(code.as_str())
+            .raw("\">")
+            .text(label)
+            .raw(" (")
+            .text(code.as_str())
+            .raw(")</option>");
+    }
+    h.raw("</select>");
+    input(h, k.new_code, "new.code", "", false);
+    input(h, field("title"), "new.title", "", false);
+    textarea(h, field("answer"), "new.answer", "", false);
+    textarea(h, field("legal_basis"), "new.legal_basis", "", false);
+    textarea(h, field("procedure"), "new.procedure", "", false);
+    textarea(
+        h,
+        &format!("{}（{}）", field("materials"), k.one_per_line),
+        "new.materials",
+        "",
+        false,
+    );
+    input(h, field("time_limit"), "new.time_limit", "", false);
+    input(h, field("contact"), "new.contact", "", false);
+    h.raw("</fieldset>");
 }
 
 fn edit_page(
@@ -1305,7 +1483,7 @@ pub async fn save(
     let latest = versions.first().ok_or(ConsoleError::NotFound)?;
     let now = Base::of(latest);
     let current = content(&console, &signed, &code, latest.version).await?;
-    let edited = edits.apply(&current);
+    let edited = edits.apply(&current)?;
     if now != edits.base {
         return Ok(edit_page(
             lang,
@@ -1652,7 +1830,7 @@ mod tests {
         ]);
         let edits = Edits::parse(&form).expect("parsed");
         assert_eq!(edits.base, base());
-        let edited = edits.apply(&item());
+        let edited = edits.apply(&item()).expect("applied");
         assert_eq!(edited.title, "天河测试（修订）");
         assert_eq!(edited.class, ItemClass::Guidance);
         assert_eq!(edited.matter_code.as_str(), "01.01.003");
@@ -1690,6 +1868,84 @@ mod tests {
             "GZ-TH",
             "the owner is not the form's"
         );
+    }
+
+    #[test]
+    fn an_answer_is_removed_and_one_added_under_a_situation_or_at_the_top() {
+        let b = base().encode();
+        let b = b.as_str();
+        let form = pairs(&[
+            ("base", b),
+            ("l.TH-T-A2.remove", "1"),
+            ("new.parent", "TH-T-S1"),
+            ("new.code", "TH-T-A3"),
+            ("new.title", "新答复"),
+            ("new.answer", "新的\r\n答复"),
+            ("new.materials", "居住证"),
+            ("new.contact", ""),
+        ]);
+        let edited = Edits::parse(&form)
+            .expect("parsed")
+            .apply(&item())
+            .expect("applied");
+        assert_eq!(edited.nodes.len(), 1, "A2 removed");
+        let Node::Situation { children, .. } = &edited.nodes[0] else {
+            panic!("the situation");
+        };
+        let Node::Answer(added) = &children[1] else {
+            panic!("the new answer after A1");
+        };
+        assert_eq!(added.code.as_str(), "TH-T-A3");
+        assert_eq!(added.answer, "新的\n答复");
+        assert_eq!(added.materials, ["居住证"]);
+        assert_eq!(
+            added
+                .departments
+                .iter()
+                .map(DeptCode::as_str)
+                .collect::<Vec<_>>(),
+            ["GZ-TH"],
+            "the owner answers for it"
+        );
+        // At the top when no situation is named; an empty fieldset adds nothing.
+        let top = Edits::parse(&pairs(&[
+            ("base", b),
+            ("new.parent", ""),
+            ("new.code", "TH-T-A4"),
+            ("new.title", "x"),
+            ("new.answer", "y"),
+        ]))
+        .expect("parsed")
+        .apply(&item())
+        .expect("applied");
+        assert!(matches!(&top.nodes[2], Node::Answer(l) if l.code.as_str() == "TH-T-A4"));
+        let none = Edits::parse(&pairs(&[
+            ("base", b),
+            ("new.parent", "TH-T-S1"),
+            ("new.code", ""),
+            ("new.title", ""),
+            ("new.answer", "\r\n"),
+        ]))
+        .expect("parsed");
+        assert_eq!(none.apply(&item()).expect("applied"), item());
+        // Text without a code, a bad code, or a situation the item does not have: refused.
+        for form in [
+            pairs(&[("base", b), ("new.answer", "an answer")]),
+            pairs(&[("base", b), ("new.code", "th-a3"), ("new.answer", "x")]),
+        ] {
+            assert!(matches!(Edits::parse(&form), Err(ConsoleError::Invalid(_))));
+        }
+        let elsewhere = Edits::parse(&pairs(&[
+            ("base", b),
+            ("new.parent", "TH-T-S9"),
+            ("new.code", "TH-T-A5"),
+            ("new.answer", "x"),
+        ]))
+        .expect("parsed");
+        assert!(matches!(
+            elsewhere.apply(&item()),
+            Err(ConsoleError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -1739,6 +1995,8 @@ mod tests {
         assert!(form.contains(&format!("name=\"base\" value=\"{}\"", base().encode())));
         assert!(form.contains("<option value=\"consultation\" selected>"));
         assert!(form.contains("name=\"s.TH-T-S1\" value=\"本地户籍\""));
+        assert!(form.contains("type=\"checkbox\" value=\"1\" name=\"l.TH-T-A1.remove\""));
+        assert!(form.contains("<option value=\"TH-T-S1\">本地户籍 (TH-T-S1)</option>"));
     }
 
     #[test]
