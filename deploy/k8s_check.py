@@ -777,7 +777,8 @@ PG_SERVICES: dict[str, list[tuple[str, str, str | int]]] = {
     # src/main.rs `setup` opens hotline_tickets::connect_db
     "setup": [("services/tickets/src/lib.rs", "db::connect(", "pool")],
     "tickets": [
-        ("services/tickets/src/lib.rs", ".postgres(", "pool"),
+        # Service::postgres_for with Transactions::PostgresOnly (the ledger's idle-transaction limit)
+        ("services/tickets/src/lib.rs", ".postgres_for(", "pool"),
         # the relay's own connection, detached from the pool (shared/bus/src/outbox.rs, `lead`);
         # its leader's LISTEN (`serve`) is a pool connection
         ("services/tickets/src/lib.rs", "outbox_relay(", 1),
@@ -818,7 +819,10 @@ PG_SERVICES: dict[str, list[tuple[str, str, str | int]]] = {
 PG_SHARED_SITES = {
     ("shared/bus/src/db.rs", "PgPoolOptions::new("): 1,  # the pool
     ("shared/runtime/src/service.rs", "db::connect("): 1,  # Service::postgres_unmigrated: the pool
-    ("shared/runtime/src/service.rs", "postgres_unmigrated("): 2,  # its definition, Service::postgres
+    ("shared/runtime/src/service.rs", "postgres_unmigrated("): 1,  # its definition
+    ("shared/runtime/src/service.rs", ".postgres_for("): 1,  # Service::postgres goes through it
+    ("shared/runtime/src/service.rs", "connect_for("): 1,  # Service::postgres_for: the pool
+    ("shared/bus/src/db.rs", "connect_for("): 2,  # its definition, db::connect's call (the pool above)
     ("shared/runtime/src/service.rs", "outbox_relay("): 1,  # Service::outbox_relay's definition
     ("shared/bus/src/outbox.rs", ".detach()"): 1,  # the relay's own connection: 1 per outbox_relay
     ("shared/bus/src/outbox.rs", "PgListener::connect"): 1,  # the relay leader's LISTEN, in the pool
@@ -828,6 +832,7 @@ PG_SHARED_SITES = {
 PG_NEEDLES = (
     ".postgres(", "postgres_unmigrated(", "db::connect(", "PgPoolOptions::new(", "PgPool::connect",
     "PgListener::connect", "PgConnection::connect", ".detach()", "outbox_relay(", "SmsProvider::new(",
+    ".postgres_for(", "connect_for(",
 )
 PG_SETTING = "HOTLINE__DATABASE__MAX_CONNECTIONS"
 BUDGET_DOC_HEADING = "## Postgres connections"
