@@ -1,5 +1,6 @@
 //! `hotline bench --suite kill-matrix`: the platform as separate processes under a steady load
-//! (`--rate`, default 200 tickets/s, for `--rate-seconds`, default 60), one fault per case:
+//! (`--rate`, the bench's default 1,000 tickets/s, for `--rate-seconds`, at least 20; the
+//! matrix in docs/reliability.md runs `--rate 200 --rate-seconds 60`), one fault per case:
 //!
 //! - kill -9 of each service process in turn, restarted 5 s later;
 //! - SIGSTOP of the tickets outbox relay's leader for 30 s (two tickets replicas; the lease
