@@ -47,9 +47,9 @@ pub enum Suite {
     /// Smart dispatch: free-text decisions per second and decision latency through the
     /// dispatch service (ledger, knowledge, dispatch), against the classifier alone.
     Dispatch,
-    /// The kill matrix: services as processes under a steady load (`--rate`, default 200/s,
-    /// for `--rate-seconds`, at least 20), one fault per case; every ticket given a number
-    /// must reach its department exactly once.
+    /// The kill matrix: services as processes under a steady load (`--rate`, the bench's
+    /// default 1,000/s, for `--rate-seconds`, at least 20), one fault per case; every ticket
+    /// given a number must reach its department exactly once.
     KillMatrix,
     /// The web console: every page's server time (p50/p99, to the body's last byte) with
     /// `--stored` tickets in the ledger, `--requests` per page, against the console's static
