@@ -110,6 +110,33 @@ fn rate(on_time: i64, ended: i64) -> Option<f64> {
     (ended > 0).then(|| on_time as f64 / ended as f64)
 }
 
+/// A period's ended clocks by department and stage, and how many were on time ($1, $2: the
+/// period; $3: a department or NULL; $4: a stage or NULL). Read from `clock_closed_figures`
+/// alone (an index-only scan; test: tests/figures_plan.rs).
+pub const ENDED_SQL: &str = "SELECT COALESCE(department, 'centre') AS department, stage, count(*) AS ended, \
+         count(*) FILTER (WHERE state = 'met') AS on_time FROM sla.clock \
+         WHERE closed_at >= $1 AND closed_at < $2 \
+         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
+         AND ($4::text IS NULL OR stage = $4) GROUP BY 1, 2";
+
+/// The clocks overdue now by department and stage ($5: now). Read from
+/// `clock_overdue_figures` alone.
+pub const OVERDUE_SQL: &str = "SELECT COALESCE(department, 'centre') AS department, stage, count(*) AS n, \
+         EXTRACT(EPOCH FROM ($5 - min(due_at)))::float8 / 3600 AS oldest, \
+         EXTRACT(EPOCH FROM avg($5 - due_at))::float8 / 3600 AS mean \
+         FROM sla.clock WHERE state IN ('open', 'paused') AND level >= 2 \
+         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
+         AND ($4::text IS NULL OR stage = $4) AND $1::timestamptz IS NOT NULL \
+         AND $2::timestamptz IS NOT NULL GROUP BY 1, 2";
+
+/// A period's fired ladder steps by department, stage and kind. Read from
+/// `event_log_fired_figures` alone.
+pub const STEPS_SQL: &str = "SELECT COALESCE(department, 'centre') AS department, stage, kind, count(*) AS n \
+         FROM sla.event_log WHERE fired_at >= $1 AND fired_at < $2 \
+         AND kind IN ('warning', 'overdue', 'supervised', 'escalated') \
+         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
+         AND ($4::text IS NULL OR stage = $4) GROUP BY 1, 2, 3";
+
 /// The figures for `period`, optionally for one department (`centre` for the centre's stages)
 /// and one stage.
 pub async fn figures(
@@ -121,19 +148,13 @@ pub async fn figures(
 ) -> Result<Figures, SlaError> {
     let stage = stage.map(Stage::as_str);
     let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
-    let ended = sqlx::query(
-        "SELECT COALESCE(department, 'centre') AS department, stage, count(*) AS ended, \
-         count(*) FILTER (WHERE state = 'met') AS on_time FROM sla.clock \
-         WHERE closed_at >= $1 AND closed_at < $2 \
-         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
-         AND ($4::text IS NULL OR stage = $4) GROUP BY 1, 2",
-    )
-    .bind(period.from)
-    .bind(period.to)
-    .bind(department)
-    .bind(stage)
-    .fetch_all(pool)
-    .await?;
+    let ended = sqlx::query(ENDED_SQL)
+        .bind(period.from)
+        .bind(period.to)
+        .bind(department)
+        .bind(stage)
+        .fetch_all(pool)
+        .await?;
     for r in ended {
         let key = (r.try_get("department")?, r.try_get("stage")?);
         let e = entry(&mut rows, key);
@@ -141,22 +162,14 @@ pub async fn figures(
         e.on_time = r.try_get("on_time")?;
         e.on_time_rate = rate(e.on_time, e.ended);
     }
-    let overdue = sqlx::query(
-        "SELECT COALESCE(department, 'centre') AS department, stage, count(*) AS n, \
-         EXTRACT(EPOCH FROM ($5 - min(due_at)))::float8 / 3600 AS oldest, \
-         EXTRACT(EPOCH FROM avg($5 - due_at))::float8 / 3600 AS mean \
-         FROM sla.clock WHERE state IN ('open', 'paused') AND level >= 2 \
-         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
-         AND ($4::text IS NULL OR stage = $4) AND $1::timestamptz IS NOT NULL \
-         AND $2::timestamptz IS NOT NULL GROUP BY 1, 2",
-    )
-    .bind(period.from)
-    .bind(period.to)
-    .bind(department)
-    .bind(stage)
-    .bind(now)
-    .fetch_all(pool)
-    .await?;
+    let overdue = sqlx::query(OVERDUE_SQL)
+        .bind(period.from)
+        .bind(period.to)
+        .bind(department)
+        .bind(stage)
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
     for r in overdue {
         let key = (r.try_get("department")?, r.try_get("stage")?);
         let e = entry(&mut rows, key);
@@ -164,19 +177,13 @@ pub async fn figures(
         e.oldest_overdue_hours = r.try_get("oldest")?;
         e.mean_overdue_hours = r.try_get("mean")?;
     }
-    let steps = sqlx::query(
-        "SELECT COALESCE(department, 'centre') AS department, stage, kind, count(*) AS n \
-         FROM sla.event_log WHERE fired_at >= $1 AND fired_at < $2 \
-         AND kind IN ('warning', 'overdue', 'supervised', 'escalated') \
-         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
-         AND ($4::text IS NULL OR stage = $4) GROUP BY 1, 2, 3",
-    )
-    .bind(period.from)
-    .bind(period.to)
-    .bind(department)
-    .bind(stage)
-    .fetch_all(pool)
-    .await?;
+    let steps = sqlx::query(STEPS_SQL)
+        .bind(period.from)
+        .bind(period.to)
+        .bind(department)
+        .bind(stage)
+        .fetch_all(pool)
+        .await?;
     for r in steps {
         let key = (r.try_get("department")?, r.try_get("stage")?);
         let kind: String = r.try_get("kind")?;
