@@ -77,14 +77,16 @@ enum Fate {
 impl Fate {
     fn of(serial: u64) -> Fate {
         match serial % 1000 {
+            // The backlogs a centre works off daily stay small: 100 in the manual queue,
+            // 200 returns and 200 extension requests waiting for a decision.
             0..300 => Fate::Answered,
-            300..302 => Fate::ManualQueue,
-            302..440 => Fate::Dispatched,
-            440..450 => Fate::Returned,
-            450..580 => Fate::Accepted,
+            300..301 => Fate::ManualQueue,
+            301..440 => Fate::Dispatched,
+            440..442 => Fate::Returned,
+            442..580 => Fate::Accepted,
             580..630 => Fate::InProgress,
-            630..640 => Fate::ExtensionPending,
-            640..680 => Fate::Replied,
+            630..632 => Fate::ExtensionPending,
+            632..680 => Fate::Replied,
             _ => Fate::Completed,
         }
     }
@@ -625,10 +627,7 @@ async fn seed(
             .execute(pool)
             .await?;
     }
-    // Fresh statistics for the moved times, as autovacuum would gather them a moment later.
-    sqlx::query("ANALYZE tickets.ticket, tickets.history, sla.clock, sla.extension")
-        .execute(pool)
-        .await?;
+
     // The SLA service fires what the moved clocks passed (warnings, overdue, 督办).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = super::consumers_idle(bus, Duration::from_secs(600)).await?;
@@ -636,6 +635,13 @@ async fn seed(
         "bench: times moved back; the SLA's firings and their consumers done {:.0} s later",
         idle.as_secs_f64()
     );
+    // What autovacuum does a moment after a bulk load: fresh statistics for the moved times,
+    // and the visibility map that lets index-only scans skip the table.
+    sqlx::raw_sql(
+        "VACUUM ANALYZE tickets.ticket, tickets.history, sla.clock, sla.event_log, sla.extension",
+    )
+    .execute(pool)
+    .await?;
 
     let sample: Vec<TicketNo> = numbers
         .iter()
@@ -1107,8 +1113,9 @@ mod tests {
             *counts.entry(Fate::of(serial)).or_default() += 1;
         }
         assert_eq!(counts[&Fate::Answered], 30_000);
-        assert_eq!(counts[&Fate::ManualQueue], 200);
-        assert_eq!(counts[&Fate::Returned], 1_000);
+        assert_eq!(counts[&Fate::ManualQueue], 100);
+        assert_eq!(counts[&Fate::Returned], 200);
+        assert_eq!(counts[&Fate::ExtensionPending], 200);
         assert_eq!(counts[&Fate::Completed], 32_000);
         assert_eq!(counts.values().sum::<usize>(), 100_000);
         // Open tickets are at most two days old; finished ones spread over 60 days.
