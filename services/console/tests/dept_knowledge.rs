@@ -621,8 +621,15 @@ async fn tianhe_edits_and_submits_its_item_is_refused_another_departments_and_se
         "before and after: {diff}"
     );
     assert!(
-        diff.contains(&format!("{code}-A2</td><td>删除"))
-            && diff.contains(&format!("{code}-A3</td><td>新增")),
+        diff.contains("身份证；户口簿"),
+        "a list on one line: {diff}"
+    );
+    assert!(
+        diff.contains(&format!(
+            "{code}-A2</td><td>删除</td><td class=\"text\">其他情况<"
+        )) && diff.contains(&format!(
+            "{code}-A3</td><td>新增</td><td class=\"text\"></td><td class=\"text\">持居住证的居民<"
+        )),
         "the removed and the added answer: {diff}"
     );
     assert!(!diff.contains(&s1), "an unchanged situation is not listed");

@@ -1612,15 +1612,16 @@ fn field_text(item: &Item, node: Option<&str>, field: &str) -> Option<String> {
             "fees" => l.fees.clone(),
             "time_limit" => l.time_limit.clone(),
             "contact" => l.contact.clone(),
-            "materials" => l.materials.join("\n"),
-            "keywords" => l.keywords.join("\n"),
-            "synonyms" => l.synonyms.join("\n"),
+            // Lists as one line (the table shows no line breaks).
+            "materials" => l.materials.join("；"),
+            "keywords" => l.keywords.join("；"),
+            "synonyms" => l.synonyms.join("；"),
             "departments" => l
                 .departments
                 .iter()
                 .map(DeptCode::as_str)
                 .collect::<Vec<_>>()
-                .join("\n"),
+                .join("；"),
             "effective_from" => date(l.effective_from),
             "expires_on" => date(l.expires_on),
             _ => return None,
@@ -1709,7 +1710,13 @@ pub async fn diff(
         for change in &d.nodes {
             let kind = Texts::name(k.changes, &change.change);
             if change.fields.is_empty() {
-                row(&mut body, &change.code, kind, String::new(), String::new());
+                // Added or removed: the node's title (an answer) or label (a situation).
+                let name = |item: &Item| {
+                    field_text(item, Some(&change.code), "title")
+                        .or_else(|| field_text(item, Some(&change.code), "label"))
+                        .unwrap_or_default()
+                };
+                row(&mut body, &change.code, kind, name(&old), name(&new));
             }
             for f in &change.fields {
                 row(
