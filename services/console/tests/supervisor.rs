@@ -489,7 +489,20 @@ async fn a_supervisor_reads_the_board_decides_an_extension_and_exports_the_repor
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("a redirect")
+        .to_owned();
+    // The board it leads to no longer offers the request, though SLA may not have its decision
+    // yet.
+    let (_, after) = sup.page(&format!("{console}{location}")).await;
+    assert!(
+        after.contains("flash ok") && !after.contains(&format!("id=\"ext-{no}\"")),
+        "the decided request is offered again"
+    );
     let found = p.ticket(no).await;
     let decided = found
         .history

@@ -174,7 +174,13 @@ pub async fn board(
     signed.require(SUPERVISOR_ROLES)?;
     let t = lang.t();
     let s = t.sup();
-    let live = live_part(&console, &signed, lang).await?;
+    // The decision reaches SLA's list of pending requests through the ledger's events, a moment
+    // after the redirect: the request just decided is not offered again meanwhile.
+    let decided = done
+        .done
+        .as_deref()
+        .and_then(|d| d.split_whitespace().next());
+    let live = live_part(&console, &signed, lang, decided).await?;
     let mut body = Html::new();
     body.raw("<h1>")
         .text(s.board_title)
@@ -209,11 +215,16 @@ pub async fn live(
     lang: Lang,
 ) -> Result<Response, ConsoleError> {
     signed.require(SUPERVISOR_ROLES)?;
-    let live = live_part(&console, &signed, lang).await?;
+    let live = live_part(&console, &signed, lang, None).await?;
     Ok(pages::html(StatusCode::OK, live.finish()))
 }
 
-async fn live_part(console: &Console, signed: &Signed, lang: Lang) -> Result<Html, ConsoleError> {
+async fn live_part(
+    console: &Console,
+    signed: &Signed,
+    lang: Lang,
+    decided: Option<&str>,
+) -> Result<Html, ConsoleError> {
     let t = lang.t();
     let s = t.sup();
     let up = &console.parts().upstream;
@@ -256,6 +267,11 @@ async fn live_part(console: &Console, signed: &Signed, lang: Lang) -> Result<Htm
         panel(survey)?,
         panel(extensions)?,
     );
+    let extensions = extensions.map(|mut e: Extensions| {
+        e.extensions
+            .retain(|x| Some(x.ticket_no.as_str()) != decided);
+        e
+    });
     let offset = console.parts().offset;
     let mut h = Html::new();
     let na = |h: &mut Html| {
