@@ -46,6 +46,7 @@ impl From<StoreError> for RemoteError {
         match e {
             StoreError::Rule(rule) => rule.into(),
             StoreError::Task(task) => task.into(),
+            StoreError::Stale => RemoteError::new(ErrorKind::PreconditionFailed, e.to_string()),
             StoreError::Internal(cause) => RemoteError::internal(&cause),
         }
     }

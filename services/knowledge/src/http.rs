@@ -34,7 +34,7 @@ use crate::formats::{self, Format};
 use crate::governance::{Editor, VersionStatus};
 use crate::model::{Item, ItemClass, Node};
 use crate::service::{Knowledge, SearchRequest, SuggestRequest};
-use crate::store::TaskKind;
+use crate::store::{Precondition, Revision, TaskKind};
 
 /// The body limit of every route but the import: an item, a note or a query is small.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -213,6 +213,40 @@ fn parse_code(raw: &str) -> ApiResult<ItemCode> {
     ItemCode::parse(raw).map_err(|e| bad(e.to_string()))
 }
 
+/// The item's revision as a strong entity tag: `"<revision>"`.
+fn etag(revision: Revision) -> [(header::HeaderName, String); 1] {
+    [(header::ETAG, format!("\"{revision}\""))]
+}
+
+/// The request's `If-Match` (RFC 9110 13.1.1), or `None` without one: `*`, or the revisions
+/// of the strong tags it lists. A weak tag or one that is not ours never matches (strong
+/// comparison), so it is left out; a header of only such tags refuses the write.
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<Precondition>> {
+    let mut values = headers.get_all(header::IF_MATCH).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(None);
+    }
+    let mut revisions = Vec::new();
+    for value in values {
+        let value = value
+            .to_str()
+            .map_err(|_| bad("If-Match is not a list of entity tags"))?;
+        for tag in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if tag == "*" {
+                return Ok(Some(Precondition::Exists));
+            }
+            if let Some(revision) = tag
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .and_then(|t| t.parse::<Revision>().ok())
+            {
+                revisions.push(revision);
+            }
+        }
+    }
+    Ok(Some(Precondition::OneOf(revisions)))
+}
+
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| bad(format!("the body is not valid JSON here: {e}")))
 }
@@ -308,7 +342,8 @@ async fn get_item(
         .version(&code, None)
         .await?
         .ok_or_else(|| ApiError::not_found("no such item"))?;
-    Ok(Json(json!({ "version": info, "item": item })).into_response())
+    let tag = etag(info.revision);
+    Ok((tag, Json(json!({ "version": info, "item": item }))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -322,17 +357,22 @@ async fn write_draft(
     State(k): State<Knowledge>,
     Path(code): Path<String>,
     Query(p): Query<DraftParams>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let code = parse_code(&code)?;
+    let precondition = if_match(&headers)?;
     let item: Item = json_body(&body)?;
     if item.code != code {
         return Err(bad("the item's code differs from the path"));
     }
-    let written = k.store.write_drafts(&editor, &[item], p.submit).await?;
-    let version = written.first().map(|(_, v)| *v).unwrap_or_default();
+    let (version, revision) = k
+        .store
+        .write_draft(&editor, &item, p.submit, precondition.as_ref())
+        .await?;
     Ok((
         StatusCode::OK,
+        etag(revision),
         Json(json!({ "code": code, "version": version, "status": if p.submit { "review" } else { "draft" } })),
     )
         .into_response())
@@ -356,10 +396,19 @@ async fn submit(
     Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let code = parse_code(&code)?;
-    let version = k.store.submit(&editor, &code).await?;
-    Ok(Json(json!({ "code": code, "version": version, "status": "review" })).into_response())
+    let precondition = if_match(&headers)?;
+    let (version, revision) = k
+        .store
+        .submit(&editor, &code, precondition.as_ref())
+        .await?;
+    Ok((
+        etag(revision),
+        Json(json!({ "code": code, "version": version, "status": "review" })),
+    )
+        .into_response())
 }
 
 async fn publish(
@@ -442,7 +491,10 @@ async fn get_version(
         .version(&code, Some(version))
         .await?
         .ok_or_else(|| ApiError::not_found("no such version"))?;
-    Ok(Json(json!({ "version": info, "item": item })).into_response())
+    // The item's ETag, as on the item itself: a form read from this version sends it back as
+    // If-Match on the draft write or the submit.
+    let tag = etag(info.revision);
+    Ok((tag, Json(json!({ "version": info, "item": item }))).into_response())
 }
 
 #[derive(Deserialize)]

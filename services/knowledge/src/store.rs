@@ -28,8 +28,37 @@ pub enum StoreError {
     Rule(#[from] GovernanceError),
     #[error("{0}")]
     Task(TaskError),
+    /// The writer's `If-Match` names another revision than the item's: someone wrote since
+    /// the writer read it (or the item does not exist). Nothing was written.
+    #[error("the item changed since it was read: read it again")]
+    Stale,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// An item's revision (the API's ETag): bumped by every write to any of its versions under the
+/// item's row lock, so two reads with the same revision saw the same item.
+pub type Revision = i64;
+
+/// What a writer says it read (HTTP `If-Match`), checked under the item's row lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// `*`: the item exists, whatever its revision.
+    Exists,
+    /// One of these revisions (an entity tag that is not one of ours is left out: it never
+    /// matches, and an empty list refuses every write).
+    OneOf(Vec<Revision>),
+}
+
+impl Precondition {
+    /// Whether the item at `current` (`None`: no such item) is what the writer read.
+    pub fn holds(&self, current: Option<Revision>) -> bool {
+        match (self, current) {
+            (_, None) => false,
+            (Precondition::Exists, Some(_)) => true,
+            (Precondition::OneOf(tags), Some(now)) => tags.contains(&now),
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -76,6 +105,10 @@ pub struct VersionInfo {
     pub reviewed_by: Option<String>,
     pub reviewed_at: Option<DateTime<Utc>>,
     pub review_note: Option<String>,
+    /// The item's revision when this row was read (the API sends it as the ETag header, not in
+    /// the body: it belongs to the item, not to this version).
+    #[serde(skip)]
+    pub revision: Revision,
 }
 
 /// An update task (知识更新任务).
@@ -149,11 +182,12 @@ fn version_info(r: &sqlx::postgres::PgRow) -> Result<VersionInfo, sqlx::Error> {
         reviewed_by: r.try_get("reviewed_by")?,
         reviewed_at: r.try_get("reviewed_at")?,
         review_note: r.try_get("review_note")?,
+        revision: r.try_get("revision")?,
     })
 }
 
 const VERSION_COLUMNS: &str = "v.code, v.version, v.status, v.title, v.class, v.matter_code, \
-    i.owner, v.written_by, v.written_at, v.submitted_at, v.reviewed_by, v.reviewed_at, v.review_note";
+    i.owner, v.written_by, v.written_at, v.submitted_at, v.reviewed_by, v.reviewed_at, v.review_note, i.revision";
 
 fn task_row(r: &sqlx::postgres::PgRow, now: DateTime<Utc>) -> Result<Task, sqlx::Error> {
     let due_at: DateTime<Utc> = r.try_get("due_at")?;
@@ -189,9 +223,9 @@ impl Store {
     async fn lock_state(
         tx: &mut Transaction<'_, Postgres>,
         code: &ItemCode,
-    ) -> Result<Option<ItemState>, StoreError> {
+    ) -> Result<Option<(ItemState, Revision)>, StoreError> {
         let row = sqlx::query(
-            "SELECT i.owner, i.latest_version, i.published_version, v.status \
+            "SELECT i.owner, i.latest_version, i.published_version, v.status, i.revision \
              FROM knowledge.item i JOIN knowledge.item_version v \
                ON v.code = i.code AND v.version = i.latest_version \
              WHERE i.code = $1 FOR UPDATE OF i",
@@ -202,13 +236,27 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let owner: String = row.try_get("owner")?;
         let status: String = row.try_get("status")?;
-        Ok(Some(ItemState {
+        let state = ItemState {
             owner: DeptCode::parse(&owner).context("stored owner")?,
             latest_version: row.try_get("latest_version")?,
             latest_status: VersionStatus::parse(&status)
                 .with_context(|| format!("stored status {status}"))?,
             published_version: row.try_get("published_version")?,
-        }))
+        };
+        Ok(Some((state, row.try_get("revision")?)))
+    }
+
+    /// Refuses the write when the writer's `If-Match` does not name the revision the lock
+    /// holds: checked inside the writing transaction, so no write can land between the check
+    /// and ours.
+    fn check_precondition(
+        precondition: Option<&Precondition>,
+        locked: Option<&(ItemState, Revision)>,
+    ) -> Result<(), StoreError> {
+        match precondition {
+            Some(p) if !p.holds(locked.map(|(_, revision)| *revision)) => Err(StoreError::Stale),
+            _ => Ok(()),
+        }
     }
 
     /// Where the item stands now, for a check before a slower step (the row lock is released
@@ -217,7 +265,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let state = Self::lock_state(&mut tx, code).await?;
         tx.rollback().await?;
-        Ok(state)
+        Ok(state.map(|(state, _)| state))
     }
 
     /// Writes `items` as drafts (replacing working drafts), all or nothing; with `submit`
@@ -228,6 +276,39 @@ impl Store {
         items: &[Item],
         submit: bool,
     ) -> Result<Vec<(ItemCode, i32)>, StoreError> {
+        let written = self.write(editor, items, submit, None).await?;
+        Ok(written
+            .into_iter()
+            .map(|(code, version, _)| (code, version))
+            .collect())
+    }
+
+    /// Writes one item's draft (with `submit` also sends it to review) if `precondition` holds
+    /// (none: unconditionally). Returns the version written and the item's new revision.
+    pub async fn write_draft(
+        &self,
+        editor: &Editor,
+        item: &Item,
+        submit: bool,
+        precondition: Option<&Precondition>,
+    ) -> Result<(i32, Revision), StoreError> {
+        let written = self
+            .write(editor, std::slice::from_ref(item), submit, precondition)
+            .await?;
+        written
+            .into_iter()
+            .next()
+            .map(|(_, version, revision)| (version, revision))
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("one item written, none returned")))
+    }
+
+    async fn write(
+        &self,
+        editor: &Editor,
+        items: &[Item],
+        submit: bool,
+        precondition: Option<&Precondition>,
+    ) -> Result<Vec<(ItemCode, i32, Revision)>, StoreError> {
         // Leaf and node codes are unique across the whole knowledge base, not only per item:
         // an agent's answer names a leaf by its code alone.
         let mut in_batch = BTreeSet::new();
@@ -240,7 +321,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut written = Vec::with_capacity(items.len());
         for item in items {
-            let state = Self::lock_state(&mut tx, &item.code).await?;
+            let locked = Self::lock_state(&mut tx, &item.code).await?;
+            Self::check_precondition(precondition, locked.as_ref())?;
+            let state = locked.map(|(state, _)| state);
             let outcome = governance::decide(
                 editor,
                 &Step::WriteDraft {
@@ -255,27 +338,29 @@ impl Store {
             } else {
                 VersionStatus::Draft
             };
-            let version = match outcome {
+            let (version, revision) = match outcome {
                 Outcome::NewDraft { version, new_item } => {
-                    if new_item {
-                        sqlx::query(
-                            "INSERT INTO knowledge.item (code, owner, latest_version) VALUES ($1, $2, $3)",
+                    let revision: Revision = if new_item {
+                        sqlx::query_scalar(
+                            "INSERT INTO knowledge.item (code, owner, latest_version) VALUES ($1, $2, $3) \
+                             RETURNING revision",
                         )
                         .bind(item.code.as_str())
                         .bind(item.owner.as_str())
                         .bind(version)
-                        .execute(&mut *tx)
-                        .await?;
+                        .fetch_one(&mut *tx)
+                        .await?
                     } else {
-                        sqlx::query(
-                            "UPDATE knowledge.item SET latest_version = $2, owner = $3, updated_at = now() WHERE code = $1",
+                        sqlx::query_scalar(
+                            "UPDATE knowledge.item SET latest_version = $2, owner = $3, updated_at = now(), \
+                             revision = revision + 1 WHERE code = $1 RETURNING revision",
                         )
                         .bind(item.code.as_str())
                         .bind(version)
                         .bind(item.owner.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                        .fetch_one(&mut *tx)
+                        .await?
+                    };
                     sqlx::query(
                         "INSERT INTO knowledge.item_version \
                          (code, version, status, content, title, class, matter_code, written_by, submitted_at) \
@@ -291,7 +376,7 @@ impl Store {
                     .bind(editor.code().as_str())
                     .execute(&mut *tx)
                     .await?;
-                    version
+                    (version, revision)
                 }
                 Outcome::ReplaceDraft { version } => {
                     sqlx::query(
@@ -310,14 +395,17 @@ impl Store {
                     .bind(editor.code().as_str())
                     .execute(&mut *tx)
                     .await?;
-                    sqlx::query(
-                        "UPDATE knowledge.item SET owner = $2, updated_at = now() WHERE code = $1",
+                    // The version number stays: the revision is what tells this draft from the
+                    // one it replaces.
+                    let revision: Revision = sqlx::query_scalar(
+                        "UPDATE knowledge.item SET owner = $2, updated_at = now(), revision = revision + 1 \
+                         WHERE code = $1 RETURNING revision",
                     )
                     .bind(item.code.as_str())
                     .bind(item.owner.as_str())
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-                    version
+                    (version, revision)
                 }
                 Outcome::Move { .. } => {
                     return Err(StoreError::Internal(anyhow::anyhow!(
@@ -325,7 +413,7 @@ impl Store {
                     )));
                 }
             };
-            written.push((item.code.clone(), version));
+            written.push((item.code.clone(), version, revision));
         }
         tx.commit().await?;
         Ok(written)
@@ -354,9 +442,15 @@ impl Store {
         }
     }
 
-    /// Submits the draft for review.
-    pub async fn submit(&self, editor: &Editor, code: &ItemCode) -> Result<i32, StoreError> {
-        self.move_version(editor, code, Step::Submit, None, |_| Ok(()))
+    /// Submits the draft for review if `precondition` holds (none: unconditionally). Returns
+    /// the version and the item's new revision.
+    pub async fn submit(
+        &self,
+        editor: &Editor,
+        code: &ItemCode,
+        precondition: Option<&Precondition>,
+    ) -> Result<(i32, Revision), StoreError> {
+        self.move_version(editor, code, Step::Submit, None, precondition, |_| Ok(()))
             .await
     }
 
@@ -367,8 +461,9 @@ impl Store {
         code: &ItemCode,
         note: &str,
     ) -> Result<i32, StoreError> {
-        self.move_version(editor, code, Step::Reject, Some(note), |_| Ok(()))
+        self.move_version(editor, code, Step::Reject, Some(note), None, |_| Ok(()))
             .await
+            .map(|(version, _)| version)
     }
 
     /// Publishes the version in review if its matter is in the catalogue (`known_matter`).
@@ -379,7 +474,7 @@ impl Store {
         note: Option<&str>,
         known_matter: impl Fn(&ServiceCode) -> bool,
     ) -> Result<i32, StoreError> {
-        self.move_version(editor, code, Step::Publish, note, |item| {
+        self.move_version(editor, code, Step::Publish, note, None, |item| {
             if known_matter(&item.matter_code) {
                 Ok(())
             } else {
@@ -387,6 +482,7 @@ impl Store {
             }
         })
         .await
+        .map(|(version, _)| version)
     }
 
     /// Retires the published version: gone from search and from agents' answers.
@@ -396,8 +492,9 @@ impl Store {
         code: &ItemCode,
         reason: &str,
     ) -> Result<i32, StoreError> {
-        self.move_version(editor, code, Step::Retire, Some(reason), |_| Ok(()))
+        self.move_version(editor, code, Step::Retire, Some(reason), None, |_| Ok(()))
             .await
+            .map(|(version, _)| version)
     }
 
     async fn move_version(
@@ -406,10 +503,13 @@ impl Store {
         code: &ItemCode,
         step: Step,
         note: Option<&str>,
+        precondition: Option<&Precondition>,
         check: impl Fn(&Item) -> Result<(), GovernanceError>,
-    ) -> Result<i32, StoreError> {
+    ) -> Result<(i32, Revision), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let state = Self::lock_state(&mut tx, code).await?;
+        let locked = Self::lock_state(&mut tx, code).await?;
+        Self::check_precondition(precondition, locked.as_ref())?;
+        let state = locked.map(|(state, _)| state);
         let outcome = governance::decide(editor, &step, state.as_ref())?;
         let Outcome::Move {
             version,
@@ -493,8 +593,14 @@ impl Store {
             }
             _ => {}
         }
+        let revision: Revision = sqlx::query_scalar(
+            "UPDATE knowledge.item SET revision = revision + 1 WHERE code = $1 RETURNING revision",
+        )
+        .bind(code.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(version)
+        Ok((version, revision))
     }
 
     async fn replace_leaves(

@@ -551,6 +551,165 @@ async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
     p.stop().await;
 }
 
+/// Two editors (or two tabs) read the same item; the first write wins, the second names the
+/// revision it read (If-Match) and is refused with 412 without writing anything.
+#[tokio::test]
+async fn a_draft_write_or_submit_against_a_stale_etag_is_refused_and_writes_nothing() {
+    let p = Platform::start().await;
+    let code = format!("IM{}", rand_seq());
+    let draft = format!("/v1/items/{code}/draft");
+    // A request with an optional If-Match, answering the status, the ETag and the body.
+    let write = |method: reqwest::Method, path: String, tag: Option<String>, body: Value| {
+        let mut request = p
+            .http
+            .request(method, p.url(&path))
+            .header("authorization", RS)
+            .json(&body);
+        if let Some(tag) = tag {
+            request = request.header("if-match", tag);
+        }
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status();
+            let tag = response
+                .headers()
+                .get("etag")
+                .map(|t| t.to_str().expect("ascii").to_owned());
+            (
+                status,
+                tag,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let read = |path: String| {
+        let request = p.http.get(p.url(&path)).header("authorization", RS);
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status();
+            let tag = response
+                .headers()
+                .get("etag")
+                .map(|t| t.to_str().expect("ascii").to_owned());
+            (
+                status,
+                tag,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // Without If-Match a write goes through, as before (imports, existing clients); the
+    // answer carries the new ETag, strong and quoted.
+    let (status, written_tag, body) = write(
+        reqwest::Method::PUT,
+        draft.clone(),
+        None,
+        item(&code, "15.01.004", "第一稿。"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let written_tag = written_tag.expect("a draft write answers its ETag");
+    assert!(
+        written_tag.starts_with('"') && written_tag.ends_with('"'),
+        "{written_tag}"
+    );
+
+    // Both read the same item, and the same ETag.
+    let (status, tag, _) = read(format!("/v1/items/{code}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let read_tag = tag.expect("the item has an ETag");
+    assert_eq!(read_tag, written_tag);
+    let (_, version_tag, _) = read(format!("/v1/items/{code}/versions/1")).await;
+    assert_eq!(version_tag.as_deref(), Some(read_tag.as_str()));
+
+    // The first writer's rewrite of the draft (same version number) wins and changes the ETag.
+    let (status, first_tag, body) = write(
+        reqwest::Method::PUT,
+        draft.clone(),
+        Some(read_tag.clone()),
+        item(&code, "15.01.004", "第一位编辑的修改。"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 1, "a rewrite keeps the version number");
+    let first_tag = first_tag.expect("etag");
+    assert_ne!(first_tag, read_tag, "a rewrite changes the ETag");
+
+    // The second writer read the same ETag: 412, and the stored draft is the first's.
+    let (status, _, body) = write(
+        reqwest::Method::PUT,
+        draft.clone(),
+        Some(read_tag.clone()),
+        item(&code, "15.01.004", "第二位编辑的修改。"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{body}");
+    assert_eq!(body["error"]["kind"], "precondition_failed");
+    let (_, tag, stored) = read(format!("/v1/items/{code}/versions/1")).await;
+    assert_eq!(
+        stored["item"]["nodes"][0]["children"][0]["answer"],
+        "第一位编辑的修改。"
+    );
+    assert_eq!(tag.as_deref(), Some(first_tag.as_str()), "nothing written");
+
+    // A weak tag, another item's sort of tag or a list without the current one never match.
+    for stale in [
+        format!("W/{first_tag}"),
+        "\"not-ours\"".to_owned(),
+        format!("{read_tag}, \"0\""),
+    ] {
+        let (status, _, _) = write(
+            reqwest::Method::PUT,
+            draft.clone(),
+            Some(stale.clone()),
+            item(&code, "15.01.004", "x"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{stale}");
+    }
+
+    // A submit with the stale ETag is refused too, and the draft stays a draft.
+    let submit = format!("/v1/items/{code}/submit");
+    let (status, _, body) = write(
+        reqwest::Method::POST,
+        submit.clone(),
+        Some(read_tag.clone()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{body}");
+    let (_, _, versions) = read(format!("/v1/items/{code}/versions")).await;
+    assert_eq!(versions["versions"][0]["status"], "draft");
+
+    // With the current one (in a list, as RFC 9110 allows) it goes to review, and the submit
+    // changes the ETag: a form read before it is stale.
+    let (status, submitted_tag, body) = write(
+        reqwest::Method::POST,
+        submit.clone(),
+        Some(format!("\"0\", {first_tag}")),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "review");
+    assert_ne!(submitted_tag.as_deref(), Some(first_tag.as_str()));
+
+    // If-Match on an item that does not exist: nothing to match, nothing created.
+    let missing = format!("IN{}", rand_seq());
+    let (status, _, _) = write(
+        reqwest::Method::PUT,
+        format!("/v1/items/{missing}/draft"),
+        Some("*".to_owned()),
+        item(&missing, "15.01.004", "x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let (status, _) = p.get(&format!("/v1/items/{missing}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    p.stop().await;
+}
+
 fn rand_seq() -> u32 {
     (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

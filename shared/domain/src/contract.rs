@@ -439,6 +439,9 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The caller is over its allowance; try again later (429 / RESOURCE_EXHAUSTED).
     RateLimited,
+    /// The caller's precondition (`If-Match`) names a state the thing is no longer in: it
+    /// changed since the caller read it (412 / FAILED_PRECONDITION).
+    PreconditionFailed,
 }
 
 impl ErrorKind {
@@ -452,6 +455,7 @@ impl ErrorKind {
             ErrorKind::Internal => "internal",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::PreconditionFailed => "precondition_failed",
         }
     }
 

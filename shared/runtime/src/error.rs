@@ -22,6 +22,7 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
     }
 }
 
@@ -36,6 +37,7 @@ pub fn grpc_code(kind: ErrorKind) -> tonic::Code {
         ErrorKind::Unavailable => tonic::Code::Unavailable,
         ErrorKind::Internal => tonic::Code::Internal,
         ErrorKind::RateLimited => tonic::Code::ResourceExhausted,
+        ErrorKind::PreconditionFailed => tonic::Code::FailedPrecondition,
     }
 }
 
@@ -177,7 +179,7 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
 
-    const KINDS: [(ErrorKind, u16, tonic::Code); 7] = [
+    const KINDS: [(ErrorKind, u16, tonic::Code); 8] = [
         (ErrorKind::Invalid, 400, tonic::Code::InvalidArgument),
         (
             ErrorKind::Unauthenticated,
@@ -189,6 +191,11 @@ mod tests {
         (ErrorKind::Conflict, 409, tonic::Code::FailedPrecondition),
         (ErrorKind::Unavailable, 503, tonic::Code::Unavailable),
         (ErrorKind::Internal, 500, tonic::Code::Internal),
+        (
+            ErrorKind::PreconditionFailed,
+            412,
+            tonic::Code::FailedPrecondition,
+        ),
     ];
 
     #[test]
