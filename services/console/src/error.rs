@@ -99,7 +99,11 @@ impl From<UpstreamError> for ConsoleError {
             UpstreamError::Forbidden(_) => ConsoleError::Forbidden,
             UpstreamError::NotFound(_) => ConsoleError::NotFound,
             UpstreamError::Invalid(m) => ConsoleError::Invalid(m),
-            UpstreamError::Conflict(m) => ConsoleError::Conflict(m),
+            // A write against a state read earlier: the thing changed since, a conflict to
+            // the person (the pages that keep their text show it themselves).
+            UpstreamError::Conflict(m) | UpstreamError::PreconditionFailed(m) => {
+                ConsoleError::Conflict(m)
+            }
             e @ UpstreamError::Unavailable { .. } => ConsoleError::Unavailable(e.into()),
         }
     }

@@ -53,6 +53,9 @@ pub enum UpstreamError {
     Invalid(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 412: the `If-Match` sent names a state the thing is no longer in (written since).
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     /// Unreachable, timed out, 5xx, or an answer we cannot read.
     #[error("the {api} service is unavailable")]
     Unavailable {
@@ -150,7 +153,20 @@ impl Upstream {
         api: Api,
         path: &str,
     ) -> Result<T, UpstreamError> {
-        self.call(token, Method::GET, api, path, None, None).await
+        self.call(token, Method::GET, api, path, None, None, None)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// `GET <api><path>`, with the answer's `ETag` (none when the service sent none).
+    pub async fn get_tagged<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        api: Api,
+        path: &str,
+    ) -> Result<(T, Option<String>), UpstreamError> {
+        self.call(token, Method::GET, api, path, None, None, None)
+            .await
     }
 
     /// `method <api><path>` with a JSON body; `idempotency_key` makes a repeated submit the
@@ -164,10 +180,28 @@ impl Upstream {
         body: &serde_json::Value,
         idempotency_key: Option<&str>,
     ) -> Result<T, UpstreamError> {
-        self.call(token, method, api, path, Some(body), idempotency_key)
+        self.call(token, method, api, path, Some(body), idempotency_key, None)
             .await
+            .map(|(answer, _)| answer)
     }
 
+    /// `method <api><path>` with a JSON body, done only if the thing is still at `if_match`
+    /// (an entity tag read with it): otherwise [`UpstreamError::PreconditionFailed`].
+    pub async fn send_if_match<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        method: Method,
+        api: Api,
+        path: &str,
+        body: &serde_json::Value,
+        if_match: Option<&str>,
+    ) -> Result<T, UpstreamError> {
+        self.call(token, method, api, path, Some(body), None, if_match)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn call<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -176,7 +210,8 @@ impl Upstream {
         path: &str,
         body: Option<&serde_json::Value>,
         idempotency_key: Option<&str>,
-    ) -> Result<T, UpstreamError> {
+        if_match: Option<&str>,
+    ) -> Result<(T, Option<String>), UpstreamError> {
         let unavailable = |cause: anyhow::Error| UpstreamError::Unavailable {
             api: api.name(),
             cause,
@@ -191,12 +226,20 @@ impl Upstream {
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
+        if let Some(tag) = if_match {
+            request = request.header(reqwest::header::IF_MATCH, tag);
+        }
         // The error names the API, never the path: it may hold a ticket number or a query.
         let response = request
             .send()
             .await
             .map_err(|e| unavailable(anyhow::anyhow!("{} request failed: {e}", api.name())))?;
         let status = response.status();
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|t| t.to_str().ok())
+            .map(str::to_owned);
         let bytes = response
             .bytes()
             .await
@@ -204,6 +247,7 @@ impl Upstream {
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .with_context(|| format!("the {} answer is not the expected JSON", api.name()))
+                .map(|answer| (answer, etag))
                 .map_err(unavailable);
         }
         let message = error_message(&bytes);
@@ -215,6 +259,7 @@ impl Upstream {
                 UpstreamError::Invalid(message)
             }
             StatusCode::CONFLICT => UpstreamError::Conflict(message),
+            StatusCode::PRECONDITION_FAILED => UpstreamError::PreconditionFailed(message),
             other => unavailable(anyhow::anyhow!("{} answered {other}", api.name())),
         })
     }

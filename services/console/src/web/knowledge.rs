@@ -10,11 +10,11 @@
 //! signed-in person may read any item there; the portal shows a department its own items only
 //! and refuses the others' (403) before it reads their content.
 //!
-//! A save is made against the version the form was read from ([`Base`]: the latest version's
-//! number, status and time of writing): the knowledge API replaces a draft without asking which
-//! one the writer saw, so the console compares before it writes and shows a changed item as a
-//! conflict with the person's text kept. The compare and the write are two requests: two saves
-//! within the same few milliseconds can still both pass (the API would need an `If-Match`).
+//! A save or a submit is made against the item the page was read from ([`Base`]: the latest
+//! version's number and status, and the item's ETag read with its content): the console sends
+//! the ETag as `If-Match` and the knowledge API refuses the write (412) if anything was written
+//! since, checked under the item's row lock, so two saves cannot both pass. A refused save shows
+//! the form again as a conflict (409) with the person's text on the version there now.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +22,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use hotline_auth::Role;
 use hotline_domain::{DeptCode, ItemCode, ServiceCode};
 use serde::{Deserialize, Serialize};
@@ -250,42 +250,53 @@ struct DiffAnswer {
     diff: ItemDiff,
 }
 
-/// The version a form was read from: the latest version's number, status and time of writing.
-/// A replaced draft keeps its number but not its time; a submit or a review keeps both but not
-/// the status: any write or step after the read changes one of the three.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a page was read from: the latest version's number and status (shown, and read by the
+/// tests), and the item's ETag, which the knowledge API changes with every write to the item (a
+/// replaced draft keeps its number, a submit its number and text): the save and the submit send
+/// it back as `If-Match`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Base {
     pub version: i32,
     pub status: VersionStatus,
-    pub written_at: DateTime<Utc>,
+    /// A strong entity tag, quotes included (`"17"`).
+    pub etag: String,
+}
+
+/// A strong entity tag (RFC 9110 8.8.3): quoted, of visible ASCII without quotes; so it is
+/// also a valid header value.
+fn is_strong_etag(raw: &str) -> bool {
+    raw.len() >= 2
+        && raw.starts_with('"')
+        && raw.ends_with('"')
+        && raw[1..raw.len() - 1]
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b))
 }
 
 impl Base {
-    pub fn of(info: &VersionInfo) -> Base {
+    pub fn of(info: &VersionInfo, etag: String) -> Base {
         Base {
             version: info.version,
             status: info.status,
-            written_at: info.written_at,
+            etag,
         }
     }
 
-    /// `version:status:written_at` (the form's hidden field).
+    /// `version:status:etag` (the form's hidden field).
     pub fn encode(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.version,
-            self.status.as_str(),
-            self.written_at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-        )
+        format!("{}:{}:{}", self.version, self.status.as_str(), self.etag)
     }
 
     pub fn parse(raw: &str) -> Option<Base> {
         let (version, rest) = raw.split_once(':')?;
-        let (status, at) = rest.split_once(':')?;
+        let (status, etag) = rest.split_once(':')?;
+        if !is_strong_etag(etag) {
+            return None;
+        }
         Some(Base {
             version: version.parse().ok()?,
             status: VersionStatus::parse(status)?,
-            written_at: DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+            etag: etag.to_owned(),
         })
     }
 }
@@ -453,7 +464,7 @@ impl Edits {
             base: Base {
                 version: 0,
                 status: VersionStatus::Draft,
-                written_at: DateTime::<Utc>::MIN_UTC,
+                etag: String::new(),
             },
             title: None,
             class: None,
@@ -672,6 +683,31 @@ async fn content(
         )
         .await?;
     Ok(found.item)
+}
+
+/// A version's content with the item's ETag, read in one request (the API reads both in one
+/// query), so the form's text and its `If-Match` belong together.
+async fn content_tagged(
+    console: &Console,
+    signed: &Signed,
+    code: &ItemCode,
+    version: i32,
+) -> Result<(Item, String), ConsoleError> {
+    let (found, etag): (OneVersion, _) = console
+        .parts()
+        .upstream
+        .get_tagged(
+            signed.token(),
+            Api::Knowledge,
+            &format!("/v1/items/{code}/versions/{version}"),
+        )
+        .await?;
+    let etag = etag.filter(|t| is_strong_etag(t)).ok_or_else(|| {
+        ConsoleError::Unavailable(anyhow::anyhow!(
+            "the knowledge API answered an item without a strong ETag"
+        ))
+    })?;
+    Ok((found.item, etag))
 }
 
 fn status_badge(lang: Lang, status: VersionStatus) -> Html {
@@ -954,10 +990,11 @@ pub async fn item(
         latest.status,
         VersionStatus::Draft | VersionStatus::Review | VersionStatus::Rejected
     );
-    let working_item = if working {
-        Some(content(&console, &signed, &code, latest.version).await?)
+    let (working_item, working_base) = if working {
+        let (item, etag) = content_tagged(&console, &signed, &code, latest.version).await?;
+        (Some(item), Some(Base::of(latest, etag)))
     } else {
-        None
+        (None, None)
     };
     let t = lang.t();
     let k = t.kn();
@@ -1005,12 +1042,14 @@ pub async fn item(
             .raw("/edit\">")
             .text(k.edit)
             .raw("</a></div>");
-        if latest.status == VersionStatus::Draft {
+        if let (VersionStatus::Draft, Some(base)) = (latest.status, &working_base) {
             body.raw("<form class=\"action\" method=\"post\" action=\"/dept/knowledge/")
                 .text(code.as_str())
                 .raw("/submit\">")
                 .append(pages::csrf_field(&signed))
-                .raw("<p class=\"muted\">")
+                .raw("<input type=\"hidden\" name=\"base\" value=\"")
+                .text(base.encode())
+                .raw("\"><p class=\"muted\">")
                 .text(k.submit_note)
                 .raw("</p><button type=\"submit\" id=\"submit\">")
                 .text(k.submit)
@@ -1449,21 +1488,22 @@ pub async fn edit(
     if latest.status == VersionStatus::Review {
         return Err(ConsoleError::Conflict(lang.t().kn().in_review.to_owned()));
     }
-    let item = content(&console, &signed, &code, latest.version).await?;
+    let (item, etag) = content_tagged(&console, &signed, &code, latest.version).await?;
     Ok(edit_page(
         lang,
         &signed,
         &console,
         StatusCode::OK,
         &item,
-        &Base::of(latest),
+        &Base::of(latest, etag),
         None,
     ))
 }
 
-/// `POST /dept/knowledge/{code}/edit`: the form's texts on the version it was read from, as
-/// the draft. A changed item (another save, a submit, a review since) is a conflict: the form
-/// comes back with the person's texts on the version now, and nothing is written.
+/// `POST /dept/knowledge/{code}/edit`: the form's texts on the latest version, as the draft,
+/// sent with the form's ETag as `If-Match`. A changed item (another save, a submit, a review
+/// since the form was read) is refused by the knowledge API (412) and shown as a conflict: the
+/// form comes back with the person's texts on the version now, and nothing is written.
 pub async fn save(
     State(console): State<Console>,
     signed: Signed,
@@ -1478,41 +1518,36 @@ pub async fn save(
         return Err(ConsoleError::Forbidden);
     }
     let code = item_code(&code)?;
-    let edits = Edits::parse(&pairs)?;
+    // Another department's item is refused before its form is read: nothing about it is said.
     let versions = own_versions(&console, &signed, &dept, &code).await?;
+    let edits = Edits::parse(&pairs)?;
     let latest = versions.first().ok_or(ConsoleError::NotFound)?;
-    let now = Base::of(latest);
-    let current = content(&console, &signed, &code, latest.version).await?;
+    let (current, etag) = content_tagged(&console, &signed, &code, latest.version).await?;
     let edited = edits.apply(&current)?;
-    if now != edits.base {
-        return Ok(edit_page(
-            lang,
-            &signed,
-            &console,
-            StatusCode::CONFLICT,
-            &edited,
-            &now,
-            Some(Notice::Conflict(latest)),
-        ));
-    }
+    let now = Base::of(latest, etag);
     let body = serde_json::to_value(&edited)
         .map_err(|e| ConsoleError::Internal(anyhow::Error::new(e).context("encoding an item")))?;
+    // The form's ETag, not the one just read: a write between the form's read and now is
+    // the conflict this guards against.
     let written: Result<serde_json::Value, UpstreamError> = console
         .parts()
         .upstream
-        .send(
+        .send_if_match(
             signed.token(),
             Method::PUT,
             Api::Knowledge,
             &format!("/v1/items/{code}/draft"),
             &body,
-            None,
+            Some(&edits.base.etag),
         )
         .await;
     match written {
         Ok(_) => Ok(pages::see_other(&format!(
             "/dept/knowledge/{code}?done=saved"
         ))),
+        Err(UpstreamError::PreconditionFailed(_)) => {
+            conflict_page(&console, &signed, lang, &dept, &code, &edits).await
+        }
         // The person's texts are not lost to a refusal they can fix (an empty answer, a date
         // out of order, a code another item uses) or to a review that began meanwhile.
         Err(e @ (UpstreamError::Invalid(_) | UpstreamError::Conflict(_))) => {
@@ -1535,36 +1570,79 @@ pub async fn save(
     }
 }
 
-/// `POST /dept/knowledge/{code}/submit`: the draft to the centre's review.
+/// The edit form again after a refused `If-Match`: the person's texts on the version there now
+/// (read again: the refusal means it changed), against its ETag, with the version named.
+async fn conflict_page(
+    console: &Console,
+    signed: &Signed,
+    lang: Lang,
+    dept: &DeptCode,
+    code: &ItemCode,
+    edits: &Edits,
+) -> Result<Response, ConsoleError> {
+    let versions = own_versions(console, signed, dept, code).await?;
+    let latest = versions.first().ok_or(ConsoleError::NotFound)?;
+    let (current, etag) = content_tagged(console, signed, code, latest.version).await?;
+    // An answer the form edits may be gone from the version now: the form shows that version
+    // as it is, with the conflict named, rather than failing.
+    let edited = edits.apply(&current).unwrap_or(current);
+    Ok(edit_page(
+        lang,
+        signed,
+        console,
+        StatusCode::CONFLICT,
+        &edited,
+        &Base::of(latest, etag),
+        Some(Notice::Conflict(latest)),
+    ))
+}
+
+/// `POST /dept/knowledge/{code}/submit`: the draft to the centre's review, with the page's
+/// ETag as `If-Match` when the form carries one: a draft changed since the page was read is not
+/// submitted unseen (409, nothing submitted).
 pub async fn submit(
     State(console): State<Console>,
     signed: Signed,
+    lang: Lang,
     headers: HeaderMap,
     Path(code): Path<String>,
     body: Bytes,
 ) -> Result<Response, ConsoleError> {
-    let _: Vec<(String, String)> = signed.form(&console, &headers, &body)?;
+    let pairs: Vec<(String, String)> = signed.form(&console, &headers, &body)?;
     let dept = department(&signed)?;
     if !may_edit(&signed) {
         return Err(ConsoleError::Forbidden);
     }
     let code = item_code(&code)?;
     own_versions(&console, &signed, &dept, &code).await?;
-    let _: serde_json::Value = console
+    let base = pairs
+        .iter()
+        .find(|(name, _)| name == "base")
+        .map(|(_, raw)| {
+            Base::parse(raw).ok_or_else(|| invalid("the form's version is not one we made".into()))
+        })
+        .transpose()?;
+    let submitted: Result<serde_json::Value, UpstreamError> = console
         .parts()
         .upstream
-        .send(
+        .send_if_match(
             signed.token(),
             Method::POST,
             Api::Knowledge,
             &format!("/v1/items/{code}/submit"),
             &serde_json::json!({}),
-            None,
+            base.as_ref().map(|b| b.etag.as_str()),
         )
-        .await?;
-    Ok(pages::see_other(&format!(
-        "/dept/knowledge/{code}?done=submitted"
-    )))
+        .await;
+    match submitted {
+        Ok(_) => Ok(pages::see_other(&format!(
+            "/dept/knowledge/{code}?done=submitted"
+        ))),
+        Err(UpstreamError::PreconditionFailed(_)) => Err(ConsoleError::Conflict(
+            lang.t().kn().submit_conflict.to_owned(),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -1776,9 +1854,7 @@ mod tests {
         Base {
             version: 2,
             status: VersionStatus::Draft,
-            written_at: DateTime::parse_from_rfc3339("2026-03-05T08:09:10.123456Z")
-                .expect("time")
-                .with_timezone(&Utc),
+            etag: "\"17\"".to_owned(),
         }
     }
 
@@ -1795,26 +1871,24 @@ mod tests {
     }
 
     #[test]
-    fn the_base_round_trips_to_the_microsecond_and_nothing_else_parses() {
+    fn the_base_round_trips_and_only_a_strong_etag_parses() {
         let b = base();
-        assert_eq!(Base::parse(&b.encode()), Some(b));
-        let later = Base {
-            written_at: b.written_at + chrono::Duration::microseconds(1),
-            ..b
-        };
-        assert_ne!(Base::parse(&later.encode()), Some(b));
-        let submitted = Base {
-            status: VersionStatus::Review,
-            ..b
-        };
-        assert_ne!(submitted, b, "a submit changes the base");
+        assert_eq!(Base::parse(&b.encode()), Some(b.clone()));
+        assert_eq!(b.encode(), "2:draft:\"17\"");
         for bad in [
             "",
             "2",
             "2:draft",
-            "x:draft:2026-03-05T08:09:10Z",
-            "2:gone:2026-03-05T08:09:10Z",
-            "2:draft:yesterday",
+            "x:draft:\"17\"",
+            "2:gone:\"17\"",
+            // The form of before If-Match (a time of writing), a weak tag, an unquoted one,
+            // one with a quote or a line break inside.
+            "2:draft:2026-03-05T08:09:10Z",
+            "2:draft:W/\"17\"",
+            "2:draft:17",
+            "2:draft:\"",
+            "2:draft:\"1\"7\"",
+            "2:draft:\"1\n7\"",
         ] {
             assert_eq!(Base::parse(bad), None, "{bad}");
         }
@@ -1999,7 +2073,8 @@ mod tests {
             assert!(page.contains("&lt;/textarea&gt;&lt;b&gt;x&lt;/b&gt;"));
         }
         let form = edit_form(Lang::En, Html::new(), &item, &base(), None, offset).finish();
-        assert!(form.contains(&format!("name=\"base\" value=\"{}\"", base().encode())));
+        // The ETag's quotes escaped in the attribute (a browser sends them back unescaped).
+        assert!(form.contains("name=\"base\" value=\"2:draft:&quot;17&quot;\""));
         assert!(form.contains("<option value=\"consultation\" selected>"));
         assert!(form.contains("name=\"s.TH-T-S1\" value=\"本地户籍\""));
         assert!(form.contains("type=\"checkbox\" value=\"1\" name=\"l.TH-T-A1.remove\""));
