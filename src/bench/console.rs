@@ -131,6 +131,7 @@ struct Report {
     statuses: BTreeMap<String, i64>,
     baseline: Run,
     pages: Vec<PageRun>,
+    upstream: Vec<PageRun>,
 }
 
 pub async fn run(mut settings: Settings, args: Args) -> anyhow::Result<()> {
@@ -245,6 +246,24 @@ async fn measure(settings: &Settings, bus: &Bus, args: &Args) -> anyhow::Result<
         }
     }
 
+    // What the slow pages wait for: the services' APIs they call, read directly with the
+    // person's token (not flagged: the bound is the pages').
+    let mut upstream = Vec::new();
+    for (role, list) in upstream_calls(settings, &seeded, today).await? {
+        for page in list {
+            let (run, bytes) = time_page(&raw, &page, args.requests).await?;
+            upstream.push(PageRun {
+                role,
+                page: page.name.clone(),
+                ratio_p50: run.p50_ms / baseline.0.p50_ms.max(1e-9),
+                ratio_p99: run.p99_ms / baseline.0.p99_ms.max(1e-9),
+                run,
+                bytes,
+                over_limit: false,
+            });
+        }
+    }
+
     println!();
     println!(
         "{:<12} {:<40} {:>6} {:>9} {:>9} {:>9} {:>11} {:>8} {:>8}",
@@ -277,6 +296,22 @@ async fn measure(settings: &Settings, bus: &Bus, args: &Args) -> anyhow::Result<
             if r.over_limit { "  OVER 50 ms" } else { "" }
         );
     }
+    println!();
+    println!("the services' APIs the pages call, read directly:");
+    for r in &upstream {
+        println!(
+            "{:<12} {:<40} {:>6} {:>9.2} {:>9.2} {:>9} {:>11.3} {:>8.1} {:>8.1}",
+            r.role,
+            r.page,
+            r.run.count,
+            r.run.p50_ms,
+            r.run.p99_ms,
+            r.bytes,
+            r.run.cpu_ms_per_item,
+            r.ratio_p50,
+            r.ratio_p99,
+        );
+    }
     let over: Vec<String> = runs
         .iter()
         .filter(|r| r.over_limit)
@@ -289,6 +324,7 @@ async fn measure(settings: &Settings, bus: &Bus, args: &Args) -> anyhow::Result<
             statuses,
             baseline: baseline.0,
             pages: runs,
+            upstream,
         };
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -673,6 +709,8 @@ struct Page {
     name: String,
     urls: Vec<String>,
     form: Option<(String, Vec<(String, String)>)>,
+    /// A service's API read directly with the person's token (the upstream table).
+    bearer: Option<String>,
 }
 
 impl Page {
@@ -681,6 +719,7 @@ impl Page {
             name: name.to_owned(),
             urls: vec![format!("{console}{path}")],
             form: None,
+            bearer: None,
         }
     }
 
@@ -690,6 +729,7 @@ impl Page {
             name: name.to_owned(),
             urls,
             form: None,
+            bearer: None,
         }
     }
 }
@@ -857,16 +897,171 @@ async fn pages(
                 name: "POST /agent/calls/{id}/knowledge (suggest)".into(),
                 urls: vec![format!("{call_url}/knowledge")],
                 form: Some((csrf.clone(), suggest)),
+                bearer: None,
             },
             Page {
                 name: "POST /agent/calls/{id}/knowledge (search)".into(),
                 urls: vec![format!("{call_url}/knowledge")],
                 form: Some((csrf.clone(), search)),
+                bearer: None,
             },
             Page::get("/agent/calls/{id}/tree/{item}", console, &tree),
         ],
     ));
     Ok(roles)
+}
+
+/// A person's access token by the identity service's password grant (the scripts' way in).
+async fn token(settings: &Settings, username: &str) -> anyhow::Result<String> {
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", settings.identity.issuer))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", settings.console.client_id.as_str()),
+            ("username", username),
+            ("password", &format!("demo-{username}")),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "{username}'s token: {}",
+        r.status()
+    );
+    let body: serde_json::Value = r.json().await?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no access_token")
+}
+
+/// The upstream reads of the dispatcher's and the supervisor's pages, as the console makes
+/// them.
+async fn upstream_calls(
+    settings: &Settings,
+    seeded: &Seeded,
+    today: chrono::NaiveDate,
+) -> anyhow::Result<Vec<(&'static str, Vec<Page>)>> {
+    let at = |port: u16| format!("http://127.0.0.1:{port}");
+    let (tickets, sla, survey, dispatch, phone) = (
+        at(settings.tickets.port),
+        at(settings.sla.port),
+        at(settings.survey.port),
+        at(settings.dispatch.port),
+        at(settings.phone.port),
+    );
+    let z = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = chrono::Utc::now();
+    let day_start = now - chrono::Duration::hours(12);
+    let first = today - chrono::Days::new(59);
+    let api = |name: &str, url: String, token: &str| Page {
+        name: name.to_owned(),
+        urls: vec![url],
+        form: None,
+        bearer: Some(token.to_owned()),
+    };
+    let dispatcher = token(settings, "dispatcher1").await?;
+    let supervisor = token(settings, "supervisor1").await?;
+    let no = seeded.sample.first().context("no sample ticket")?;
+    Ok(vec![
+        (
+            "dispatcher1",
+            vec![
+                api(
+                    "tickets ?status=returned&limit=100",
+                    format!("{tickets}/v1/tickets?status=returned&limit=100"),
+                    &dispatcher,
+                ),
+                Page {
+                    name: "tickets /v1/tickets/{no}".into(),
+                    urls: seeded
+                        .sample
+                        .iter()
+                        .map(|no| format!("{tickets}/v1/tickets/{no}"))
+                        .collect(),
+                    form: None,
+                    bearer: Some(dispatcher.clone()),
+                },
+                api(
+                    "sla /v1/tickets/{no}/deadlines",
+                    format!("{sla}/v1/tickets/{no}/deadlines"),
+                    &dispatcher,
+                ),
+                api(
+                    "dispatch /v1/manual-queue",
+                    format!("{dispatch}/v1/manual-queue"),
+                    &dispatcher,
+                ),
+                api(
+                    "dispatch /v1/catalogue",
+                    format!("{dispatch}/v1/catalogue"),
+                    &dispatcher,
+                ),
+            ],
+        ),
+        (
+            "supervisor1",
+            vec![
+                api(
+                    "tickets hotspots by=channel (12 h)",
+                    format!(
+                        "{tickets}/v1/hotspots?by=channel&from={}&to={}",
+                        z(day_start),
+                        z(now)
+                    ),
+                    &supervisor,
+                ),
+                api(
+                    "tickets hotspots by=backlog (365 d)",
+                    format!(
+                        "{tickets}/v1/hotspots?by=backlog&from={}&to={}",
+                        z(now - chrono::Duration::days(365)),
+                        z(now)
+                    ),
+                    &supervisor,
+                ),
+                api(
+                    "tickets hotspots (60 d)",
+                    format!(
+                        "{tickets}/v1/hotspots?from={}&to={}",
+                        z(now - chrono::Duration::days(60)),
+                        z(now)
+                    ),
+                    &supervisor,
+                ),
+                api(
+                    "phone /v1/figures (12 h)",
+                    format!("{phone}/v1/figures?from={}&to={}", z(day_start), z(now)),
+                    &supervisor,
+                ),
+                api(
+                    "sla /v1/figures (30 d)",
+                    format!("{sla}/v1/figures"),
+                    &supervisor,
+                ),
+                api(
+                    "sla /v1/figures (60 d)",
+                    format!("{sla}/v1/figures?from={first}&to={today}"),
+                    &supervisor,
+                ),
+                api(
+                    "sla /v1/extensions pending 200",
+                    format!("{sla}/v1/extensions?status=pending&limit=200"),
+                    &supervisor,
+                ),
+                api(
+                    "survey /v1/figures by dept (30 d)",
+                    format!("{survey}/v1/figures?by=department"),
+                    &supervisor,
+                ),
+                api(
+                    "survey /v1/figures by dept (60 d)",
+                    format!("{survey}/v1/figures?from={first}&to={today}&by=department"),
+                    &supervisor,
+                ),
+            ],
+        ),
+    ])
 }
 
 /// Requests `page` `n` times, [`PAGES_IN_FLIGHT`] at once, after a warm-up of 10; each timed
@@ -883,6 +1078,10 @@ async fn time_page(browser: &Browser, page: &Page, n: usize) -> anyhow::Result<(
                 .header("hx-request", "true")
                 .header("x-csrf-token", csrf)
                 .form(form),
+        };
+        let request = match &page.bearer {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         };
         let response = request
             .header(COOKIE, browser.cookie_header())
