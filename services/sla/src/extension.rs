@@ -199,6 +199,20 @@ pub async fn for_ticket(pool: &PgPool, no: TicketNo) -> Result<Vec<Extension>, S
     rows.iter().map(extension_from_row).collect()
 }
 
+/// The extension requests of every ticket of `tickets`, each ticket's oldest first.
+pub async fn for_tickets(pool: &PgPool, tickets: &[TicketNo]) -> Result<Vec<Extension>, SlaError> {
+    let keys: Vec<i64> = tickets.iter().map(|&no| ticket_key(no)).collect();
+    let sql = format!(
+        "SELECT {EXTENSION_COLUMNS} FROM sla.extension WHERE ticket_no = ANY($1) \
+         ORDER BY ticket_no, id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&keys)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(extension_from_row).collect()
+}
+
 /// What the decision endpoint answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {

@@ -78,6 +78,7 @@ impl Policy for ReadPolicy {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/tickets/{no}/deadlines", get(deadlines))
+        .route("/v1/deadlines", get(many_deadlines))
         .route("/v1/extensions", get(list_extensions))
         .route("/v1/extensions/{no}/decision", post(decide))
         .route("/v1/figures", get(get_figures))
@@ -159,6 +160,85 @@ async fn deadlines(
         ticket_no: no,
         clocks,
         extensions,
+    }))
+}
+
+/// Most tickets one `GET /v1/deadlines` reads (an inbox's page).
+pub const MAX_TICKETS_AT_ONCE: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManyParams {
+    /// Ticket numbers, comma separated.
+    tickets: String,
+}
+
+#[derive(Serialize)]
+struct ManyDeadlines {
+    tickets: Vec<Deadlines>,
+}
+
+/// `GET /v1/deadlines?tickets=no,no,...`: [`deadlines`] of many tickets in one request (a
+/// department's inbox or the return reviews would otherwise ask once per row). A ticket with
+/// no clock the caller may see is left out rather than refusing the rest; the order is the
+/// request's.
+async fn many_deadlines(
+    who: Authorized<ReadDeadlines>,
+    State(s): State<AppState>,
+    q: Result<Query<ManyParams>, QueryRejection>,
+) -> Result<Json<ManyDeadlines>, ApiError> {
+    let raw = query(q)?.tickets;
+    let mut tickets = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let no = ticket_no(part)?;
+        if !tickets.contains(&no) {
+            tickets.push(no);
+        }
+    }
+    if tickets.len() > MAX_TICKETS_AT_ONCE {
+        return Err(ApiError(SlaError::invalid(format!(
+            "tickets: at most {MAX_TICKETS_AT_ONCE} at once"
+        ))));
+    }
+    let (clocks, extensions) = tokio::try_join!(
+        store::tickets_clocks(&s.pool, &tickets),
+        extension::for_tickets(&s.pool, &tickets),
+    )?;
+    let own = who.limited_to_department();
+    let mine = |department: Option<&str>| own.is_none_or(|d| department == Some(d.as_str()));
+    let mut by_ticket: std::collections::HashMap<TicketNo, Deadlines> = tickets
+        .iter()
+        .map(|&no| {
+            (
+                no,
+                Deadlines {
+                    ticket_no: no,
+                    clocks: Vec::new(),
+                    extensions: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    for clock in clocks {
+        if mine(clock.department.as_deref())
+            && let Some(d) = by_ticket.get_mut(&clock.ticket_no)
+        {
+            d.clocks.push(clock);
+        }
+    }
+    for ext in extensions {
+        if mine(Some(ext.department.as_str()))
+            && let Some(d) = by_ticket.get_mut(&ext.ticket_no)
+        {
+            d.extensions.push(ext);
+        }
+    }
+    Ok(Json(ManyDeadlines {
+        tickets: tickets
+            .iter()
+            .filter_map(|no| by_ticket.remove(no))
+            .filter(|d| !d.clocks.is_empty())
+            .collect(),
     }))
 }
 

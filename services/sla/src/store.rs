@@ -722,6 +722,20 @@ pub async fn ticket_clocks(pool: &PgPool, ticket_no: TicketNo) -> Result<Vec<Clo
     rows.iter().map(Clock::from_row).collect()
 }
 
+/// The stage clocks of every ticket of `tickets`, each ticket's oldest first (one statement: a
+/// department's inbox reads its rows' deadlines at once).
+pub async fn tickets_clocks(pool: &PgPool, tickets: &[TicketNo]) -> Result<Vec<Clock>, SlaError> {
+    let keys: Vec<i64> = tickets.iter().map(|&no| ticket_key(no)).collect();
+    let sql = format!(
+        "SELECT {CLOCK_COLUMNS} FROM sla.clock WHERE ticket_no = ANY($1) ORDER BY ticket_no, id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&keys)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(Clock::from_row).collect()
+}
+
 /// Milliseconds of a duration, for storage.
 pub fn millis(d: Duration) -> i64 {
     d.num_milliseconds()

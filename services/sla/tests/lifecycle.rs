@@ -581,3 +581,94 @@ impl Whole for DateTime<Utc> {
         self.with_nanosecond(0).unwrap_or(self)
     }
 }
+
+/// `GET /v1/deadlines?tickets=...`: many tickets' deadlines in one request, in the request's
+/// order, each as `GET /v1/tickets/{no}/deadlines` gives it; department staff get only their
+/// department's clocks, and a ticket they have none of is left out, not a refusal of the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tickets_deadlines_in_one_request_limited_to_the_callers_department() {
+    let r = start().await;
+    let (tianhe, haizhu, waiting) = (ticket(31), ticket(32), ticket(33));
+    r.accepted(tianhe).await; // GZ-TH leads, GZ-HZ co-handles
+    r.create(haizhu).await;
+    r.send(
+        haizhu,
+        &format!("dispatch-{haizhu}"),
+        agent(),
+        Action::Dispatch {
+            lead: code("GZ-HZ"),
+            co: vec![],
+            note: String::new(),
+        },
+    )
+    .await;
+    r.running(haizhu, "sign_off").await;
+    r.create(waiting).await;
+    r.running(waiting, "dispatch").await;
+    let unknown = ticket(39);
+
+    let get = |token: String, tickets: String| {
+        let url = format!("{}/v1/deadlines?tickets={tickets}", r.http);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("sent")
+        }
+    };
+    let list = format!("{waiting},{tianhe},{unknown},{haizhu},{tianhe}");
+    let all: Value = get(r.token.clone(), list.clone())
+        .await
+        .json()
+        .await
+        .expect("json");
+    let answered: Vec<&str> = all["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .map(|d| d["ticket_no"].as_str().expect("ticket_no"))
+        .collect();
+    let (w, t, h) = (waiting.to_string(), tianhe.to_string(), haizhu.to_string());
+    assert_eq!(
+        answered,
+        vec![w.as_str(), t.as_str(), h.as_str()],
+        "the request's order, once each, no unknown ticket"
+    );
+    // Each as the one-ticket endpoint answers it.
+    for d in all["tickets"].as_array().expect("tickets") {
+        let no = TicketNo::parse(d["ticket_no"].as_str().expect("no")).expect("ticket no");
+        assert_eq!(Some(d), r.deadlines(no).await.as_ref());
+    }
+
+    // Tianhe's staff: their clocks of their ticket only.
+    let th_token = r.issuer.token(
+        "th-staff",
+        &[hotline_auth::Role::DepartmentStaff],
+        Some("GZ-TH"),
+    );
+    let mine: Value = get(th_token.clone(), list)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let mine = mine["tickets"].as_array().expect("tickets");
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["ticket_no"], t.as_str());
+    let clocks = mine[0]["clocks"].as_array().expect("clocks");
+    assert!(!clocks.is_empty());
+    assert!(
+        clocks.iter().all(|c| c["department"] == "GZ-TH"),
+        "{clocks:?}"
+    );
+
+    // Not a ticket number, or more than a page of them: 400.
+    assert_eq!(get(th_token.clone(), "12x".into()).await.status(), 400);
+    let many = (0..=hotline_sla::http::MAX_TICKETS_AT_ONCE as u64)
+        .map(|i| ticket(1000 + i).to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(get(th_token, many).await.status(), 400);
+    r.stop().await;
+}

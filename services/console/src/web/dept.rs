@@ -14,7 +14,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use chrono::{NaiveDate, TimeZone as _, Utc};
-use futures::StreamExt as _;
 use hotline_domain::contract::{Citizen, TicketView, TicketWithHistory};
 use hotline_domain::{Action, DeptCode, Status, TicketNo};
 use serde::Deserialize;
@@ -30,10 +29,8 @@ use crate::upstream::Api;
 
 /// The statuses a department still has something to do with (or is waiting on).
 const OPEN: &str = "dispatched,accepted,in_progress,awaiting_citizen,replied,returned";
-/// Most tickets listed (and deadline reads made) per inbox.
+/// Most tickets listed per inbox (their deadlines are one SLA request).
 const INBOX_LIMIT: u32 = 100;
-/// Deadline reads in flight at once for one inbox.
-const DEADLINE_READS: usize = 8;
 
 /// The department of the signed-in person, or 403: the portal is for department staff.
 fn department(signed: &Signed) -> Result<DeptCode, ConsoleError> {
@@ -66,19 +63,15 @@ async fn lines(console: &Console, signed: &Signed) -> Result<Vec<Line>, ConsoleE
             &format!("/v1/tickets?status={OPEN}&limit={INBOX_LIMIT}"),
         )
         .await?;
-    let mut lines: Vec<Line> = futures::stream::iter(tickets)
-        .map(|ticket| async move {
-            let path = format!("/v1/tickets/{}/deadlines", ticket.ticket_no);
-            // No clock (yet) for the department, or SLA unreachable: shown without a deadline.
-            let deadlines = up
-                .get::<Deadlines>(signed.token(), Api::Sla, &path)
-                .await
-                .ok();
-            Line { ticket, deadlines }
+    let nos: Vec<TicketNo> = tickets.iter().map(|t| t.ticket_no).collect();
+    let mut deadlines = pages::deadlines_of(up, signed.token(), &nos).await;
+    let mut lines: Vec<Line> = tickets
+        .into_iter()
+        .map(|ticket| Line {
+            deadlines: deadlines.remove(&ticket.ticket_no),
+            ticket,
         })
-        .buffered(DEADLINE_READS)
-        .collect()
-        .await;
+        .collect();
     // The most urgent first; without a deadline last.
     lines.sort_by_key(|l| {
         l.deadlines

@@ -354,6 +354,9 @@ pub async fn returns(
         )
         .await?;
     let token = signed.token();
+    let nos: Vec<_> = tickets.iter().map(|t| t.ticket_no).collect();
+    let deadlines = pages::deadlines_of(up, token, &nos).await;
+    let deadlines = &deadlines;
     let mut items: Vec<Returned> = futures::stream::iter(tickets)
         .map(|ticket| async move {
             let no = ticket.ticket_no;
@@ -366,10 +369,7 @@ pub async fn returns(
                 .and_then(|f| f.history.iter().rev().find(|e| e.step == "return"))
                 .map(pages::step_text)
                 .unwrap_or_default();
-            let deadlines = up
-                .get::<Deadlines>(token, Api::Sla, &format!("/v1/tickets/{no}/deadlines"))
-                .await
-                .ok();
+            let deadlines = deadlines.get(&no).cloned();
             Returned {
                 ticket,
                 reason,

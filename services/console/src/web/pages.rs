@@ -2,12 +2,14 @@
 //! the home, sign-in and error pages, a ticket's facts, history and deadlines, warning colours.
 //! Words come from [`crate::i18n`], data goes through [`Html::text`].
 
+use std::collections::HashMap;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use chrono::{DateTime, FixedOffset, Utc};
 use hotline_auth::{Principal, Role};
 use hotline_domain::contract::{HistoryEntry, TicketView};
-use hotline_domain::{Actor, Status};
+use hotline_domain::{Actor, Status, TicketNo};
 use serde::Deserialize;
 
 use super::Console;
@@ -16,6 +18,7 @@ use crate::assets;
 use crate::error::{Failure, FailureKind};
 use crate::html::Html;
 use crate::i18n::{Lang, Texts};
+use crate::upstream::{Api, Upstream};
 
 /// The roles that work the dispatcher's screens (the dispatch API's `ManualQueue` policy).
 pub const DISPATCH_ROLES: &[Role] = &[Role::Dispatcher, Role::Supervisor, Role::Admin];
@@ -338,6 +341,51 @@ pub struct ClockView {
 pub struct ExtensionView {
     pub status: String,
     pub until: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct DeadlinesOf {
+    ticket_no: TicketNo,
+    #[serde(flatten)]
+    deadlines: Deadlines,
+}
+
+#[derive(Deserialize)]
+struct ManyDeadlines {
+    tickets: Vec<DeadlinesOf>,
+}
+
+/// Most tickets SLA's `GET /v1/deadlines` takes at once.
+const DEADLINES_AT_ONCE: usize = 200;
+
+/// The deadlines of `tickets`, read with one SLA request per 200 (`GET /v1/deadlines`) rather
+/// than one per row: an inbox of 100 rows asked 100 times took 0.3-0.8 s with 100,000 tickets
+/// stored. A ticket without a clock the person may see is absent, and so is every ticket when
+/// SLA does not answer: the rows are shown without a deadline.
+pub async fn deadlines_of(
+    up: &Upstream,
+    token: &str,
+    tickets: &[TicketNo],
+) -> HashMap<TicketNo, Deadlines> {
+    let reads = tickets.chunks(DEADLINES_AT_ONCE).map(|chunk| {
+        let list = chunk
+            .iter()
+            .map(|no| no.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        async move {
+            up.get::<ManyDeadlines>(token, Api::Sla, &format!("/v1/deadlines?tickets={list}"))
+                .await
+        }
+    });
+    let mut found = HashMap::with_capacity(tickets.len());
+    for answer in futures::future::join_all(reads).await {
+        match answer {
+            Ok(many) => found.extend(many.tickets.into_iter().map(|d| (d.ticket_no, d.deadlines))),
+            Err(e) => tracing::warn!(error = %e, "SLA deadlines not read; rows shown without"),
+        }
+    }
+    found
 }
 
 impl Deadlines {
