@@ -12,17 +12,20 @@
 //!   CSRF token, the sign-in's pending state.
 //! - [`oidc`]: the OpenID Connect client: discovery, authorization code + PKCE, refresh.
 //! - [`upstream`]: the services' APIs called with the person's token; their refusals typed.
+//! - [`figures`]: the supervisor's counts kept a short while, read again behind the page.
 //! - [`error`]: what can fail and its HTTP status, in one place.
 //! - [`web`]: the router: security headers, language, the signed-in extractor and the CSRF
 //!   check ([`web::guard`]), sign-in ([`web::auth`]), the home page, the department portal
 //!   ([`web::dept`]), the dispatcher's screens ([`web::dispatch`]) and the agent desk
 //!   ([`web::agent`]: live calls pushed as server-sent events); [`web::pages`] lays out.
 //!
-//! The console keeps no data of its own beyond sessions: it has no database and no NATS user.
+//! The console keeps no data of its own beyond sessions and, for a few seconds, the supervisor's
+//! counts: it has no database and no NATS user.
 #![forbid(unsafe_code)]
 
 pub mod assets;
 pub mod error;
+pub mod figures;
 pub mod html;
 pub mod i18n;
 pub mod oidc;

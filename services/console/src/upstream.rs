@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 /// The APIs the console uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Api {
     /// Tickets (8081): read, act, reveal.
     Tickets,
@@ -27,7 +27,7 @@ pub enum Api {
 }
 
 impl Api {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Api::Tickets => "tickets",
             Api::Dispatch => "dispatch",

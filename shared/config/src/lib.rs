@@ -380,6 +380,14 @@ pub struct Console {
     pub survey_url: String,
     /// How long one call to a service may take.
     pub request_timeout_ms: u64,
+    /// How long the supervisor's counts (board, report, hotspots) are kept before they are read
+    /// again behind the page; 0: read on every view.
+    #[serde(default = "default_figures_max_age_secs")]
+    pub figures_max_age_secs: u64,
+}
+
+fn default_figures_max_age_secs() -> u64 {
+    30
 }
 
 /// The callback survey (回访): scheduling on the working calendar, retries, links, reopens.
@@ -824,6 +832,9 @@ impl Settings {
         }
         if !(100..=120_000).contains(&c.request_timeout_ms) {
             return invalid("console.request_timeout_ms must be 100-120000");
+        }
+        if c.figures_max_age_secs > 3600 {
+            return invalid("console.figures_max_age_secs must be 0-3600");
         }
         Ok(())
     }

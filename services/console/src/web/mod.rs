@@ -56,6 +56,8 @@ pub struct Parts {
     pub sessions: Arc<Sessions>,
     pub oidc: Oidc,
     pub upstream: Upstream,
+    /// The supervisor's counts, kept `console.figures_max_age_secs`.
+    pub figures: Arc<crate::figures::Figures>,
     /// Cookies get `Secure` when people reach the console over https.
     pub secure_cookies: bool,
     /// `scheme://host[:port]` of the public URL: the only `Origin` a form may come from.
@@ -87,6 +89,9 @@ impl Console {
             )),
             oidc: Oidc::from_settings(settings)?,
             upstream: Upstream::from_settings(settings)?,
+            figures: crate::figures::Figures::new(std::time::Duration::from_secs(
+                settings.console.figures_max_age_secs,
+            )),
             secure_cookies: public_url.starts_with("https://"),
             origin: origin_of(&public_url),
             offset: settings.utc_offset(),

@@ -16,7 +16,10 @@
 //!   rose against the period before ([`crate::report::rising`]).
 //!
 //! Every number comes from the owning service's API with the person's token; the console
-//! computes only joins and ratios.
+//! computes only joins and ratios. The counts over whole periods (everything but the phone
+//! figures and the extension requests) are read through [`crate::figures`]: kept
+//! `console.figures_max_age_secs` (30 s) and read again behind the page, the page saying when
+//! they were read.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +41,7 @@ use super::guard::Signed;
 use super::pages::{self, Screen, layout};
 use crate::assets;
 use crate::error::ConsoleError;
+use crate::figures::{self, Read};
 use crate::html::Html;
 use crate::i18n::{Lang, Texts};
 use crate::report::{self, Period, ReportRow, SlaRow, SurveyRow};
@@ -45,6 +49,58 @@ use crate::upstream::{Api, UpstreamError};
 
 /// Who uses these screens: the SLA API's `DecideExtension` roles.
 pub const SUPERVISOR_ROLES: &[Role] = &[Role::Supervisor, Role::Admin];
+
+/// A count through the console's short keep ([`crate::figures`]).
+async fn counted<T: serde::de::DeserializeOwned>(
+    console: &Console,
+    signed: &Signed,
+    api: Api,
+    path: &str,
+) -> Result<Read<T>, UpstreamError> {
+    let parts = console.parts();
+    parts
+        .figures
+        .get(
+            &parts.upstream,
+            &figures::scope(&signed.principal),
+            signed.token(),
+            api,
+            path,
+        )
+        .await
+}
+
+/// The oldest of the counts read: what "figures as of" must say.
+#[derive(Default, Clone, Copy)]
+struct AsOf(Option<DateTime<Utc>>);
+
+impl AsOf {
+    /// The value of `read`, its time noted.
+    fn take<T>(&mut self, read: Result<Read<T>, UpstreamError>) -> Result<T, UpstreamError> {
+        read.map(|r| {
+            self.0 = Some(self.0.map_or(r.as_of, |t| t.min(r.as_of)));
+            r.value
+        })
+    }
+
+    /// `<p class="as-of">Figures as of 19:50:03 …</p>`, or nothing when no count was read.
+    fn note(self, lang: Lang, console: &Console) -> Html {
+        let mut h = Html::new();
+        if let Some(at) = self.0 {
+            let s = lang.t().sup();
+            h.raw("<p class=\"muted small as-of\" id=\"as-of\">")
+                .text(s.as_of)
+                .raw(" ")
+                .text(
+                    at.with_timezone(&console.parts().offset)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string(),
+                )
+                .raw("</p>");
+        }
+        h
+    }
+}
 
 fn z(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -241,30 +297,34 @@ async fn live_part(
         z(day_start),
         z(day_end)
     );
+    // Whole days, so the path (the kept count's key) is the same all day.
     let backlog_path = format!(
         "/v1/hotspots?by=backlog&from={}&to={}",
-        z(now - Duration::days(365)),
-        z(now + Duration::minutes(1))
+        z(day_start - Duration::days(365)),
+        z(day_end)
     );
     let phone_path = format!(
         "/v1/figures?from={}&to={}",
         z(day_start),
         z(now.max(day_start + Duration::seconds(1)))
     );
+    // The phone figures (today's calls, a small table) and the requests to decide are read
+    // every time; the rest are counts over periods, kept a short while.
     let (channels, backlog, phone, sla, survey, extensions) = tokio::join!(
-        up.get::<Counts<Count>>(token, Api::Tickets, &channels_path),
-        up.get::<Counts<Count>>(token, Api::Tickets, &backlog_path),
+        counted::<Counts<Count>>(console, signed, Api::Tickets, &channels_path),
+        counted::<Counts<Count>>(console, signed, Api::Tickets, &backlog_path),
         up.get::<PhoneFigures>(token, Api::Phone, &phone_path),
-        up.get::<SlaFigures>(token, Api::Sla, "/v1/figures"),
-        up.get::<SurveyFigures>(token, Api::Survey, "/v1/figures?by=department"),
+        counted::<SlaFigures>(console, signed, Api::Sla, "/v1/figures"),
+        counted::<SurveyFigures>(console, signed, Api::Survey, "/v1/figures?by=department"),
         up.get::<Extensions>(token, Api::Sla, "/v1/extensions?status=pending&limit=200"),
     );
+    let mut as_of = AsOf::default();
     let (channels, backlog, phone, sla, survey, extensions) = (
-        panel(channels)?,
-        panel(backlog)?,
+        panel(as_of.take(channels))?,
+        panel(as_of.take(backlog))?,
         panel(phone)?,
-        panel(sla)?,
-        panel(survey)?,
+        panel(as_of.take(sla))?,
+        panel(as_of.take(survey))?,
         panel(extensions)?,
     );
     let extensions = extensions.map(|mut e: Extensions| {
@@ -348,6 +408,7 @@ async fn live_part(
         None => na(&mut h),
     }
     h.raw("</div></div>");
+    h.append(as_of.note(lang, console));
 
     // Departments: backlog now, overdue now, overdue and 督办 in the last 30 days.
     let mut rows: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
@@ -515,27 +576,27 @@ pub async fn decide(
     )))
 }
 
-/// The report's rows for `period`.
+/// The report's rows for `period`, and when their counts were read.
 async fn report_rows(
     console: &Console,
     signed: &Signed,
     period: Period,
-) -> Result<Vec<ReportRow>, ConsoleError> {
-    let up = &console.parts().upstream;
+) -> Result<(Vec<ReportRow>, AsOf), ConsoleError> {
     let dates = format!("from={}&to={}", period.first, period.last);
     let sla_path = format!("/v1/figures?{dates}");
     let survey_path = format!("/v1/figures?{dates}&by=department");
     let (sla, survey) = tokio::join!(
-        up.get::<SlaFigures>(signed.token(), Api::Sla, &sla_path),
-        up.get::<SurveyFigures>(signed.token(), Api::Survey, &survey_path),
+        counted::<SlaFigures>(console, signed, Api::Sla, &sla_path),
+        counted::<SurveyFigures>(console, signed, Api::Survey, &survey_path),
     );
+    let mut as_of = AsOf::default();
     // The deadlines are the report's core: without them there is no report. Satisfaction
     // missing shows as no figure.
-    let sla = sla?;
-    let survey = panel(survey)?;
-    Ok(report::rows(
-        &sla.rows,
-        survey.as_ref().map_or(&[][..], |s| &s.rows),
+    let sla = as_of.take(sla)?;
+    let survey = panel(as_of.take(survey))?;
+    Ok((
+        report::rows(&sla.rows, survey.as_ref().map_or(&[][..], |s| &s.rows)),
+        as_of,
     ))
 }
 
@@ -605,7 +666,7 @@ pub async fn report_page(
     signed.require(SUPERVISOR_ROLES)?;
     let s = lang.t().sup();
     let period = q.period(&console)?;
-    let rows = report_rows(&console, &signed, period).await?;
+    let (rows, as_of) = report_rows(&console, &signed, period).await?;
     let mut body = Html::new();
     let link = serde_urlencoded::to_string([("period", period.query())]).unwrap_or_default();
     body.raw("<h1>")
@@ -639,7 +700,8 @@ pub async fn report_page(
             .text(s.none)
             .raw("</td></tr>");
     }
-    body.raw("</tbody></table></div>");
+    body.raw("</tbody></table></div>")
+        .append(as_of.note(lang, &console));
     Ok(pages::html(
         StatusCode::OK,
         layout(
@@ -675,7 +737,7 @@ pub async fn report_csv(
 ) -> Result<Response, ConsoleError> {
     signed.require(SUPERVISOR_ROLES)?;
     let period = q.period(&console)?;
-    let rows = report_rows(&console, &signed, period).await?;
+    let (rows, _) = report_rows(&console, &signed, period).await?;
     let file = report::csv(&report_header(lang), &report_cells(lang, &rows));
     Ok(download(
         "text/csv; charset=utf-8",
@@ -694,7 +756,7 @@ pub async fn report_pdf(
     signed.require(SUPERVISOR_ROLES)?;
     let s = lang.t().sup();
     let period = q.period(&console)?;
-    let rows = report_rows(&console, &signed, period).await?;
+    let (rows, _) = report_rows(&console, &signed, period).await?;
     let pdf = crate::pdf::table(
         s.report_title,
         &format!("{} {} … {}", s.period, period.first, period.last),
@@ -717,6 +779,7 @@ struct Hotspots {
     rising: Vec<report::Rising>,
     /// Class code → its name in the catalogue.
     classes: BTreeMap<String, String>,
+    as_of: AsOf,
 }
 
 async fn hotspots_for(
@@ -725,21 +788,21 @@ async fn hotspots_for(
     period: Period,
     topic: Option<&str>,
 ) -> Result<Hotspots, ConsoleError> {
-    let up = &console.parts().upstream;
     let offset = console.parts().offset;
     let (from, to) = period.instants(offset);
     let (pfrom, pto) = period.previous().instants(offset);
     let now_path = format!("/v1/hotspots?from={}&to={}", z(from), z(to));
     let before_path = format!("/v1/hotspots?from={}&to={}", z(pfrom), z(pto));
     let (now, before, catalogue) = tokio::join!(
-        up.get::<Counts<Cell>>(signed.token(), Api::Tickets, &now_path),
-        up.get::<Counts<Cell>>(signed.token(), Api::Tickets, &before_path),
-        up.get::<Vec<Value>>(signed.token(), Api::Dispatch, "/v1/catalogue"),
+        counted::<Counts<Cell>>(console, signed, Api::Tickets, &now_path),
+        counted::<Counts<Cell>>(console, signed, Api::Tickets, &before_path),
+        counted::<Vec<Value>>(console, signed, Api::Dispatch, "/v1/catalogue"),
     );
-    let (now, before) = (now?, before?);
+    let mut as_of = AsOf::default();
+    let (now, before) = (as_of.take(now)?, as_of.take(before)?);
     // The catalogue only names the classes: without it the codes show.
     let mut classes = BTreeMap::new();
-    for e in panel(catalogue)?.unwrap_or_default() {
+    for e in panel(catalogue.map(|c| c.value))?.unwrap_or_default() {
         if let (Some(code), Some(group)) = (e["code"].as_str(), e["group"].as_str()) {
             let class = code.split('.').next().unwrap_or(code);
             classes
@@ -768,6 +831,7 @@ async fn hotspots_for(
         top,
         rising: report::rising(&per_class_now, &per_class_before),
         classes,
+        as_of,
     })
 }
 
@@ -910,7 +974,8 @@ pub async fn hotspots(
             .display(count)
             .raw("</td></tr>");
     }
-    body.raw("</tbody></table></div>");
+    body.raw("</tbody></table></div>")
+        .append(h.as_of.note(lang, &console));
     Ok(pages::html(
         StatusCode::OK,
         layout(
