@@ -415,56 +415,81 @@ async fn publish(
     Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let code = parse_code(&code)?;
+    let precondition = if_match(&headers)?;
     let note = note_body(&body)?;
     // Refuse what the rules refuse before asking the catalogue (another service).
     let state = k.store.state(&code).await?;
     crate::governance::decide(&editor, &crate::governance::Step::Publish, state.as_ref())?;
     let known = k.catalogue_codes().await?;
-    let version = k
+    let (version, revision) = k
         .store
-        .publish(
+        .publish_if_match(
             &editor,
             &code,
             Some(&note.note)
                 .filter(|n| !n.is_empty())
                 .map(|n| n.as_str()),
+            precondition.as_ref(),
             |m| known.contains(m),
         )
         .await?;
-    Ok(Json(json!({ "code": code, "version": version, "status": "published" })).into_response())
+    Ok((
+        etag(revision),
+        Json(json!({ "code": code, "version": version, "status": "published" })),
+    )
+        .into_response())
 }
 
 async fn reject(
     Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let code = parse_code(&code)?;
+    let precondition = if_match(&headers)?;
     let note = note_body(&body)?;
     if note.note.trim().is_empty() {
         return Err(bad("a rejection needs a note for the owner"));
     }
-    let version = k.store.reject(&editor, &code, &note.note).await?;
-    Ok(Json(json!({ "code": code, "version": version, "status": "rejected" })).into_response())
+    let (version, revision) = k
+        .store
+        .reject(&editor, &code, &note.note, precondition.as_ref())
+        .await?;
+    Ok((
+        etag(revision),
+        Json(json!({ "code": code, "version": version, "status": "rejected" })),
+    )
+        .into_response())
 }
 
 async fn retire(
     Edit(editor): Edit,
     State(k): State<Knowledge>,
     Path(code): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let code = parse_code(&code)?;
+    let precondition = if_match(&headers)?;
     let note = note_body(&body)?;
     if note.note.trim().is_empty() {
         return Err(bad("retiring an item needs a reason (note)"));
     }
-    let version = k.store.retire(&editor, &code, &note.note).await?;
-    Ok(Json(json!({ "code": code, "version": version, "status": "retired" })).into_response())
+    let (version, revision) = k
+        .store
+        .retire(&editor, &code, &note.note, precondition.as_ref())
+        .await?;
+    Ok((
+        etag(revision),
+        Json(json!({ "code": code, "version": version, "status": "retired" })),
+    )
+        .into_response())
 }
 
 async fn versions(

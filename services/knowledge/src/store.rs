@@ -454,16 +454,19 @@ impl Store {
             .await
     }
 
-    /// Sends the version in review back to its owner.
+    /// Sends the version in review back to its owner if `precondition` holds (none:
+    /// unconditionally). Returns the version and the item's new revision.
     pub async fn reject(
         &self,
         editor: &Editor,
         code: &ItemCode,
         note: &str,
-    ) -> Result<i32, StoreError> {
-        self.move_version(editor, code, Step::Reject, Some(note), None, |_| Ok(()))
-            .await
-            .map(|(version, _)| version)
+        precondition: Option<&Precondition>,
+    ) -> Result<(i32, Revision), StoreError> {
+        self.move_version(editor, code, Step::Reject, Some(note), precondition, |_| {
+            Ok(())
+        })
+        .await
     }
 
     /// Publishes the version in review if its matter is in the catalogue (`known_matter`).
@@ -474,7 +477,23 @@ impl Store {
         note: Option<&str>,
         known_matter: impl Fn(&ServiceCode) -> bool,
     ) -> Result<i32, StoreError> {
-        self.move_version(editor, code, Step::Publish, note, None, |item| {
+        self.publish_if_match(editor, code, note, None, known_matter)
+            .await
+            .map(|(version, _)| version)
+    }
+
+    /// [`Store::publish`] if `precondition` holds (a reviewer's page read before another
+    /// review, or before the owner's resubmission, must not publish what they did not see).
+    /// Returns the version and the item's new revision.
+    pub async fn publish_if_match(
+        &self,
+        editor: &Editor,
+        code: &ItemCode,
+        note: Option<&str>,
+        precondition: Option<&Precondition>,
+        known_matter: impl Fn(&ServiceCode) -> bool,
+    ) -> Result<(i32, Revision), StoreError> {
+        self.move_version(editor, code, Step::Publish, note, precondition, |item| {
             if known_matter(&item.matter_code) {
                 Ok(())
             } else {
@@ -482,19 +501,26 @@ impl Store {
             }
         })
         .await
-        .map(|(version, _)| version)
     }
 
-    /// Retires the published version: gone from search and from agents' answers.
+    /// Retires the published version if `precondition` holds: gone from search and from
+    /// agents' answers. Returns the version and the item's new revision.
     pub async fn retire(
         &self,
         editor: &Editor,
         code: &ItemCode,
         reason: &str,
-    ) -> Result<i32, StoreError> {
-        self.move_version(editor, code, Step::Retire, Some(reason), None, |_| Ok(()))
-            .await
-            .map(|(version, _)| version)
+        precondition: Option<&Precondition>,
+    ) -> Result<(i32, Revision), StoreError> {
+        self.move_version(
+            editor,
+            code,
+            Step::Retire,
+            Some(reason),
+            precondition,
+            |_| Ok(()),
+        )
+        .await
     }
 
     async fn move_version(

@@ -710,6 +710,137 @@ async fn a_draft_write_or_submit_against_a_stale_etag_is_refused_and_writes_noth
     p.stop().await;
 }
 
+/// A reviewer's page read before another review and the owner's resubmission names an ETag
+/// that is no longer the item's: publishing, rejecting or retiring with it is refused (412) and
+/// changes nothing; with the current one each goes through and answers the next ETag.
+#[tokio::test]
+async fn a_review_step_against_a_stale_etag_is_refused_and_changes_nothing() {
+    let p = Platform::start().await;
+    let code = format!("IR{}", rand_seq());
+    // A step with an If-Match, answering the status, the ETag and the body.
+    let step = |path: String, auth: &'static str, tag: String, body: Value| {
+        let request = p
+            .http
+            .post(p.url(&path))
+            .header("authorization", auth)
+            .header("if-match", tag)
+            .json(&body);
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status();
+            let tag = response
+                .headers()
+                .get("etag")
+                .map(|t| t.to_str().expect("ascii").to_owned());
+            (
+                status,
+                tag,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let current = || {
+        let request = p
+            .http
+            .get(p.url(&format!("/v1/items/{code}")))
+            .header("authorization", RS);
+        async move {
+            let response = request.send().await.expect("request");
+            let tag = response
+                .headers()
+                .get("etag")
+                .map(|t| t.to_str().expect("ascii").to_owned())
+                .expect("an ETag");
+            let body: Value = response.json().await.expect("json");
+            (tag, body["version"]["status"].clone())
+        }
+    };
+    let (status, body) = p
+        .put(
+            &format!("/v1/items/{code}/draft?submit=true"),
+            RS,
+            item(&code, "15.01.004", "第一稿。"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The reviewer's page: version 1 in review, and its ETag.
+    let (seen, _) = current().await;
+    // Meanwhile another reviewer sends it back, and the owner resubmits version 2.
+    let (status, _, body) = step(
+        format!("/v1/items/{code}/reject"),
+        CENTRE,
+        seen.clone(),
+        json!({"note": "请补充材料"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = p
+        .put(
+            &format!("/v1/items/{code}/draft?submit=true"),
+            RS,
+            item(&code, "15.01.004", "第二稿。"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The first reviewer publishes from the page read before: refused, nothing published.
+    let (status, _, body) = step(
+        format!("/v1/items/{code}/publish"),
+        CENTRE,
+        seen.clone(),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{body}");
+    assert_eq!(body["error"]["kind"], "precondition_failed");
+    let (now, state) = current().await;
+    assert_eq!(state, "review", "still in review");
+    let (status, _, _) = step(
+        format!("/v1/items/{code}/reject"),
+        CENTRE,
+        seen.clone(),
+        json!({"note": "x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        current().await,
+        (now.clone(), json!("review")),
+        "nothing written"
+    );
+    // With the page read now: published, and the answer names the next ETag.
+    let (status, published_tag, body) = step(
+        format!("/v1/items/{code}/publish"),
+        CENTRE,
+        now.clone(),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 2);
+    let published_tag = published_tag.expect("a publish answers its ETag");
+    assert_eq!(current().await, (published_tag.clone(), json!("published")));
+    // Retiring with the ETag of before the publish is refused; with the current one it is done.
+    let (status, _, _) = step(
+        format!("/v1/items/{code}/retire"),
+        CENTRE,
+        now,
+        json!({"note": "政策废止"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(current().await.1, "published");
+    let (status, _, body) = step(
+        format!("/v1/items/{code}/retire"),
+        CENTRE,
+        published_tag,
+        json!({"note": "政策废止"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(current().await.1, "retired");
+    p.stop().await;
+}
+
 fn rand_seq() -> u32 {
     (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
