@@ -187,14 +187,14 @@ impl Figures {
         let value = Arc::new(value);
         let as_of = Utc::now();
         let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
-            if let Some(oldest) = entries
+        if entries.len() >= MAX_ENTRIES
+            && !entries.contains_key(&key)
+            && let Some(oldest) = entries
                 .iter()
                 .min_by_key(|(_, e)| e.read)
                 .map(|(k, _)| k.clone())
-            {
-                entries.remove(&oldest);
-            }
+        {
+            entries.remove(&oldest);
         }
         entries.insert(
             key,
@@ -260,8 +260,10 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         (url, asked)
     }
@@ -275,13 +277,13 @@ mod tests {
         figures
             .get::<Count>(up, scope, token, Api::Tickets, "/v1/count")
             .await
-            .unwrap()
+            .expect("the count")
             .value
             .n
     }
 
     fn upstream(url: String) -> Upstream {
-        Upstream::new(url, String::new(), String::new(), Duration::from_secs(5)).unwrap()
+        Upstream::new(url, String::new(), String::new(), Duration::from_secs(5)).expect("a client")
     }
 
     #[tokio::test]
@@ -340,7 +342,7 @@ mod tests {
             subject: subject.to_owned(),
             name: None,
             roles: [role].into_iter().collect(),
-            department: dept.map(|d| hotline_domain::DeptCode::parse(d).unwrap()),
+            department: dept.map(|d| hotline_domain::DeptCode::parse(d).expect("a code")),
         };
         let a = person("supervisor1", hotline_auth::Role::Supervisor, None);
         let b = person("supervisor2", hotline_auth::Role::Supervisor, None);

@@ -7,6 +7,9 @@
 //! is the table. Contact details are masked in every read; `POST /v1/tickets/{no}/reveal` shows
 //! them, one audited call at a time ([`crate::reveal`]), and so does a search by phone number.
 //!
+//! `GET /v1/messages`: the newest contacts that arrived by message, for the agent desk's live
+//! panel ([`crate::messages`]), masked, for the centre's people only.
+//!
 //! 并单: `GET /v1/tickets/{no}/duplicates` and `POST /v1/duplicates` (a draft) suggest the open
 //! tickets likely on the same matter ([`crate::duplicates`]), masked like every list; the
 //! merge is the `merge` step.
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tickets/{no}/reveal", post(reveal_contact))
         .route("/v1/reveals", get(list_reveals))
         .route("/v1/hotspots", get(hotspots))
+        .route("/v1/messages", get(messages))
         .route("/v1/tickets/{no}/duplicates", get(ticket_duplicates))
         .route("/v1/duplicates", post(draft_duplicates))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
@@ -106,6 +110,14 @@ pub struct ReadHotspots;
 impl Policy for ReadHotspots {
     const ROLES: &'static [Role] = &[Role::Dispatcher, Role::Supervisor, Role::Admin];
     const WHAT: &'static str = "read the hotspot counts";
+}
+
+/// The newest contacts by message (the agent desk's live panel): the centre's people, who
+/// answer any ticket. Department staff are refused: the list spans every department's tickets.
+pub struct ReadMessages;
+impl Policy for ReadMessages {
+    const ROLES: &'static [Role] = &[Role::Agent, Role::Dispatcher, Role::Supervisor, Role::Admin];
+    const WHAT: &'static str = "read the contacts that arrived by message";
 }
 
 /// Reading the audit of reveals.
@@ -484,6 +496,35 @@ async fn list_reveals(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({ "reveals": reveals })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessagesParams {
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /v1/messages[?limit=]`: the newest contacts that arrived by message ([`crate::messages`]:
+/// new tickets from every channel but the phone, the citizens' additions by message), newest
+/// first, `limit` 1-50 (20 when not given); contacts masked.
+async fn messages(
+    _who: Authorized<ReadMessages>,
+    State(state): State<AppState>,
+    params: Result<Query<MessagesParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let limit = p.limit.unwrap_or(crate::messages::DEFAULT_LIMIT);
+    if !(1..=crate::messages::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit must be 1-{}",
+            crate::messages::MAX_LIMIT
+        )));
+    }
+    let found = crate::messages::newest(state.store.pool(), limit)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({ "messages": found })).into_response())
 }
 
 #[derive(Debug, Deserialize)]

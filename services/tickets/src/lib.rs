@@ -8,6 +8,8 @@
 //!   suggestions); the merge itself is the ledger's.
 //! - [`hotspots`]: 社情民意 counts by matter class and district (each new ticket's district is
 //!   decided by the ledger from the directory).
+//! - [`messages`]: the newest contacts by message (new tickets from the other channels, the
+//!   citizens' additions), for the agent desk's live panel.
 //! - [`callers`]: which service may send which actor (the ledger's caller check).
 //! - [`http`]: the agents' and supervisors' HTTP API (port 8081).
 //! - [`run`]: wires NATS request/reply, the outbox relay, HTTP, and shutdown.
@@ -18,6 +20,7 @@ pub mod duplicates;
 pub mod hotspots;
 pub mod http;
 pub mod ledger;
+pub mod messages;
 pub mod reveal;
 pub mod store;
 
