@@ -129,6 +129,9 @@ pub(crate) struct Run {
     p50_ms: f64,
     p99_ms: f64,
     cpu_ms_per_item: f64,
+    /// The same without the load generator's thread (its HTTP client): what the platform spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform_cpu_ms_per_item: Option<f64>,
 }
 
 /// This process's resident memory in MiB, from /proc.
@@ -183,7 +186,17 @@ fn cpu_by_process() -> (f64, f64, f64) {
 
 /// CPU seconds (user + system) of one process, from /proc (0 when it is gone).
 pub(crate) fn cpu_of_pid(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    cpu_of_stat(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds (user + system) of the calling thread.
+fn thread_cpu_seconds() -> f64 {
+    cpu_of_stat("/proc/thread-self/stat")
+}
+
+/// utime + stime of a `/proc/.../stat` file, in seconds (0 when unreadable).
+fn cpu_of_stat(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     // Fields after the ")" that closes the command name; utime and stime are 14th and 15th.
@@ -216,7 +229,16 @@ pub(crate) fn summarize(name: &str, mut latencies: Vec<f64>, seconds: f64, cpu: 
         p50_ms: percentile(&latencies, 0.50) * 1000.0,
         p99_ms: percentile(&latencies, 0.99) * 1000.0,
         cpu_ms_per_item: cpu * 1000.0 / count.max(1) as f64,
+        platform_cpu_ms_per_item: None,
     }
+}
+
+/// [`summarize`] of a platform run, with its CPU less the load generator's.
+fn summarize_driven(name: &str, d: Driven) -> Run {
+    let mut run = summarize(name, d.latencies, d.seconds, d.cpu);
+    run.platform_cpu_ms_per_item =
+        Some((d.cpu - d.load_cpu).max(0.0) * 1000.0 / run.count.max(1) as f64);
+    run
 }
 
 /// A fresh namespace and database for one run, so nothing from earlier runs interferes.
@@ -331,13 +353,23 @@ async fn tickets(mut settings: Settings, args: Args) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "{:<58} {:>8} {:>9} {:>10} {:>9} {:>9} {:>11}",
-        "run", "items", "seconds", "items/s", "p50 ms", "p99 ms", "CPU ms/item"
+        "{:<58} {:>8} {:>9} {:>10} {:>9} {:>9} {:>11} {:>14}",
+        "run", "items", "seconds", "items/s", "p50 ms", "p99 ms", "CPU ms/item", "w/o load gen."
     );
     for r in &runs {
+        let platform = r
+            .platform_cpu_ms_per_item
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3}"));
         println!(
-            "{:<58} {:>8} {:>9.2} {:>10.0} {:>9.2} {:>9.2} {:>11.3}",
-            r.name, r.count, r.seconds, r.per_second, r.p50_ms, r.p99_ms, r.cpu_ms_per_item
+            "{:<58} {:>8} {:>9.2} {:>10.0} {:>9.2} {:>9.2} {:>11.3} {:>14}",
+            r.name,
+            r.count,
+            r.seconds,
+            r.per_second,
+            r.p50_ms,
+            r.p99_ms,
+            r.cpu_ms_per_item,
+            platform
         );
     }
     let platform_max = &runs[2];
@@ -387,7 +419,6 @@ async fn platform_runs(
     let service_code = pick_service(&client, &base).await?;
     let target = Target {
         bus,
-        client: &client,
         base: &base,
         service_code: &service_code,
     };
@@ -398,22 +429,19 @@ async fn platform_runs(
         stream.info().await?.state.last_sequence
     };
     let max = drive(&target, args.tickets, args.concurrency, None, children).await?;
-    let mut runs = vec![summarize(
+    let (duplicates_max, by_process) = (max.duplicates, max.by_process.clone());
+    let mut runs = vec![summarize_driven(
         &format!("platform{label}: Open311 POST -> department stream (max rate)"),
-        max.latencies,
-        max.seconds,
-        max.cpu,
+        max,
     )];
-    let mut duplicates = max.duplicates;
+    let mut duplicates = duplicates_max;
     if args.rate > 0 {
         let n = (args.rate * args.rate_seconds) as usize;
         let paced = drive(&target, n, 2048, Some(args.rate), children).await?;
         duplicates += paced.duplicates;
-        runs.push(summarize(
+        runs.push(summarize_driven(
             &format!("platform{label}: paced at {}/s", args.rate),
-            paced.latencies,
-            paced.seconds,
-            paced.cpu,
+            paced,
         ));
     }
     // What the departments get is what the delivery stream stored (a publish JetStream dropped
@@ -427,7 +455,7 @@ async fn platform_runs(
         stored_twice == 0,
         "{stored_twice} tickets reached their department twice"
     );
-    Ok((runs, max.by_process))
+    Ok((runs, by_process))
 }
 
 /// One platform run with every service its own process and `n` replicas of tickets, dispatch
@@ -581,7 +609,6 @@ async fn pick_service(client: &reqwest::Client, base: &str) -> anyhow::Result<St
 /// Where [`drive`] posts and what it watches.
 struct Target<'a> {
     bus: &'a hotline_bus::Bus,
-    client: &'a reqwest::Client,
     /// The Open311 base URL.
     base: &'a str,
     service_code: &'a str,
@@ -596,7 +623,6 @@ async fn drive(
 ) -> anyhow::Result<Driven> {
     let Target {
         bus,
-        client,
         base,
         service_code,
     } = *target;
@@ -645,69 +671,35 @@ async fn drive(
     let children0 = children.map(topology::Platform::cpu_by_replica);
     let t0 = Instant::now();
     let body = form_body(service_code);
-    let post = |i: usize| {
-        let client = client.clone();
-        let body = body.clone();
-        let started = started.clone();
-        let early = early.clone();
-        async move {
-            let begin = Instant::now();
-            let response = client
-                .post(format!("{base}/requests.json"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .with_context(|| format!("POST {i}"))?;
-            anyhow::ensure!(
-                response.status().as_u16() == 201,
-                "POST {i} answered {}",
-                response.status()
-            );
-            let created: Vec<serde_json::Value> = response.json().await?;
-            let no = created
-                .first()
-                .and_then(|c| c["service_request_id"].as_str())
-                .context("no service_request_id")?
-                .to_owned();
-            let mut waiting = started.lock().await;
-            if let Some(arrived) = early.lock().await.remove(&no) {
-                return Ok::<Option<f64>, anyhow::Error>(Some((arrived - begin).as_secs_f64()));
-            }
-            waiting.insert(no, begin);
-            Ok(None)
-        }
+    // The POSTs run on a thread of their own with its own runtime and HTTP client, so the CPU
+    // the load generator spends (its requests and connections) is measured apart from the
+    // platform's, which shares this process in the in-process topology.
+    let load = {
+        let (base, started, early) = (base.to_owned(), started.clone(), early.clone());
+        std::thread::Builder::new()
+            .name("bench-load".into())
+            .spawn(move || -> anyhow::Result<(Vec<f64>, f64)> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let cpu0 = thread_cpu_seconds();
+                let early_latencies = runtime.block_on(post_all(
+                    &base,
+                    &body,
+                    &started,
+                    &early,
+                    n,
+                    concurrency,
+                    rate,
+                ))?;
+                drop(runtime);
+                Ok((early_latencies, thread_cpu_seconds() - cpu0))
+            })
+            .context("starting the load thread")?
     };
-    let mut early_latencies = Vec::new();
-    match rate {
-        None => {
-            let mut results = futures::stream::iter(0..n)
-                .map(post)
-                .buffer_unordered(concurrency);
-            while let Some(r) = results.next().await {
-                if let Some(l) = r? {
-                    early_latencies.push(l);
-                }
-            }
-        }
-        Some(rate) => {
-            let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            let mut in_flight = futures::stream::FuturesUnordered::new();
-            let mut sent = 0;
-            while sent < n || !in_flight.is_empty() {
-                tokio::select! {
-                    _ = interval.tick(), if sent < n && in_flight.len() < concurrency => {
-                        in_flight.push(post(sent));
-                        sent += 1;
-                    }
-                    Some(r) = in_flight.next(), if !in_flight.is_empty() => {
-                        if let Some(l) = r? { early_latencies.push(l); }
-                    }
-                }
-            }
-        }
-    }
+    let (early_latencies, load_cpu) = tokio::task::spawn_blocking(move || load.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the load thread panicked"))??;
     let mut latencies = early_latencies;
     let deadline = Instant::now() + Duration::from_secs(60);
     while latencies.len() < n {
@@ -759,8 +751,24 @@ async fn drive(
         per(cpu0.2, cpu1.2)
     );
     let mut cpu = (cpu1.0 + cpu1.1 + cpu1.2) - (cpu0.0 + cpu0.1 + cpu0.2);
+    eprintln!(
+        "bench: of which the load generator's thread {:.3}",
+        load_cpu * 1000.0 / n.max(1) as f64
+    );
     let mut by_process = vec![
-        ("bench (load)".to_owned(), per(cpu0.0, cpu1.0)),
+        (
+            if children.is_some() {
+                "bench (load)"
+            } else {
+                "hotline + load"
+            }
+            .to_owned(),
+            per(cpu0.0, cpu1.0),
+        ),
+        (
+            "  load thread".to_owned(),
+            load_cpu * 1000.0 / n.max(1) as f64,
+        ),
         ("nats-server".to_owned(), per(cpu0.1, cpu1.1)),
         ("postgres".to_owned(), per(cpu0.2, cpu1.2)),
     ];
@@ -777,6 +785,7 @@ async fn drive(
         latencies,
         seconds: elapsed,
         cpu,
+        load_cpu,
         duplicates: duplicates.load(std::sync::atomic::Ordering::Relaxed),
         by_process,
     })
@@ -820,6 +829,8 @@ struct Driven {
     latencies: Vec<f64>,
     seconds: f64,
     cpu: f64,
+    /// CPU seconds of the load generator's thread (part of `cpu`).
+    load_cpu: f64,
     /// Assignments that reached a department a second time.
     duplicates: usize,
     /// CPU ms per ticket by process (the bench, nats-server, postgres, then each replica).
@@ -942,4 +953,82 @@ async fn raw_postgres(settings: &Settings, n: usize, concurrency: usize) -> anyh
         secs,
         cpu,
     ))
+}
+
+/// Posts `n` tickets to `base` (closed loop with `concurrency` in flight, or paced at `rate`/s);
+/// returns the latencies of the tickets delivered before their POST's answer was read (the rest
+/// the collector times).
+async fn post_all(
+    base: &str,
+    body: &str,
+    started: &Mutex<HashMap<String, Instant>>,
+    early: &Mutex<HashMap<String, Instant>>,
+    n: usize,
+    concurrency: usize,
+    rate: Option<u64>,
+) -> anyhow::Result<Vec<f64>> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let post = |i: usize| {
+        let client = &client;
+        async move {
+            let begin = Instant::now();
+            let response = client
+                .post(format!("{base}/requests.json"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_owned())
+                .send()
+                .await
+                .with_context(|| format!("POST {i}"))?;
+            anyhow::ensure!(
+                response.status().as_u16() == 201,
+                "POST {i} answered {}",
+                response.status()
+            );
+            let created: Vec<serde_json::Value> = response.json().await?;
+            let no = created
+                .first()
+                .and_then(|c| c["service_request_id"].as_str())
+                .context("no service_request_id")?
+                .to_owned();
+            let mut waiting = started.lock().await;
+            if let Some(arrived) = early.lock().await.remove(&no) {
+                return Ok::<Option<f64>, anyhow::Error>(Some((arrived - begin).as_secs_f64()));
+            }
+            waiting.insert(no, begin);
+            Ok(None)
+        }
+    };
+    let mut early_latencies = Vec::new();
+    match rate {
+        None => {
+            let mut results = futures::stream::iter(0..n)
+                .map(post)
+                .buffer_unordered(concurrency);
+            while let Some(r) = results.next().await {
+                if let Some(l) = r? {
+                    early_latencies.push(l);
+                }
+            }
+        }
+        Some(rate) => {
+            let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            let mut sent = 0;
+            while sent < n || !in_flight.is_empty() {
+                tokio::select! {
+                    _ = interval.tick(), if sent < n && in_flight.len() < concurrency => {
+                        in_flight.push(post(sent));
+                        sent += 1;
+                    }
+                    Some(r) = in_flight.next(), if !in_flight.is_empty() => {
+                        if let Some(l) = r? { early_latencies.push(l); }
+                    }
+                }
+            }
+        }
+    }
+    Ok(early_latencies)
 }
