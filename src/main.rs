@@ -613,7 +613,7 @@ fn print_urls(s: &Settings) {
             "  demo department token  demo-<code in lower case>, e.g. demo-gz-th for Tianhe (GZ-TH)"
         );
         println!(
-            "  demo sign-in           agent1 dispatcher1 supervisor1 admin1 th-staff1 hz-staff1, password demo-<name>"
+            "  demo sign-in           agent1 dispatcher1 supervisor1 admin1 th-staff1 hz-staff1 kb-centre1, password demo-<name>"
         );
         println!(
             "  demo WeChat account    token {}, AppID {}, EncodingAESKey {}",

@@ -12,7 +12,13 @@
 //!   shown as a conflict with the person's text kept, and the stored draft is not touched;
 //! - another department's item is refused: its page, its form, a save and a submit;
 //! - the diff between the published version and the draft shows the changed answer, and a
-//!   rejection's note reaches the list.
+//!   rejection's note reaches the list;
+//! - the centre's review (kb-centre1, the centre's knowledge editor): Tianhe's submission waits
+//!   in the queue, its page shows it beside the published version with the diff; sent back with
+//!   a note (none: refused), which Tianhe's list shows; resubmitted; a publish from the page read
+//!   before is a conflict (the ETag as If-Match) and publishes nothing; published from the page
+//!   now (the public tree answers the new text); retired with a reason; Tianhe's editor gets 403
+//!   on every review page and step.
 
 mod common;
 
@@ -557,4 +563,293 @@ async fn tianhe_edits_and_submits_its_item_is_refused_another_departments_and_se
     assert_eq!(after.len(), before.len());
     assert_eq!(after[0]["written_at"], info["written_at"], "untouched");
     assert_ne!(after[0]["title"], "天河改的");
+}
+
+/// An attribute's text as a browser sends it back.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Tianhe's item `code` (answer A1 `answer`), written and published by the centre through the
+/// knowledge API: version 1.
+async fn publish_tianhe_item(p: &Platform, code: &str, answer: &str) {
+    let item = json!({
+        "code": code, "title": "天河区审核测试事项", "class": "consultation", "matter_code": MATTER,
+        "owner": "GZ-TH",
+        "nodes": [
+            {"kind": "situation", "code": format!("{code}-S1"), "label": "本区居民", "children": [
+                {"kind": "answer", "code": format!("{code}-A1"), "title": "本区居民的答复",
+                 "answer": answer, "departments": ["GZ-TH"]}
+            ]}
+        ]
+    });
+    let (status, v) = p
+        .centre(
+            reqwest::Method::PUT,
+            &format!("/v1/items/{code}/draft?submit=true"),
+            Some(item),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = p
+        .centre(
+            reqwest::Method::POST,
+            &format!("/v1/items/{code}/publish"),
+            Some(json!({"note": "test item"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+}
+
+/// The published answer A1 of `code` as agents and citizens get it (the public tree), or
+/// `None` when nothing of the item is published.
+async fn published_answer(p: &Platform, code: &str) -> Option<String> {
+    let r = p
+        .http
+        .get(format!(
+            "{}/v1/items/{code}/tree?node={code}-A1",
+            p.knowledge
+        ))
+        .send()
+        .await
+        .expect("the knowledge API");
+    if r.status() == StatusCode::NOT_FOUND {
+        return None;
+    }
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.expect("json");
+    Some(
+        v["answer"]["answer"]
+            .as_str()
+            .expect("an answer")
+            .to_owned(),
+    )
+}
+
+/// The department's editor changes A1 to `text` through the console's form and submits it.
+async fn edit_and_submit(th: &mut Browser, console: &str, code: &str, text: &str) {
+    let (status, form) = th
+        .page(&format!("{console}/dept/knowledge/{code}/edit"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    let a1 = format!("l.{code}-A1.answer");
+    let r = th
+        .post_form(
+            &format!("{console}/dept/knowledge/{code}/edit"),
+            &form_of(&form, &[(a1.as_str(), text)]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = th.page(&format!("{console}/dept/knowledge/{code}")).await;
+    let csrf = field(&page, "id=\"actions\"", "_csrf");
+    let base = unescape(&field(&page, "id=\"actions\"", "base"));
+    let r = th
+        .post(
+            &format!("{console}/dept/knowledge/{code}/submit"),
+            &[("_csrf", csrf.as_str()), ("base", base.as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "submitted");
+}
+
+/// A step's form on a review page as the browser sends it, with `note`.
+fn step_form(page: &str, step: &str, note: &str) -> Vec<(String, String)> {
+    let form = format!("id=\"{step}-form\"");
+    vec![
+        ("_csrf".to_owned(), field(page, &form, "_csrf")),
+        ("base".to_owned(), unescape(&field(page, &form, "base"))),
+        ("note".to_owned(), note.to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_centres_editor_sends_back_publishes_and_retires_what_tianhe_submits_and_a_stale_page_is_a_conflict()
+ {
+    let p = Platform::start().await;
+    let console = p.console.clone();
+    let code = format!("TR{}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
+    let first = "请携带身份证到天河区政务服务中心办理。";
+    let second = "请携带身份证和户口簿到天河区政务服务中心办理。";
+    let third = "请携带身份证和户口簿到天河区政务服务中心办理，可先在网上预约。";
+    publish_tianhe_item(&p, &code, first).await;
+
+    // Tianhe's editor changes the answer and submits it: version 2 in review.
+    let mut th = Browser::new();
+    th.sign_in(&console, "/dept/knowledge", "th-staff1").await;
+    edit_and_submit(&mut th, &console, &code, second).await;
+    assert_eq!(p.versions(&code).await[0]["status"], "review");
+
+    // The centre's knowledge editor: the review is their screen (and the portal is not).
+    let mut kb = Browser::new();
+    let queue = kb
+        .sign_in(&console, "/knowledge/review", "kb-centre1")
+        .await;
+    assert!(
+        queue.contains(&format!("href=\"/knowledge/review/{code}\"")),
+        "the item waits in the queue: {queue}"
+    );
+    assert!(
+        queue.contains("href=\"/knowledge/review\" aria-current=\"page\""),
+        "{queue}"
+    );
+    assert!(!queue.contains("href=\"/dept\""), "no department portal");
+    let (status, home) = kb.page(&format!("{console}/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(home.contains("知识审核"), "the home page's tile: {home}");
+    let (_, english) = kb
+        .page(&format!("{console}/knowledge/review?lang=en"))
+        .await;
+    assert!(english.contains("Knowledge review"), "{english}");
+    let _ = kb
+        .page(&format!("{console}/knowledge/review?lang=zh"))
+        .await;
+
+    // The item's review page: the submitted version beside the published one, and the diff.
+    let (status, review) = kb.page(&format!("{console}/knowledge/review/{code}")).await;
+    assert_eq!(status, StatusCode::OK, "{review}");
+    assert!(
+        review.contains(first) && review.contains(second),
+        "{review}"
+    );
+    let diff_at = review.find("id=\"review-diff\"").expect("the diff");
+    let diff = &review[diff_at..];
+    assert!(
+        diff.contains(&format!("{code}-A1")) && diff.contains(first) && diff.contains(second),
+        "before and after: {diff}"
+    );
+    for form in ["publish-form", "reject-form", "retire-form"] {
+        assert!(review.contains(&format!("id=\"{form}\"")), "{form}");
+    }
+    // This page is kept open in another tab: it goes stale below.
+    let stale = review.clone();
+
+    // Sent back: without a note nothing is sent; with one, the department sees it.
+    let reject = format!("{console}/knowledge/review/{code}/reject");
+    let r = kb
+        .post_form(&reject, &step_form(&review, "reject", " "))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.expect("body").contains("请填写意见"));
+    assert_eq!(p.versions(&code).await[0]["status"], "review");
+    let r = kb
+        .post_form(&reject, &step_form(&review, "reject", "请补充法律依据"))
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION].to_str().expect("ascii"),
+        format!("/knowledge/review/{code}?done=reject")
+    );
+    let versions = p.versions(&code).await;
+    assert_eq!(versions[0]["status"], "rejected");
+    assert_eq!(versions[0]["review_note"], "请补充法律依据");
+    assert_eq!(versions[0]["reviewed_by"], "GZ-CENTRE");
+    let (_, list) = th.page(&format!("{console}/dept/knowledge")).await;
+    assert!(
+        list.contains("请补充法律依据") && list.contains("已退回"),
+        "{list}"
+    );
+    assert_eq!(
+        published_answer(&p, &code).await.as_deref(),
+        Some(first),
+        "nothing published yet"
+    );
+
+    // Tianhe submits again (version 3): back in the queue.
+    edit_and_submit(&mut th, &console, &code, third).await;
+    let (_, queue) = kb.page(&format!("{console}/knowledge/review")).await;
+    assert!(queue.contains(&format!("href=\"/knowledge/review/{code}\"")));
+
+    // Publishing from the page read before the rejection and the resubmission: a conflict, the
+    // version now named, the reviewer's note kept, nothing published.
+    let publish = format!("{console}/knowledge/review/{code}/publish");
+    let r = kb
+        .post_form(&publish, &step_form(&stale, "publish", "同意发布"))
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let conflict = r.text().await.expect("body");
+    assert!(conflict.contains("id=\"conflict\""), "{conflict}");
+    assert!(
+        conflict.contains("v3 · 待审核"),
+        "the version now: {conflict}"
+    );
+    assert!(conflict.contains("同意发布</textarea>"), "the note kept");
+    assert!(
+        conflict.contains(third),
+        "the version now shown: {conflict}"
+    );
+    assert_eq!(p.versions(&code).await[0]["status"], "review");
+    assert_eq!(published_answer(&p, &code).await.as_deref(), Some(first));
+
+    // From the page shown now it is published: agents and citizens get the new answer.
+    let r = kb
+        .post_form(&publish, &step_form(&conflict, "publish", "同意发布"))
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let versions = p.versions(&code).await;
+    assert_eq!(versions[0]["version"], 3);
+    assert_eq!(versions[0]["status"], "published");
+    assert_eq!(published_answer(&p, &code).await.as_deref(), Some(third));
+    let (_, page) = kb
+        .page(&format!("{console}/knowledge/review/{code}?done=publish"))
+        .await;
+    assert!(page.contains("id=\"done\""), "{page}");
+    assert!(!page.contains("id=\"publish-form\""), "nothing in review");
+    assert!(page.contains("id=\"retire-form\""), "{page}");
+    let (status, _) = kb
+        .page(&format!(
+            "{console}/knowledge/review/{code}/diff?from=1&to=3"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A department's editor has none of the review: pages, steps.
+    for path in [
+        "/knowledge/review".to_owned(),
+        format!("/knowledge/review/{code}"),
+        format!("/knowledge/review/{code}/diff?from=1&to=3"),
+    ] {
+        let (status, body) = th.page(&format!("{console}{path}")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    let (_, own) = th.page(&format!("{console}/dept/knowledge/{code}")).await;
+    // Their session's token, from the sign-out form (the item has no step of theirs now).
+    let th_csrf = field(&own, "action=\"/auth/logout\"", "_csrf");
+    let base = step_form(&page, "retire", "x")[1].1.clone();
+    for step in ["publish", "reject", "retire"] {
+        let r = th
+            .post(
+                &format!("{console}/knowledge/review/{code}/{step}"),
+                &[
+                    ("_csrf", th_csrf.as_str()),
+                    ("base", base.as_str()),
+                    ("note", "天河的"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{step}");
+    }
+    assert_eq!(p.versions(&code).await[0]["status"], "published");
+
+    // Retired with a reason: gone from what agents and citizens get.
+    let retire = format!("{console}/knowledge/review/{code}/retire");
+    let r = kb.post_form(&retire, &step_form(&page, "retire", "")).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a reason is needed");
+    let r = kb
+        .post_form(&retire, &step_form(&page, "retire", "政策已废止"))
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(p.versions(&code).await[0]["status"], "retired");
+    assert_eq!(published_answer(&p, &code).await, None);
+    let (_, page) = kb
+        .page(&format!("{console}/knowledge/review/{code}?done=retire"))
+        .await;
+    assert!(page.contains("已停用"), "{page}");
+    assert!(
+        !page.contains("id=\"retire-form\""),
+        "nothing left to retire"
+    );
 }

@@ -442,7 +442,7 @@ async fn revoke_all(
 }
 
 /// The local run's accounts: username, display name, roles, department.
-pub const DEMO_ACCOUNTS: [(&str, &str, &[&str], Option<&str>); 6] = [
+pub const DEMO_ACCOUNTS: [(&str, &str, &[&str], Option<&str>); 7] = [
     ("agent1", "Demo agent", &["agent"], None),
     ("dispatcher1", "Demo dispatcher", &["dispatcher"], None),
     ("supervisor1", "Demo supervisor", &["supervisor"], None),
@@ -458,6 +458,14 @@ pub const DEMO_ACCOUNTS: [(&str, &str, &[&str], Option<&str>); 6] = [
         "Demo Haizhu staff",
         &["department_staff"],
         Some("GZ-HZ"),
+    ),
+    // The centre's knowledge editor (the demo's `city.centre`): reviews, publishes, rejects
+    // and retires the departments' knowledge items.
+    (
+        "kb-centre1",
+        "Demo centre knowledge editor",
+        &["knowledge_editor"],
+        Some("GZ-CENTRE"),
     ),
 ];
 

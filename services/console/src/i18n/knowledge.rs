@@ -1,5 +1,5 @@
-//! The department portal's knowledge pages' words (本部门知识条目: the list, an item with its
-//! published content and its draft, the edit form, the history and the diff), in their own
+//! The knowledge pages' words (本部门知识条目: the list, an item with its published content and
+//! its draft, the edit form, the history and the diff; 知识审核: the centre's review), in their own
 //! table beside [`super::Texts`]. Reached as `t.kn()`; a word must be given in both languages or
 //! the crate does not build. Names of statuses, classes, fields and task reasons are tables keyed
 //! by the knowledge service's own codes.
@@ -65,6 +65,33 @@ pub struct KnowledgeTexts {
     pub after: &'static str,
     pub back_to_item: &'static str,
     pub back_to_list: &'static str,
+    pub review_tile: &'static str,
+    pub review_tile_desc: &'static str,
+    pub review_title: &'static str,
+    pub review_intro: &'static str,
+    pub review_empty: &'static str,
+    pub any_status: &'static str,
+    pub department: &'static str,
+    pub filter: &'static str,
+    pub owner: &'static str,
+    pub back_to_queue: &'static str,
+    pub submitted_title: &'static str,
+    pub review_diff_title: &'static str,
+    pub new_item: &'static str,
+    pub publish: &'static str,
+    pub publish_note: &'static str,
+    pub reject: &'static str,
+    pub reject_note: &'static str,
+    pub retire: &'static str,
+    pub retire_note: &'static str,
+    pub retire_warning: &'static str,
+    pub nothing_to_decide: &'static str,
+    pub published_done: &'static str,
+    pub rejected_done: &'static str,
+    pub retired_done: &'static str,
+    pub review_conflict: &'static str,
+    pub review_refused: &'static str,
+    pub note_required: &'static str,
     /// The knowledge service's version statuses.
     pub statuses: Names,
     /// The five classes of matter.
@@ -136,6 +163,33 @@ pub static KN_ZH: KnowledgeTexts = KnowledgeTexts {
     after: "修改后",
     back_to_item: "返回条目",
     back_to_list: "返回列表",
+    review_tile: "知识审核",
+    review_tile_desc: "各部门提交审核的知识条目：对照现行版本审核，发布、退回或停用。",
+    review_title: "知识审核",
+    review_intro: "各部门提交审核的条目，等待最久的在前。发布后坐席和市民即可查到新内容；退回须写明意见，部门在条目列表中可见。要停用条目，请按状态“已发布”筛选后打开。",
+    review_empty: "没有符合条件的条目。",
+    any_status: "全部状态",
+    department: "部门编码",
+    filter: "筛选",
+    owner: "负责部门",
+    back_to_queue: "返回审核列表",
+    submitted_title: "提交审核的版本",
+    review_diff_title: "与现行发布版本的差异",
+    new_item: "新条目，没有可比较的发布版本。",
+    publish: "发布",
+    publish_note: "发布说明（可不填）",
+    reject: "退回部门",
+    reject_note: "退回意见（必填，部门可见）",
+    retire: "停用条目",
+    retire_note: "停用原因（必填）",
+    retire_warning: "停用后，该条目不再出现在搜索和坐席答复中，直到再次发布新版本。",
+    nothing_to_decide: "该条目没有待审核的版本，也没有发布版本，无需处理。",
+    published_done: "已发布，坐席和市民现在看到的是新版本。",
+    rejected_done: "已退回，部门可在条目列表中看到意见。",
+    retired_done: "已停用。",
+    review_conflict: "您打开页面后，条目已被修改（其他审核人已处理，或部门重新提交），本次未执行。请查看现在的版本后再决定。现在的版本：",
+    review_refused: "知识库未执行本次操作：",
+    note_required: "请填写意见。",
     statuses: &[
         ("draft", "草稿"),
         ("review", "待审核"),
@@ -240,6 +294,33 @@ pub static KN_EN: KnowledgeTexts = KnowledgeTexts {
     after: "After",
     back_to_item: "Back to the item",
     back_to_list: "Back to the list",
+    review_tile: "Knowledge review",
+    review_tile_desc: "Items the departments submitted: review them against the published version, publish, send back or retire.",
+    review_title: "Knowledge review",
+    review_intro: "Items the departments submitted for review, the longest waiting first. Once published, agents and citizens see the new content; sending one back needs a note, which the department sees in its list. To retire an item, filter by the status \u{201c}published\u{201d} and open it.",
+    review_empty: "No items match.",
+    any_status: "any status",
+    department: "Department code",
+    filter: "Filter",
+    owner: "Owner",
+    back_to_queue: "Back to the review list",
+    submitted_title: "Version submitted for review",
+    review_diff_title: "Changes from the published version",
+    new_item: "A new item: there is no published version to compare with.",
+    publish: "Publish",
+    publish_note: "Note on publishing (optional)",
+    reject: "Send back to the department",
+    reject_note: "Why it goes back (required; the department sees it)",
+    retire: "Retire the item",
+    retire_note: "Why it is retired (required)",
+    retire_warning: "Once retired, the item is no longer found in search or offered to agents, until a new version is published.",
+    nothing_to_decide: "The item has no version in review and no published version: nothing to decide.",
+    published_done: "Published: agents and citizens now see the new version.",
+    rejected_done: "Sent back: the department sees the note in its list.",
+    retired_done: "Retired.",
+    review_conflict: "The item changed after you opened this page (another reviewer decided, or the department submitted again), so nothing was done. Look at the version now before deciding. The version now: ",
+    review_refused: "The knowledge base did not do this: ",
+    note_required: "Please write a note.",
     statuses: &[
         ("draft", "draft"),
         ("review", "in review"),
@@ -310,6 +391,8 @@ mod tests {
         assert_eq!(Lang::Zh.t().kn().tile, "知识条目");
         assert_eq!(Lang::En.t().kn().tile, "Knowledge items");
         assert_eq!(Texts::name(Lang::Zh.t().kn().statuses, "review"), "待审核");
+        assert_eq!(Lang::Zh.t().kn().review_tile, "知识审核");
+        assert_eq!(Lang::En.t().kn().review_tile, "Knowledge review");
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct Signed {
     pub id: SessionId,
     pub session: Session,
     pub principal: Principal,
+    /// Whether the person reviews the departments' knowledge (the centre's knowledge editors
+    /// and administrators, [`super::review::reviews_knowledge`]): decided here, where the
+    /// centre's code is at hand, so the header's screens need no more than the person.
+    pub reviews_knowledge: bool,
 }
 
 impl Signed {
@@ -134,10 +138,13 @@ impl FromRequestParts<Console> for Signed {
         };
         let session = fresh(console, &id, session).await?;
         let principal = session.principal();
+        let reviews_knowledge =
+            super::review::reviews_knowledge(&principal, &console.parts().centre);
         Ok(Signed {
             id,
             session,
             principal,
+            reviews_knowledge,
         })
     }
 }

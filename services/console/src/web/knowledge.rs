@@ -4,6 +4,9 @@
 //! item with its published content beside its working version, its history and the diff
 //! between two versions; the edit form of the draft; submit for review.
 //!
+//! The centre's review of what a department submits is [`super::review`], which shows items
+//! with this module's renderings (an item's content, the history, the diff).
+//!
 //! Everything goes to the knowledge API (8085) with the person's token. The knowledge service
 //! decides who may write (services/knowledge/src/http.rs: a person with `knowledge_editor` and a
 //! department writes and submits that department's items only; the centre reviews). Any
@@ -201,8 +204,8 @@ struct Listed {
 }
 
 #[derive(Deserialize)]
-struct Versions {
-    versions: Vec<VersionInfo>,
+pub(super) struct Versions {
+    pub(super) versions: Vec<VersionInfo>,
 }
 
 #[derive(Deserialize)]
@@ -238,7 +241,7 @@ struct NodeChange {
 }
 
 #[derive(Debug, Deserialize)]
-struct ItemDiff {
+pub(super) struct ItemDiff {
     #[serde(default)]
     item_fields: Vec<String>,
     #[serde(default)]
@@ -246,8 +249,8 @@ struct ItemDiff {
 }
 
 #[derive(Deserialize)]
-struct DiffAnswer {
-    diff: ItemDiff,
+pub(super) struct DiffAnswer {
+    pub(super) diff: ItemDiff,
 }
 
 /// What a page was read from: the latest version's number and status (shown, and read by the
@@ -435,7 +438,7 @@ fn lines(raw: &str) -> Vec<String> {
         .collect()
 }
 
-fn invalid(message: String) -> ConsoleError {
+pub(super) fn invalid(message: String) -> ConsoleError {
     ConsoleError::Invalid(message)
 }
 
@@ -639,7 +642,7 @@ fn may_edit(signed: &Signed) -> bool {
 }
 
 /// An item code from the URL; a malformed one names no item.
-fn item_code(raw: &str) -> Result<ItemCode, ConsoleError> {
+pub(super) fn item_code(raw: &str) -> Result<ItemCode, ConsoleError> {
     ItemCode::parse(raw).map_err(|_| ConsoleError::NotFound)
 }
 
@@ -667,7 +670,7 @@ async fn own_versions(
     Ok(found.versions)
 }
 
-async fn content(
+pub(super) async fn content(
     console: &Console,
     signed: &Signed,
     code: &ItemCode,
@@ -687,7 +690,7 @@ async fn content(
 
 /// A version's content with the item's ETag, read in one request (the API reads both in one
 /// query), so the form's text and its `If-Match` belong together.
-async fn content_tagged(
+pub(super) async fn content_tagged(
     console: &Console,
     signed: &Signed,
     code: &ItemCode,
@@ -710,7 +713,7 @@ async fn content_tagged(
     Ok((found.item, etag))
 }
 
-fn status_badge(lang: Lang, status: VersionStatus) -> Html {
+pub(super) fn status_badge(lang: Lang, status: VersionStatus) -> Html {
     let mut h = Html::new();
     h.raw("<span class=\"status\">")
         .text(Texts::name(lang.t().kn().statuses, status.as_str()))
@@ -718,7 +721,7 @@ fn status_badge(lang: Lang, status: VersionStatus) -> Html {
     h
 }
 
-fn class_name(lang: Lang, class: &str) -> &str {
+pub(super) fn class_name(lang: Lang, class: &str) -> &str {
     Texts::name(lang.t().kn().classes, class)
 }
 
@@ -876,7 +879,7 @@ pub async fn list(
 }
 
 /// An item's content, read-only: its head and its tree, every answer with its fields.
-fn item_view(lang: Lang, item: &Item) -> Html {
+pub(super) fn item_view(lang: Lang, item: &Item) -> Html {
     fn nodes(lang: Lang, list: &[Node], h: &mut Html) {
         let k = lang.t().kn();
         let field = |name: &'static str| Texts::name(k.fields, name);
@@ -963,7 +966,7 @@ fn item_view(lang: Lang, item: &Item) -> Html {
 #[derive(Deserialize)]
 pub struct Done {
     #[serde(default)]
-    done: Option<String>,
+    pub(super) done: Option<String>,
 }
 
 /// `GET /dept/knowledge/{code}`: the published content beside the working version (draft, in
@@ -1088,7 +1091,30 @@ pub async fn item(
                 .raw("</p>");
         }
     }
-    body.raw("</section></div><section class=\"card\" id=\"history\"><h2>")
+    body.raw("</section></div>").append(history_table(
+        lang,
+        &versions,
+        offset,
+        &format!("/dept/knowledge/{code}/diff"),
+    ));
+    let title = latest.title.clone();
+    Ok(pages::html(
+        StatusCode::OK,
+        layout(lang, Some(&signed), Some(Screen::Knowledge), &title, body),
+    ))
+}
+
+/// An item's versions, newest first: who wrote, submitted and reviewed each, with the notes,
+/// and each compared with the one before at `diff_href` (`?from=&to=` added).
+pub(super) fn history_table(
+    lang: Lang,
+    versions: &[VersionInfo],
+    offset: chrono::FixedOffset,
+    diff_href: &str,
+) -> Html {
+    let k = lang.t().kn();
+    let mut body = Html::new();
+    body.raw("<section class=\"card\" id=\"history\"><h2>")
         .text(k.history)
         .raw("</h2><div class=\"table-wrap\"><table><thead><tr><th>")
         .text(k.version)
@@ -1105,7 +1131,7 @@ pub async fn item(
         .raw("</th><th>")
         .text(k.review_note)
         .raw("</th><th></th></tr></thead><tbody>");
-    for v in &versions {
+    for v in versions {
         body.raw("<tr><td class=\"num\">")
             .display(v.version)
             .raw("</td><td>")
@@ -1126,9 +1152,9 @@ pub async fn item(
             .text(v.review_note.as_deref().unwrap_or(""))
             .raw("</td><td>");
         if v.version > 1 {
-            body.raw("<a href=\"/dept/knowledge/")
-                .text(code.as_str())
-                .raw("/diff?from=")
+            body.raw("<a href=\"")
+                .text(diff_href)
+                .raw("?from=")
                 .display(v.version - 1)
                 .raw("&amp;to=")
                 .display(v.version)
@@ -1139,11 +1165,7 @@ pub async fn item(
         body.raw("</td></tr>");
     }
     body.raw("</tbody></table></div></section>");
-    let title = latest.title.clone();
-    Ok(pages::html(
-        StatusCode::OK,
-        layout(lang, Some(&signed), Some(Screen::Knowledge), &title, body),
-    ))
+    body
 }
 
 /// Why the edit form is shown again instead of saved.
@@ -1653,6 +1675,18 @@ pub struct DiffQuery {
     to: Option<String>,
 }
 
+impl DiffQuery {
+    /// The two version numbers; anything else is the person's mistake.
+    pub(super) fn versions(&self) -> Result<(i32, i32), ConsoleError> {
+        let version = |raw: Option<&str>| {
+            raw.and_then(|v| v.trim().parse::<i32>().ok())
+                .filter(|v| *v > 0)
+                .ok_or_else(|| invalid("from and to must be version numbers".into()))
+        };
+        Ok((version(self.from.as_deref())?, version(self.to.as_deref())?))
+    }
+}
+
 /// The text of `field` of `node` in `item` (of the item itself when `node` is `None`), for the
 /// diff's before and after.
 fn field_text(item: &Item, node: Option<&str>, field: &str) -> Option<String> {
@@ -1707,52 +1741,11 @@ fn field_text(item: &Item, node: Option<&str>, field: &str) -> Option<String> {
     }
 }
 
-/// `GET /dept/knowledge/{code}/diff?from=&to=`: what changed between two versions (the
-/// knowledge API's diff names the nodes and fields; the texts come from the two versions).
-pub async fn diff(
-    State(console): State<Console>,
-    signed: Signed,
-    lang: Lang,
-    Path(code): Path<String>,
-    Query(q): Query<DiffQuery>,
-) -> Result<Response, ConsoleError> {
-    let dept = department(&signed)?;
-    let code = item_code(&code)?;
-    let version = |raw: Option<&str>| {
-        raw.and_then(|v| v.trim().parse::<i32>().ok())
-            .filter(|v| *v > 0)
-            .ok_or_else(|| invalid("from and to must be version numbers".into()))
-    };
-    let (from, to) = (version(q.from.as_deref())?, version(q.to.as_deref())?);
-    own_versions(&console, &signed, &dept, &code).await?;
-    let found: DiffAnswer = console
-        .parts()
-        .upstream
-        .get(
-            signed.token(),
-            Api::Knowledge,
-            &format!("/v1/items/{code}/diff?from={from}&to={to}"),
-        )
-        .await?;
-    let old = content(&console, &signed, &code, from).await?;
-    let new = content(&console, &signed, &code, to).await?;
-    let t = lang.t();
-    let k = t.kn();
+/// What changed between `old` and `new` as the knowledge API's diff names it: a row per
+/// field, its text before and after (an added or removed node by its title or label).
+pub(super) fn diff_table(lang: Lang, d: &ItemDiff, old: &Item, new: &Item) -> Html {
+    let k = lang.t().kn();
     let mut body = Html::new();
-    body.raw("<nav class=\"crumbs\"><a href=\"/dept/knowledge/")
-        .text(code.as_str())
-        .raw("\">")
-        .text(k.back_to_item)
-        .raw("</a></nav><h1>")
-        .text(k.diff_title)
-        .raw(" <span class=\"mono\">")
-        .text(code.as_str())
-        .raw(" v")
-        .display(from)
-        .raw(" → v")
-        .display(to)
-        .raw("</span></h1>");
-    let d = &found.diff;
     if d.item_fields.is_empty() && d.nodes.is_empty() {
         body.raw("<p class=\"muted\">")
             .text(k.no_changes)
@@ -1781,8 +1774,8 @@ pub async fn diff(
                 &mut body,
                 k.item_level,
                 Texts::name(k.fields, f),
-                field_text(&old, None, f).unwrap_or_default(),
-                field_text(&new, None, f).unwrap_or_default(),
+                field_text(old, None, f).unwrap_or_default(),
+                field_text(new, None, f).unwrap_or_default(),
             );
         }
         for change in &d.nodes {
@@ -1794,20 +1787,64 @@ pub async fn diff(
                         .or_else(|| field_text(item, Some(&change.code), "label"))
                         .unwrap_or_default()
                 };
-                row(&mut body, &change.code, kind, name(&old), name(&new));
+                row(&mut body, &change.code, kind, name(old), name(new));
             }
             for f in &change.fields {
                 row(
                     &mut body,
                     &change.code,
                     &format!("{kind}: {}", Texts::name(k.fields, f)),
-                    field_text(&old, Some(&change.code), f).unwrap_or_default(),
-                    field_text(&new, Some(&change.code), f).unwrap_or_default(),
+                    field_text(old, Some(&change.code), f).unwrap_or_default(),
+                    field_text(new, Some(&change.code), f).unwrap_or_default(),
                 );
             }
         }
         body.raw("</tbody></table></div>");
     }
+    body
+}
+
+/// `GET /dept/knowledge/{code}/diff?from=&to=`: what changed between two versions (the
+/// knowledge API's diff names the nodes and fields; the texts come from the two versions).
+pub async fn diff(
+    State(console): State<Console>,
+    signed: Signed,
+    lang: Lang,
+    Path(code): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Response, ConsoleError> {
+    let dept = department(&signed)?;
+    let code = item_code(&code)?;
+    let (from, to) = q.versions()?;
+    own_versions(&console, &signed, &dept, &code).await?;
+    let found: DiffAnswer = console
+        .parts()
+        .upstream
+        .get(
+            signed.token(),
+            Api::Knowledge,
+            &format!("/v1/items/{code}/diff?from={from}&to={to}"),
+        )
+        .await?;
+    let old = content(&console, &signed, &code, from).await?;
+    let new = content(&console, &signed, &code, to).await?;
+    let t = lang.t();
+    let k = t.kn();
+    let mut body = Html::new();
+    body.raw("<nav class=\"crumbs\"><a href=\"/dept/knowledge/")
+        .text(code.as_str())
+        .raw("\">")
+        .text(k.back_to_item)
+        .raw("</a></nav><h1>")
+        .text(k.diff_title)
+        .raw(" <span class=\"mono\">")
+        .text(code.as_str())
+        .raw(" v")
+        .display(from)
+        .raw(" → v")
+        .display(to)
+        .raw("</span></h1>");
+    body.append(diff_table(lang, &found.diff, &old, &new));
     Ok(pages::html(
         StatusCode::OK,
         layout(

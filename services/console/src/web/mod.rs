@@ -6,6 +6,7 @@
 //! | `GET /auth/login`, `GET /auth/callback`, `POST /auth/logout`, `GET /auth/signed-out` | sign-in and out ([`auth`]) | anyone |
 //! | `GET /dept`, `GET /dept/rows`, `GET /dept/tickets/{no}`, `POST /dept/tickets/{no}/{step}`, `POST /dept/tickets/{no}/reveal` | the department portal ([`dept`]) | department staff |
 //! | `GET /dept/knowledge`, `GET /dept/knowledge/{code}`, `GET`/`POST /dept/knowledge/{code}/edit`, `POST /dept/knowledge/{code}/submit`, `GET /dept/knowledge/{code}/diff` | the department's knowledge items ([`knowledge`]) | department staff (editing: with `knowledge_editor`) |
+//! | `GET /knowledge/review`, `GET /knowledge/review/{code}`, `GET /knowledge/review/{code}/diff`, `POST /knowledge/review/{code}/{publish,reject,retire}` | the centre's knowledge review ([`review`]) | the centre's knowledge editors (`knowledge_editor` of `city.centre`), administrators |
 //! | `GET /dispatch/queue`, `POST /dispatch/queue/{no}`, `GET /dispatch/returns`, `POST /dispatch/returns/{no}`, `GET /dispatch/tickets/{no}`, `POST /dispatch/tickets/{no}`, `GET /dispatch/catalogue`, `GET`/`POST /dispatch/catalogue/{code}` | the dispatcher's screens ([`dispatch`]) | dispatchers, supervisors, administrators |
 //! | `GET /agent`, `GET /agent/events` (SSE), `GET /agent/calls/{id}`, `POST /agent/calls/{id}/{knowledge,assist,ticket,answer,flag,finish}`, `POST /agent/calls/{id}/reveal/{no}`, `GET /agent/calls/{id}/tree/{item}`, `GET /agent/tickets` | the agent desk ([`agent`]) | agents |
 //! | `GET /supervisor`, `GET /supervisor/live`, `POST /supervisor/extensions/{no}`, `GET /supervisor/report[.csv\|.pdf]`, `GET /supervisor/hotspots[.json]` | the supervisor's board, report and 社情民意 ([`supervisor`]) | supervisors, administrators |
@@ -22,6 +23,7 @@ pub mod dispatch;
 pub mod guard;
 pub mod knowledge;
 pub mod pages;
+pub mod review;
 pub mod supervisor;
 
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub struct Parts {
     pub origin: String,
     /// The city's offset from UTC: times are shown in local time.
     pub offset: FixedOffset,
+    /// The hotline centre's department code (`city.centre`): its knowledge editors review.
+    pub centre: hotline_domain::DeptCode,
     /// Cancelled when the console stops: ends the agent desk's live feeds, which would
     /// otherwise hold the graceful shutdown open.
     pub streams: tokio_util::sync::CancellationToken,
@@ -95,6 +99,8 @@ impl Console {
             secure_cookies: public_url.starts_with("https://"),
             origin: origin_of(&public_url),
             offset: settings.utc_offset(),
+            centre: hotline_domain::DeptCode::parse(&settings.city.centre)
+                .map_err(|e| anyhow::anyhow!("city.centre {:?}: {e}", settings.city.centre))?,
             streams: tokio_util::sync::CancellationToken::new(),
         })))
     }
@@ -139,6 +145,12 @@ pub fn router(console: Console) -> Router {
         )
         .route("/dept/knowledge/{code}/submit", post(knowledge::submit))
         .route("/dept/knowledge/{code}/diff", get(knowledge::diff))
+        .route("/knowledge/review", get(review::queue))
+        .route("/knowledge/review/{code}", get(review::item))
+        .route("/knowledge/review/{code}/diff", get(review::diff))
+        .route("/knowledge/review/{code}/publish", post(review::publish))
+        .route("/knowledge/review/{code}/reject", post(review::reject))
+        .route("/knowledge/review/{code}/retire", post(review::retire))
         .route("/dispatch/queue", get(dispatch::queue))
         .route("/dispatch/queue/{no}", post(dispatch::dispatch_queued))
         .route("/dispatch/returns", get(dispatch::returns))
@@ -192,7 +204,7 @@ async fn not_found() -> ConsoleError {
 async fn home(signed: Result<Signed, ConsoleError>, lang: Lang) -> Result<Response, ConsoleError> {
     match signed {
         Ok(signed) => {
-            let screens = pages::screens(&signed.principal);
+            let screens = pages::screens(&signed.principal, signed.reviews_knowledge);
             if screens.is_empty() {
                 return Err(ConsoleError::Forbidden);
             }

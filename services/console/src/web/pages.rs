@@ -29,6 +29,8 @@ pub enum Screen {
     Inbox,
     /// The department's knowledge items ([`super::knowledge`]).
     Knowledge,
+    /// The centre's knowledge review ([`super::review`]).
+    Review,
     Queue,
     Returns,
     Catalogue,
@@ -45,6 +47,7 @@ impl Screen {
         match self {
             Screen::Inbox => "/dept",
             Screen::Knowledge => "/dept/knowledge",
+            Screen::Review => "/knowledge/review",
             Screen::Queue => "/dispatch/queue",
             Screen::Returns => "/dispatch/returns",
             Screen::Catalogue => "/dispatch/catalogue",
@@ -59,6 +62,7 @@ impl Screen {
         match self {
             Screen::Inbox => (t.tile_inbox, t.tile_inbox_desc),
             Screen::Knowledge => (t.kn().tile, t.kn().tile_desc),
+            Screen::Review => (t.kn().review_tile, t.kn().review_tile_desc),
             Screen::Queue => (t.tile_queue, t.tile_queue_desc),
             Screen::Returns => (t.tile_returns, t.tile_returns_desc),
             Screen::Catalogue => (t.tile_catalogue, t.tile_catalogue_desc),
@@ -71,12 +75,16 @@ impl Screen {
 }
 
 /// The screens `who` may use: the department portal (inbox and knowledge items) for a
-/// department's staff, the
-/// dispatcher's for dispatchers, supervisors and administrators.
-pub fn screens(who: &Principal) -> Vec<Screen> {
+/// department's staff, the knowledge review for the centre's reviewers (`reviews_knowledge`,
+/// [`super::review::reviews_knowledge`]), the dispatcher's for dispatchers, supervisors and
+/// administrators.
+pub fn screens(who: &Principal, reviews_knowledge: bool) -> Vec<Screen> {
     let mut out = Vec::new();
     if who.limited_to_department().is_some() {
         out.extend([Screen::Inbox, Screen::Knowledge]);
+    }
+    if reviews_knowledge {
+        out.push(Screen::Review);
     }
     if who.has_any(DISPATCH_ROLES) {
         out.extend([Screen::Queue, Screen::Returns, Screen::Catalogue]);
@@ -161,7 +169,7 @@ pub fn layout(
         .text(t.app_name)
         .raw("</a><nav>");
     if let Some(s) = signed {
-        for screen in screens(&s.principal) {
+        for screen in screens(&s.principal, s.reviews_knowledge) {
             page.raw("<a href=\"").text(screen.href()).raw("\"");
             if current == Some(screen) {
                 page.raw(" aria-current=\"page\"");
@@ -727,18 +735,43 @@ mod tests {
             roles: roles.iter().copied().collect::<BTreeSet<_>>(),
             department: dept.map(|d| hotline_domain::DeptCode::parse(d).expect("code")),
         };
+        // Whether a person reviews knowledge is the guard's call (it knows the centre's
+        // code); here, what the header shows for each.
+        let centre = hotline_domain::DeptCode::parse("GZ-CENTRE").expect("code");
+        let with_review =
+            |p: &Principal| screens(p, crate::web::review::reviews_knowledge(p, &centre));
         assert_eq!(
-            screens(&person(
+            with_review(&person(
                 &[Role::DepartmentStaff, Role::KnowledgeEditor],
                 Some("GZ-TH")
             )),
             [Screen::Inbox, Screen::Knowledge]
         );
         assert_eq!(
-            screens(&person(&[Role::Dispatcher], None)),
+            with_review(&person(&[Role::Dispatcher], None)),
             [Screen::Queue, Screen::Returns, Screen::Catalogue]
         );
-        assert_eq!(screens(&person(&[Role::Agent], None)), [Screen::AgentDesk]);
-        assert!(screens(&person(&[Role::KnowledgeEditor], Some("GZ-TH"))).is_empty());
+        assert_eq!(
+            with_review(&person(&[Role::Agent], None)),
+            [Screen::AgentDesk]
+        );
+        assert!(with_review(&person(&[Role::KnowledgeEditor], Some("GZ-TH"))).is_empty());
+        // The centre's knowledge editor: the review only; an administrator reviews too.
+        assert_eq!(
+            with_review(&person(&[Role::KnowledgeEditor], Some("GZ-CENTRE"))),
+            [Screen::Review]
+        );
+        assert_eq!(
+            with_review(&person(&[Role::Admin], None)),
+            [
+                Screen::Review,
+                Screen::Queue,
+                Screen::Returns,
+                Screen::Catalogue,
+                Screen::Board,
+                Screen::Report,
+                Screen::Hotspots
+            ]
+        );
     }
 }
