@@ -1,8 +1,11 @@
 //! The agent desk against the real services it calls (identity, tickets, dispatch, knowledge with
-//! its demo answers, the phone channel) on the real NATS, Postgres and Redis:
+//! its demo answers, the phone channel, the web channel's Open311) on the real NATS, Postgres and
+//! Redis:
 //!
 //! - agent1 signs in (the real authorization-code flow with PKCE) and opens the desk, whose live
 //!   feed (`/agent/events`, server-sent events) is read as a browser's EventSource would;
+//! - a citizen reports through Open311: the new ticket arrives on the open feed as a `messages`
+//!   event with the citizen masked, and its link opens the ticket with its history;
 //! - the call platform posts a CTI newCall and answer for agent1: the call arrives on the open
 //!   feed without asking again;
 //! - on the call's page the knowledge base suggests answers for the typed request, the agent
@@ -38,6 +41,7 @@ struct Platform {
     bus: Bus,
     console: String,
     phone: String,
+    open311: String,
     stop: CancellationToken,
 }
 
@@ -57,6 +61,7 @@ impl Platform {
         tokio::spawn(hotline_dispatch::run(settings.clone(), stop.clone()));
         tokio::spawn(hotline_knowledge::run(settings.clone(), stop.clone()));
         tokio::spawn(hotline_intake::phone::run(settings.clone(), stop.clone()));
+        tokio::spawn(hotline_intake::run(settings.clone(), stop.clone()));
         tokio::spawn(hotline_console::run(settings.clone(), stop.clone()));
         let http = reqwest::Client::new();
         for port in [
@@ -65,6 +70,7 @@ impl Platform {
             settings.dispatch.port,
             settings.knowledge.port,
             settings.phone.port,
+            settings.intake.port,
             settings.console.port,
         ] {
             let http = http.clone();
@@ -112,9 +118,48 @@ impl Platform {
         Platform {
             console: settings.console_public_url(),
             phone: format!("http://127.0.0.1:{}", settings.phone.port),
+            open311: format!("http://127.0.0.1:{}/open311/v2", settings.intake.port),
             bus,
             stop,
         }
+    }
+
+    /// A citizen's report through the web channel's Open311 (the demo key), as a city app
+    /// sends it; the ticket's number.
+    async fn report(&self, text: &str) -> TicketNo {
+        let http = reqwest::Client::new();
+        // Intake serves the catalogue once it has read it from dispatch.
+        let service_code = eventually("the Open311 services", || {
+            let http = http.clone();
+            let url = format!("{}/services.json", self.open311);
+            async move {
+                let services: Vec<serde_json::Value> =
+                    http.get(url).send().await.ok()?.json().await.ok()?;
+                services
+                    .first()
+                    .and_then(|s| s["service_code"].as_str())
+                    .map(str::to_owned)
+            }
+        })
+        .await;
+        let r = http
+            .post(format!("{}/requests.json", self.open311))
+            .form(&[
+                ("api_key", "demo-open311-key"),
+                ("service_code", service_code.as_str()),
+                ("address_string", ADDRESS),
+                ("description", text),
+                ("phone", CALLER),
+            ])
+            .send()
+            .await
+            .expect("Open311 POST");
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+        let body: serde_json::Value = r.json().await.expect("json");
+        let no = body[0]["service_request_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a number in {body}"));
+        TicketNo::parse(no).expect("a ticket number")
     }
 
     /// A citizen's open ticket from another channel, with the caller's number and the place.
@@ -285,8 +330,35 @@ async fn an_agent_sees_calls_live_answers_one_on_the_spot_and_files_another_with
             .is_ok_and(|t| t.starts_with("text/event-stream"))
     );
     let mut seen = String::new();
-    // The first event at once: the list as it is (no call yet).
+    // The first events at once: the lists as they are (no call yet).
     read_until(&mut feed, &mut seen, "event: calls").await;
+    read_until(&mut feed, &mut seen, "event: messages").await;
+
+    // A citizen reports a broken streetlight through Open311: it arrives on the open desk as a
+    // message, the citizen masked, linked to the ticket.
+    let reported = p.report("天河路208号路灯不亮，晚上很黑").await;
+    let marker = format!("id=\"msg-{reported}-1\"");
+    read_until(&mut feed, &mut seen, &marker).await;
+    let event = seen
+        .split("\n\n")
+        .filter(|e| e.contains(&marker))
+        .last()
+        .expect("the event");
+    assert!(event.contains("event: messages"), "{event}");
+    assert!(event.contains("138****8000"), "masked: {event}");
+    assert!(event.contains("天河路208号路灯不亮"), "the text: {event}");
+    assert!(
+        event.contains(&format!("href=\"/agent/tickets?no={reported}\"")),
+        "{event}"
+    );
+    assert!(!seen.contains(CALLER), "the number never reaches the page");
+    let (status, page) = agent
+        .page(&format!("{console}/agent/tickets?no={reported}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(&reported.to_string()), "{page}");
+    assert!(page.contains("id=\"ticket-history\""), "{page}");
+    assert!(!page.contains(CALLER));
 
     // A call rings for agent1 and is answered: it arrives on the open feed.
     let call1 = format!("c1-{}", uuid::Uuid::new_v4().simple());

@@ -13,6 +13,12 @@ pub struct AgentTexts {
     pub live_note: &'static str,
     pub no_calls: &'static str,
     pub phone_unavailable: &'static str,
+    pub live_messages: &'static str,
+    pub messages_note: &'static str,
+    pub no_messages: &'static str,
+    pub messages_unavailable: &'static str,
+    /// What arrived by message: a new ticket, or a citizen's addition to one.
+    pub message_kinds: Names,
     pub open_call: &'static str,
     pub call: &'static str,
     pub caller: &'static str,
@@ -90,12 +96,21 @@ pub struct AgentTexts {
 
 pub static AGENT_ZH: AgentTexts = AgentTexts {
     tile: "接线员工作台",
-    tile_desc: "来电实时推送、来电人历史、知识库、直接答复或建单",
+    tile_desc: "来电和消息实时推送、来电人历史、知识库、直接答复或建单",
     title: "接线员工作台",
     live_calls: "我的来电",
     live_note: "新来电实时出现，无需刷新页面。",
     no_calls: "当前没有来电。",
     phone_unavailable: "话务服务暂时无法访问，稍后自动重试。",
+    live_messages: "消息来件",
+    messages_note: "微信、网站、邮件、App、短信的新诉求和市民补充实时出现，最新在前。",
+    no_messages: "暂无消息来件。",
+    messages_unavailable: "工单服务暂时无法访问，稍后自动重试。",
+    message_kinds: &[
+        ("created", "新诉求"),
+        ("supplement", "市民补充"),
+        ("provide_information", "补充材料"),
+    ],
     open_call: "打开",
     call: "来电",
     caller: "来电号码",
@@ -181,12 +196,21 @@ pub static AGENT_ZH: AgentTexts = AgentTexts {
 
 pub static AGENT_EN: AgentTexts = AgentTexts {
     tile: "Agent desk",
-    tile_desc: "Live calls, the caller's history, the knowledge base, answer on the spot or file a ticket",
+    tile_desc: "Live calls and messages, the caller's history, the knowledge base, answer on the spot or file a ticket",
     title: "Agent desk",
     live_calls: "My calls",
     live_note: "New calls appear here live, without reloading.",
     no_calls: "No calls right now.",
     phone_unavailable: "The phone service cannot be reached; retrying.",
+    live_messages: "Messages",
+    messages_note: "New requests and citizens' additions by WeChat, web, email, app and SMS appear here live, newest first.",
+    no_messages: "No messages yet.",
+    messages_unavailable: "The tickets service cannot be reached; retrying.",
+    message_kinds: &[
+        ("created", "New request"),
+        ("supplement", "Citizen added"),
+        ("provide_information", "Material provided"),
+    ],
     open_call: "Open",
     call: "Call",
     caller: "Caller",
@@ -294,6 +318,11 @@ mod tests {
         for code in ["ringing", "answered", "ended"] {
             assert_ne!(Texts::name(AGENT_ZH.states, code), code);
             assert_ne!(Texts::name(AGENT_EN.states, code), code);
+        }
+        // Every kind the tickets service's GET /v1/messages sends has words in both languages.
+        for code in ["created", "supplement", "provide_information"] {
+            assert_ne!(Texts::name(AGENT_ZH.message_kinds, code), code);
+            assert_ne!(Texts::name(AGENT_EN.message_kinds, code), code);
         }
     }
 }

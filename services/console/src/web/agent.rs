@@ -1,5 +1,5 @@
-//! The agent desk (接线员工作台), for the centre's agents on the phone: the agent's calls arrive
-//! live, a call's page shows the caller's history and open tickets, the knowledge base suggests
+//! The agent desk (接线员工作台), for the centre's agents on the phone: the agent's calls and the
+//! contacts arriving by message (WeChat, web, email, app, SMS) appear live, a call's page shows the caller's history and open tickets, the knowledge base suggests
 //! answers while the agent types, and the agent answers on the spot with a leaf or files the
 //! ticket with the seat assistant's fields, the likely duplicates and smart dispatch's
 //! suggestion in view; then finishes the call.
@@ -9,14 +9,32 @@
 //!   tickets (masked), the ticket from the call, the answer's leaf, finishing;
 //! - knowledge (8085): suggestions, search, the tree (按图索骥), answering a ticket with a leaf
 //!   (the ledger's `answer` step, recorded as the agent), flagging a wrong answer;
-//! - tickets (8081): likely duplicates of the draft, the audited reveal, the ticket search;
+//! - tickets (8081): the newest contacts by message, likely duplicates of the draft, the audited
+//!   reveal, the ticket search (by number: the ticket with its history);
 //! - dispatch (8082): the seat assistant (`POST /v1/assist`) and smart dispatch's assessment.
 //!
 //! Live calls: the phone channel publishes no call events (it keeps calls in Postgres), and the
 //! console has no NATS user, so [`events`] polls the agent's `/v1/calls/active` with the agent's
 //! token every [`POLL_EVERY`] for as long as the desk is open, and pushes the list to the
 //! browser as a server-sent event when it changed (htmx's SSE extension swaps it in).
+//!
+//! Live messages: the same loop asks the tickets service's `GET /v1/messages` (new tickets from
+//! every channel but the phone, citizens' additions by message; masked) every
+//! [`MESSAGES_EVERY_POLLS`] polls, one request for the whole panel, and pushes it as a
+//! `messages` event when it changed. Each links to the ticket search by its number
+//! (`/agent/tickets?no=`), which shows that ticket and its history: agents have no ticket page
+//! of their own.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /agent` | the desk: live calls, live messages, shortcuts, the ticket search |
+//! | `GET /agent/events` | server-sent events: `calls`, `messages` (each list's HTML) |
+//! | `GET /agent/calls/{id}` | a call: the caller's history, the request, knowledge, the ticket form |
+//! | `POST /agent/calls/{id}/{knowledge,assist,ticket,answer,flag,finish}` | a call's steps |
+//! | `GET /agent/calls/{id}/tree/{item}`, `POST /agent/calls/{id}/reveal/{no}` | the tree walk, the audited reveal |
+//! | `GET /agent/tickets?status=&service_code=&from=` or `?no=` | the ticket search; by number, the ticket and its history |
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -27,7 +45,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse as _, Response};
 use chrono::{DateTime, Utc};
 use hotline_auth::Role;
-use hotline_domain::contract::{Citizen, TicketView};
+use hotline_domain::contract::{Citizen, TicketView, TicketWithHistory};
 use hotline_domain::{ItemCode, TicketNo};
 use serde::Deserialize;
 
@@ -45,6 +63,13 @@ use crate::upstream::{Api, UpstreamError};
 pub const AGENT_ROLES: &[Role] = &[Role::Agent];
 /// How often an open desk asks the phone channel for the agent's calls.
 pub const POLL_EVERY: Duration = Duration::from_millis(1500);
+/// The live messages are asked for every this many polls (3 s): a message waits for an agent
+/// for minutes, a ringing call for seconds.
+pub const MESSAGES_EVERY_POLLS: u32 = 2;
+/// How many contacts by message the desk shows.
+const MESSAGES_SHOWN: u32 = 20;
+/// How much of a message's text the desk shows.
+const MESSAGE_CHARS: usize = 80;
 /// A feed ends after this long (the browser reconnects at once), so a long-open desk has its
 /// session and roles checked again by the sign-in extractor.
 const FEED_MAX: Duration = Duration::from_secs(600);
@@ -120,6 +145,30 @@ pub struct CallView {
 #[derive(Debug, Deserialize)]
 struct Active {
     calls: Vec<CallView>,
+}
+
+/// A contact by message as the tickets service lists it (`GET /v1/messages`, contacts masked).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MessageView {
+    /// `created` (a new ticket), `supplement` or `provide_information` (a citizen's addition).
+    pub kind: String,
+    pub ticket_no: TicketNo,
+    pub seq: i32,
+    pub at: DateTime<Utc>,
+    pub channel: String,
+    #[serde(default)]
+    pub request_type: String,
+    #[serde(default)]
+    pub service_code: Option<String>,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub citizen: Citizen,
+}
+
+#[derive(Debug, Deserialize)]
+struct Messages {
+    messages: Vec<MessageView>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +320,59 @@ pub fn calls_list(lang: Lang, calls: &[CallView], offset: chrono::FixedOffset) -
     h
 }
 
+/// The live messages: what the desk shows and the feed pushes, newest first. Each names its
+/// channel, time, kind, ticket (a link to it), request type and matter, the citizen as the
+/// tickets service masked them, and the start of the text.
+pub fn messages_list(lang: Lang, messages: &[MessageView], offset: chrono::FixedOffset) -> Html {
+    let t = lang.t();
+    let a = t.agent();
+    let mut h = Html::new();
+    if messages.is_empty() {
+        h.raw("<p class=\"muted\">").text(a.no_messages).raw("</p>");
+        return h;
+    }
+    h.raw("<ul class=\"calls messages\">");
+    for m in messages {
+        let mut text: String = m.text.chars().take(MESSAGE_CHARS).collect();
+        if m.text.chars().nth(MESSAGE_CHARS).is_some() {
+            text.push('…');
+        }
+        h.raw("<li class=\"message message-")
+            .text(&m.kind)
+            .raw("\" id=\"msg-")
+            .display(m.ticket_no)
+            .raw("-")
+            .display(m.seq)
+            .raw("\"><strong>")
+            .text(Texts::name(t.channels, &m.channel))
+            .raw("</strong> <span class=\"muted\">")
+            .text(pages::local(m.at, offset))
+            .raw("</span> <span>")
+            .text(Texts::name(a.message_kinds, &m.kind))
+            .raw("</span> <a class=\"mono\" href=\"/agent/tickets?no=")
+            .display(m.ticket_no)
+            .raw("\">")
+            .display(m.ticket_no)
+            .raw("</a> <span>")
+            .text(Texts::name(t.request_types, &m.request_type));
+        if let Some(code) = &m.service_code {
+            h.raw(" · <span class=\"mono\">").text(code).raw("</span>");
+        }
+        h.raw("</span>");
+        for value in [&m.citizen.name, &m.citizen.phone, &m.citizen.email]
+            .into_iter()
+            .flatten()
+        {
+            h.raw(" <span class=\"masked\">").text(value).raw("</span>");
+        }
+        h.raw(" <span class=\"text\">")
+            .text(text)
+            .raw("</span></li>");
+    }
+    h.raw("</ul>");
+    h
+}
+
 fn shortcuts(a: &AgentTexts) -> Html {
     let mut h = Html::new();
     h.raw("<section class=\"card\" id=\"shortcuts\"><h2>")
@@ -330,7 +432,23 @@ async fn active(console: &Console, token: &str) -> Result<Vec<CallView>, Upstrea
         .map(|a| a.calls)
 }
 
-/// `GET /agent`: the desk: the live calls, the shortcuts, the ticket search.
+async fn recent_messages(
+    console: &Console,
+    token: &str,
+) -> Result<Vec<MessageView>, UpstreamError> {
+    console
+        .parts()
+        .upstream
+        .get::<Messages>(
+            token,
+            Api::Tickets,
+            &format!("/v1/messages?limit={MESSAGES_SHOWN}"),
+        )
+        .await
+        .map(|m| m.messages)
+}
+
+/// `GET /agent`: the desk: the live calls and messages, the shortcuts, the ticket search.
 pub async fn home(
     State(console): State<Console>,
     signed: Signed,
@@ -340,30 +458,47 @@ pub async fn home(
     desk(&signed)?;
     let a = lang.t().agent();
     let offset = console.parts().offset;
-    // The phone channel down: the desk still opens; the feed keeps trying.
-    let calls = match active(&console, signed.token()).await {
+    let (calls, messages) = tokio::join!(
+        active(&console, signed.token()),
+        recent_messages(&console, signed.token())
+    );
+    // A service down: the desk still opens; the feed keeps trying.
+    let calls = match calls {
         Ok(calls) => calls_list(lang, &calls, offset),
         Err(UpstreamError::Unauthorized) => {
             return Err(ConsoleError::NotSignedIn { expired: true });
         }
         Err(_) => notice(a.phone_unavailable),
     };
+    let messages = match messages {
+        Ok(messages) => messages_list(lang, &messages, offset),
+        Err(UpstreamError::Unauthorized) => {
+            return Err(ConsoleError::NotSignedIn { expired: true });
+        }
+        Err(_) => notice(a.messages_unavailable),
+    };
     let mut body = Html::new();
     body.raw("<h1>")
         .text(a.title)
         .raw("</h1>")
         .append(done_flash(a, &done))
-        .raw("<div class=\"grid\"><div><section class=\"card\"><h2>")
+        // One stream for both lists: its `calls` and `messages` events replace them (the
+        // first of each comes at once on connecting).
+        .raw("<div class=\"grid\" hx-ext=\"sse\" sse-connect=\"/agent/events\"><div><section class=\"card\"><h2>")
         .text(a.live_calls)
         .raw("</h2><p class=\"muted\">")
         .text(a.live_note)
-        .raw("</p>")
-        // The feed's `calls` events replace the list; the first comes at once on connecting.
-        .raw("<div id=\"live-calls\" hx-ext=\"sse\" sse-connect=\"/agent/events\" sse-swap=\"calls\" aria-live=\"polite\">")
+        .raw("</p><div id=\"live-calls\" sse-swap=\"calls\" aria-live=\"polite\">")
         .append(calls)
         .raw("</div></section>")
         .append(search_form(lang, &TicketSearch::default()))
-        .raw("</div><div>")
+        .raw("</div><div><section class=\"card\" id=\"messages\"><h2>")
+        .text(a.live_messages)
+        .raw("</h2><p class=\"muted\">")
+        .text(a.messages_note)
+        .raw("</p><div id=\"live-messages\" sse-swap=\"messages\" aria-live=\"polite\">")
+        .append(messages)
+        .raw("</div></section>")
         .append(shortcuts(a))
         .raw("</div></div>");
     Ok(pages::html(
@@ -380,28 +515,69 @@ fn notice(words: &str) -> Html {
     h
 }
 
-/// One agent's live feed: the session it belongs to and what it last sent.
+/// The lists the feed pushes, each as its own event.
+#[derive(Debug, Clone, Copy)]
+enum List {
+    Calls = 0,
+    Messages = 1,
+}
+
+impl List {
+    fn event(self) -> &'static str {
+        match self {
+            List::Calls => "calls",
+            List::Messages => "messages",
+        }
+    }
+}
+
+/// One agent's live feed: the session it belongs to, what it last sent of each list, and the
+/// events of the last poll not yet sent.
 struct Feed {
     console: Console,
     id: crate::session::SessionId,
     lang: Lang,
     started: tokio::time::Instant,
-    last: Option<String>,
-    first: bool,
+    /// By [`List`].
+    last: [Option<String>; 2],
+    polls: u32,
+    ready: VecDeque<Event>,
+    retry_sent: bool,
 }
 
 impl Feed {
+    /// Queues `html` as `list`'s event when it differs from what was last sent of it.
+    fn queue(&mut self, list: List, html: String) {
+        let last = &mut self.last[list as usize];
+        if last.as_deref() == Some(html.as_str()) {
+            return;
+        }
+        *last = Some(html.clone());
+        let event = Event::default().event(list.event()).data(html);
+        // A closed feed is reopened by the browser after a second.
+        self.ready
+            .push_back(if std::mem::replace(&mut self.retry_sent, true) {
+                event
+            } else {
+                event.retry(Duration::from_secs(1))
+            });
+    }
+
     /// The next event, or `None` when the feed ends (the browser reconnects).
     async fn next(&mut self) -> Option<Event> {
         let stop = self.console.parts().streams.clone();
         loop {
-            if !self.first {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(event);
+            }
+            if self.polls > 0 {
                 tokio::select! {
                     _ = stop.cancelled() => return None,
                     _ = tokio::time::sleep(POLL_EVERY) => {}
                 }
             }
-            let first = std::mem::replace(&mut self.first, false);
+            let poll = self.polls;
+            self.polls = self.polls.wrapping_add(1);
             if stop.is_cancelled() || self.started.elapsed() > FEED_MAX {
                 return None;
             }
@@ -416,27 +592,37 @@ impl Feed {
             if session.access_expires_at - sessions.now_ms() < FEED_TOKEN_MARGIN_MS {
                 return None;
             }
-            let html = match active(&self.console, &session.access_token).await {
-                Ok(calls) => calls_list(self.lang, &calls, self.console.parts().offset).finish(),
-                Err(UpstreamError::Unauthorized | UpstreamError::Forbidden(_)) => return None,
-                Err(_) => notice(self.lang.t().agent().phone_unavailable).finish(),
-            };
-            if self.last.as_deref() != Some(html.as_str()) {
-                self.last = Some(html.clone());
-                let event = Event::default().event("calls").data(html);
-                // A closed feed is reopened by the browser after a second.
-                return Some(if first {
-                    event.retry(Duration::from_secs(1))
+            let token = session.access_token.as_str();
+            let offset = self.console.parts().offset;
+            let a = self.lang.t().agent();
+            let due = poll.is_multiple_of(MESSAGES_EVERY_POLLS);
+            let (calls, messages) = tokio::join!(active(&self.console, token), async {
+                if due {
+                    Some(recent_messages(&self.console, token).await)
                 } else {
-                    event
-                });
+                    None
+                }
+            });
+            let calls = match calls {
+                Ok(calls) => calls_list(self.lang, &calls, offset).finish(),
+                Err(UpstreamError::Unauthorized | UpstreamError::Forbidden(_)) => return None,
+                Err(_) => notice(a.phone_unavailable).finish(),
+            };
+            self.queue(List::Calls, calls);
+            if let Some(messages) = messages {
+                let messages = match messages {
+                    Ok(messages) => messages_list(self.lang, &messages, offset).finish(),
+                    Err(UpstreamError::Unauthorized) => return None,
+                    Err(_) => notice(a.messages_unavailable).finish(),
+                };
+                self.queue(List::Messages, messages);
             }
         }
     }
 }
 
-/// `GET /agent/events`: the agent's calls as server-sent events (`calls`: the list's HTML),
-/// sent on connecting and whenever it changes.
+/// `GET /agent/events`: the agent's calls and the contacts by message as server-sent events
+/// (`calls`, `messages`: each list's HTML), each sent on connecting and whenever it changes.
 pub async fn events(
     State(console): State<Console>,
     signed: Signed,
@@ -448,8 +634,10 @@ pub async fn events(
         id: signed.id,
         lang,
         started: tokio::time::Instant::now(),
-        last: None,
-        first: true,
+        last: [None, None],
+        polls: 0,
+        ready: VecDeque::new(),
+        retry_sent: false,
     };
     let stream = futures::stream::unfold(feed, |mut feed| async move {
         feed.next()
@@ -1563,6 +1751,9 @@ pub async fn finish(
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TicketSearch {
+    /// A ticket number: that ticket alone, with its history (the live messages link here).
+    #[serde(default)]
+    no: Option<String>,
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
@@ -1577,7 +1768,11 @@ fn search_form(lang: Lang, q: &TicketSearch) -> Html {
     let mut h = Html::new();
     h.raw("<section class=\"card\" id=\"ticket-search\"><h2>")
         .text(a.search_title)
-        .raw("</h2><form method=\"get\" action=\"/agent/tickets\" class=\"filters\"><label for=\"ts-status\">")
+        .raw("</h2><form method=\"get\" action=\"/agent/tickets\" class=\"filters\"><label for=\"ts-no\">")
+        .text(t.ticket_no)
+        .raw("</label><input type=\"text\" id=\"ts-no\" name=\"no\" maxlength=\"16\" inputmode=\"numeric\" value=\"")
+        .text(q.no.as_deref().unwrap_or(""))
+        .raw("\"><label for=\"ts-status\">")
         .text(t.status)
         .raw("</label><select id=\"ts-status\" name=\"status\"><option value=\"\">")
         .text(a.any_status)
@@ -1601,6 +1796,13 @@ fn search_form(lang: Lang, q: &TicketSearch) -> Html {
         .text(a.search_go)
         .raw("</button></form></section>");
     h
+}
+
+/// The number searched for, if any; a malformed one is the person's mistake.
+pub fn searched_no(q: &TicketSearch) -> Result<Option<TicketNo>, ConsoleError> {
+    some_text(q.no.as_deref())
+        .map(|n| TicketNo::parse(&n).map_err(|_| ConsoleError::Invalid("no".into())))
+        .transpose()
 }
 
 /// The tickets API's query for the search form; a malformed field is the person's mistake.
@@ -1628,7 +1830,8 @@ pub fn search_query(q: &TicketSearch, offset: chrono::FixedOffset) -> Result<Str
     serde_urlencoded::to_string(&pairs).map_err(|e| ConsoleError::Internal(e.into()))
 }
 
-/// `GET /agent/tickets`: the tickets by status, matter and day (contacts masked).
+/// `GET /agent/tickets`: the tickets by status, matter and day, or one by its number with its
+/// history (contacts masked).
 pub async fn tickets(
     State(console): State<Console>,
     signed: Signed,
@@ -1637,16 +1840,35 @@ pub async fn tickets(
 ) -> Result<Response, ConsoleError> {
     desk(&signed)?;
     let offset = console.parts().offset;
-    let query = search_query(&q, offset)?;
-    let found: Vec<TicketView> = console
-        .parts()
-        .upstream
-        .get(
-            signed.token(),
-            Api::Tickets,
-            &format!("/v1/tickets?{query}"),
-        )
-        .await?;
+    let up = &console.parts().upstream;
+    // A number is exact: the other filters would only hide the ticket asked for.
+    let (found, history) = match searched_no(&q)? {
+        Some(no) => {
+            match up
+                .get::<TicketWithHistory>(
+                    signed.token(),
+                    Api::Tickets,
+                    &format!("/v1/tickets/{no}"),
+                )
+                .await
+            {
+                Ok(one) => (vec![one.ticket], Some(one.history)),
+                Err(UpstreamError::NotFound(_)) => (Vec::new(), None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => {
+            let query = search_query(&q, offset)?;
+            let found: Vec<TicketView> = up
+                .get(
+                    signed.token(),
+                    Api::Tickets,
+                    &format!("/v1/tickets?{query}"),
+                )
+                .await?;
+            (found, None)
+        }
+    };
     let t = lang.t();
     let a = t.agent();
     let mut body = Html::new();
@@ -1675,8 +1897,10 @@ pub async fn tickets(
             .raw("</th><th>")
             .text(t.created)
             .raw("</th></tr></thead><tbody>");
+        // One ticket asked for by number is shown whole; a list's rows are cut to stay rows.
+        let cut = if history.is_some() { usize::MAX } else { 80 };
         for tk in &found {
-            let description: String = tk.description.chars().take(80).collect();
+            let description: String = tk.description.chars().take(cut).collect();
             body.raw("<tr><td class=\"num mono\">")
                 .display(tk.ticket_no)
                 .raw("</td><td>")
@@ -1694,6 +1918,14 @@ pub async fn tickets(
         body.raw("</tbody></table></div>");
     }
     body.raw("</section>");
+    if let Some(history) = history {
+        // What the citizen added by message is read here: the live messages show its start.
+        body.raw("<section class=\"card\" id=\"ticket-history\"><h2>")
+            .text(t.history)
+            .raw("</h2>")
+            .append(pages::history(lang, &history, offset))
+            .raw("</section>");
+    }
     Ok(pages::html(
         StatusCode::OK,
         layout(
@@ -1759,6 +1991,80 @@ mod tests {
     }
 
     #[test]
+    fn the_live_messages_show_each_masked_escaped_cut_and_linked_to_its_ticket() {
+        let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
+        let no = TicketNo::compose(261211, 7).expect("no");
+        let message = |kind: &str, seq: i32, text: String| MessageView {
+            kind: kind.into(),
+            ticket_no: no,
+            seq,
+            at: Utc::now(),
+            channel: "wechat".into(),
+            request_type: "complaint".into(),
+            service_code: Some("01.02.003".into()),
+            text,
+            citizen: Citizen {
+                phone: Some("138****8000".into()),
+                name: Some("张*".into()),
+                ..Citizen::default()
+            },
+        };
+        let long = format!("<b>{}</b>", "噪".repeat(100));
+        let html = messages_list(
+            Lang::Zh,
+            &[
+                message("supplement", 3, "照片".into()),
+                message("created", 1, long),
+            ],
+            offset,
+        )
+        .finish();
+        assert!(html.contains(&format!("id=\"msg-{no}-3\"")), "{html}");
+        assert!(html.contains(&format!("id=\"msg-{no}-1\"")), "{html}");
+        assert!(
+            html.find("msg-")
+                .is_some_and(|at| html[at..].starts_with(&format!("msg-{no}-3"))),
+            "in the order given: {html}"
+        );
+        assert!(
+            html.contains(&format!("href=\"/agent/tickets?no={no}\"")),
+            "{html}"
+        );
+        assert!(html.contains("微信") && html.contains("市民补充") && html.contains("新诉求"));
+        assert!(html.contains("投诉") && html.contains("01.02.003"));
+        assert!(html.contains("138****8000") && html.contains("张*"));
+        assert!(
+            html.contains("&lt;b&gt;") && !html.contains("<b>"),
+            "escaped"
+        );
+        let shown = format!("&lt;b&gt;{}…", "噪".repeat(77));
+        assert!(html.contains(&shown), "the first 80 characters: {html}");
+        assert!(
+            messages_list(Lang::En, &[], offset)
+                .finish()
+                .contains("No messages")
+        );
+    }
+
+    #[test]
+    fn a_ticket_number_searched_for_is_checked() {
+        let q = |no: &str| TicketSearch {
+            no: Some(no.into()),
+            ..TicketSearch::default()
+        };
+        let no = TicketNo::compose(261211, 7).expect("no");
+        assert_eq!(
+            searched_no(&q(&format!(" {no} "))).expect("valid"),
+            Some(no)
+        );
+        assert_eq!(searched_no(&q("  ")).expect("blank"), None);
+        assert!(matches!(
+            searched_no(&q("12345")),
+            Err(ConsoleError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn an_answer_needs_a_description_or_the_leafs_title() {
         assert_eq!(
             answer_description(Some(" 孩子出生后怎么办医保 "), Some("新生儿参保"), "咨询："),
@@ -1775,6 +2081,7 @@ mod tests {
     fn the_ticket_search_checks_its_filters() {
         let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
         let q = TicketSearch {
+            no: None,
             status: Some("dispatched".into()),
             service_code: Some("15.01.004".into()),
             from: Some("2026-03-05".into()),
