@@ -2,7 +2,8 @@
 the identity service and works through its screens.
 
     CONSOLE_URL=http://127.0.0.1:8089 SMTP_PORT=2525 PHONE_URL=http://127.0.0.1:8084 \
-        OPEN311_BASE=http://127.0.0.1:8080/open311/v2 python deploy/peers/console.py
+        KNOWLEDGE_URL=http://127.0.0.1:8085 OPEN311_BASE=http://127.0.0.1:8080/open311/v2 \
+        python deploy/peers/console.py
 
 Two citizens' mails (smtplib, to the email channel) without a matter code wait in the manual
 dispatch queue. dispatcher1 signs in (the console's redirect, the identity service's sign-in
@@ -14,7 +15,14 @@ extension asked for (申请延期).
 
 Then agent1 at the agent desk (its own browser): a call posted to the phone channel's CTI webhook
 (PHONE_URL, CTI_TOKEN) appears on the open desk live, without a reload; on the call's page the
-typed request brings knowledge suggestions, and the agent answers on the spot and finishes.
+typed request brings knowledge suggestions, and the agent answers on the spot and finishes, then
+finds the call's ticket with the desk's ticket search (/agent/tickets).
+
+Then the knowledge review (its own browser): an item of Tianhe's, made and published through the
+knowledge API as the centre (KNOWLEDGE_URL, the demo's centre token), is edited by th-staff1 in
+the department portal (the list, the item, the edit form) and submitted; kb-centre1, the centre's
+knowledge editor, finds it in the review queue, opens it (the diff shows the new answer beside
+the published one) and publishes it; the public tree then answers the new text.
 
 Then supervisor1 (its own browser): the live board (today's contacts by channel, answer rate,
 on-time completion and overdue, the backlog per department, satisfaction, the pending extension
@@ -35,12 +43,14 @@ Exits non-zero on any failure.
 
 import json
 import os
+import re
 import shutil
 import smtplib
 import sys
 import tempfile
 import time
 import traceback
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -52,7 +62,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CONSOLE_URL = os.environ.get("CONSOLE_URL", "http://127.0.0.1:8089").rstrip("/")
 SMTP_HOST = os.environ.get("SMTP_HOST", "127.0.0.1")
@@ -348,6 +358,124 @@ def main():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+KNOWLEDGE_URL = os.environ.get("KNOWLEDGE_URL", "http://127.0.0.1:8085").rstrip("/")
+# The demo's centre token (a department system's credential, as in the local run only).
+CENTRE_TOKEN = os.environ.get("CENTRE_TOKEN", "demo-gz-centre")
+
+
+def knowledge_api(method, path, body=None, token=CENTRE_TOKEN):
+    """The knowledge API as the centre's system; returns the status and the JSON answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"{KNOWLEDGE_URL}{path}", data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def published_answer(code):
+    """The published answer of the item's first answer, as agents and citizens get it."""
+    status, body = knowledge_api("GET", f"/v1/items/{code}/tree?node={code}-A1", token=None)
+    assert status == 200, f"the tree of {code}: {status} {body}"
+    return body["answer"]["answer"]
+
+
+def knowledge_review():
+    """Tianhe's editor edits and submits an item in the department portal; the centre's
+    knowledge editor reviews and publishes it (its own browser)."""
+    code = f"TH{uuid.uuid4().int % 1000000000}"
+    first = "请携带身份证到天河区政务服务中心办理。"
+    changed = "请携带身份证和户口簿到天河区政务服务中心办理，可先在网上预约。"
+    item = {
+        "code": code, "title": "天河区居民证明开具", "class": "consultation", "matter_code": "01.01.002",
+        "owner": "GZ-TH",
+        "nodes": [
+            {"kind": "situation", "code": f"{code}-S1", "label": "本区户籍居民", "children": [
+                {"kind": "answer", "code": f"{code}-A1", "title": "本区户籍居民的答复", "answer": first,
+                 "departments": ["GZ-TH"], "materials": ["身份证"], "time_limit": "即时办结"},
+            ]},
+            {"kind": "answer", "code": f"{code}-A2", "title": "其他情况", "answer": "请拨打12345咨询。"},
+        ],
+    }
+    status, body = knowledge_api("PUT", f"/v1/items/{code}/draft?submit=true", item)
+    assert status == 200, f"the centre's draft of {code}: {status} {body}"
+    status, body = knowledge_api("POST", f"/v1/items/{code}/publish", {"note": "browser test item"})
+    assert status == 200, f"publishing {code}: {status} {body}"
+    assert published_answer(code) == first
+
+    profile = tempfile.mkdtemp(prefix="hotline-console-knowledge-")
+    driver = browser(profile)
+    wait = WebDriverWait(driver, WAIT)
+    try:
+        # Tianhe's editor: the list, the item, the edit form, saved and submitted.
+        sign_in(driver, wait, "th-staff1", "/dept/knowledge")
+        link = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f"#items a[href='/dept/knowledge/{code}']")))
+        check_console(driver, "the knowledge list")
+        shot(driver, "16-department-knowledge-list")
+        fits(driver, "the knowledge list")
+        link.click()
+        wait.until(ec.presence_of_element_located((By.ID, "edit")))
+        assert first in driver.find_element(By.ID, "published").text
+        check_console(driver, "a knowledge item")
+        fits(driver, "a knowledge item")
+        click(wait, "edit")
+        answer = wait.until(ec.presence_of_element_located((By.ID, f"l.{code}-A1.answer")))
+        answer.clear()
+        answer.send_keys(changed)
+        check_console(driver, "the edit form")
+        shot(driver, "17-department-knowledge-edit")
+        fits(driver, "the edit form")
+        answer = driver.find_element(By.ID, f"l.{code}-A1.answer")
+        answer.clear()
+        answer.send_keys(changed)
+        click(wait, "save")
+        wait.until(lambda d: "done=saved" in d.current_url and d.find_elements(By.ID, "submit"))
+        assert changed in driver.find_element(By.ID, "working").text
+        click(wait, "submit")
+        wait.until(lambda d: "done=submitted" in d.current_url)
+        wait.until(lambda d: "已提交审核" in d.find_element(By.TAG_NAME, "main").text)
+        assert not driver.find_elements(By.ID, "edit"), "editing offered while in review"
+        check_console(driver, "the submitted item")
+        shot(driver, "18-department-knowledge-submitted")
+        sign_out(driver, wait)
+
+        # The centre's knowledge editor: the queue, the item with the diff, published.
+        sign_in(driver, wait, "kb-centre1", "/knowledge/review")
+        nav = driver.find_element(By.CSS_SELECTOR, "header nav").text
+        assert "知识审核" in nav and "部门工作台" not in nav, nav
+        row = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f"#review-queue a[href='/knowledge/review/{code}']")))
+        check_console(driver, "the review queue")
+        shot(driver, "19-centre-review-queue")
+        fits(driver, "the review queue")
+        row.click()
+        diff = wait.until(ec.presence_of_element_located((By.ID, "review-diff")))
+        assert first in diff.text and changed in diff.text, diff.text
+        assert changed in driver.find_element(By.ID, "submitted").text
+        assert first in driver.find_element(By.ID, "published").text
+        check_console(driver, "the review page")
+        shot(driver, "20-centre-review-item")
+        fits(driver, "the review page", ("tablet-portrait", "tablet-portrait-centre-review-item"))
+        driver.find_element(By.ID, "publish-note").send_keys("内容准确，同意发布")
+        click(wait, "publish")
+        done = wait.until(ec.presence_of_element_located((By.ID, "done")))
+        assert "已发布" in done.text, done.text
+        assert not driver.find_elements(By.ID, "publish-form"), "still offered for publishing"
+        assert changed in driver.find_element(By.ID, "published").text
+        check_console(driver, "the published item")
+        shot(driver, "21-centre-review-published")
+        fits(driver, "the published item")
+        assert published_answer(code) == changed, "the published answer did not change"
+        sign_out(driver, wait)
+        print(f"console: th-staff1 edited and submitted knowledge item {code}; kb-centre1 reviewed the diff and published it")
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 PHONE_URL = os.environ.get("PHONE_URL", "http://127.0.0.1:8084").rstrip("/")
 CTI_TOKEN = os.environ.get("CTI_TOKEN", "demo-cti-token")
 
@@ -407,11 +535,29 @@ def agent_desk():
         facts = driver.find_element(By.ID, "call-facts").text
         check_console(driver, "the answered call")
         shot(driver, "12-agent-answered")
+        # The call's ticket (the facts name it), to find with the ticket search below.
+        numbers = re.findall(r"\b\d{10,}\b", facts)
+        assert numbers, f"the answered call names no ticket: {facts}"
         click(wait, "finish")
         wait.until(lambda d: "done=finish" in d.current_url)
         check_console(driver, "the desk after the call")
+
+        # The ticket search on the desk: the answered tickets since today (this machine's day,
+        # never after the city's) hold the call's.
+        wait.until(ec.presence_of_element_located((By.ID, "ticket-search")))
+        Select(driver.find_element(By.ID, "ts-status")).select_by_value("answered")
+        today = time.strftime("%Y-%m-%d")
+        driver.execute_script("arguments[0].value = arguments[1]", driver.find_element(By.ID, "ts-from"), today)
+        driver.find_element(By.CSS_SELECTOR, "#ticket-search button[type=submit]").click()
+        results = wait.until(ec.presence_of_element_located((By.ID, "ticket-results")))
+        assert "/agent/tickets" in driver.current_url and "status=answered" in driver.current_url, driver.current_url
+        assert numbers[0] in results.text, f"ticket {numbers[0]} not found: {results.text[:400]}"
+        assert "已直接答复" in results.text, results.text[:400]
+        check_console(driver, "the ticket search")
+        shot(driver, "22-agent-ticket-search")
+        fits(driver, "the ticket search")
         sign_out(driver, wait)
-        print(f"console: call {call_id} arrived live on agent1's desk and was answered on the spot ({facts.splitlines()[-1] if facts else ''})")
+        print(f"console: call {call_id} arrived live on agent1's desk and was answered on the spot ({facts.splitlines()[-1] if facts else ''}); its ticket {numbers[0]} found by the ticket search")
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
@@ -552,6 +698,7 @@ def supervisor(extension_ticket):
 if __name__ == "__main__":
     try:
         extension_ticket = main()
+        knowledge_review()
         agent_desk()
         supervisor(extension_ticket)
     except AssertionError as e:

@@ -122,11 +122,13 @@ SMTP_PORT="$HOTLINE__EMAIL__PORT" SINK_PORT="$email_sink_port" \
 WEB_URL="http://127.0.0.1:$HOTLINE__INTAKE__PORT/" "$venv/bin/python" deploy/peers/web_page.py
 # The web console in Chromium, every role: mails' tickets dispatched from the manual queue by
 # dispatcher1, accepted, replied and completed by Tianhe's th-staff1 (and an extension asked
-# for), a call answered on the spot at agent1's desk, supervisor1's board (the extension
+# for), a knowledge item edited and submitted by th-staff1 and published by the centre's
+# kb-centre1, a call answered on the spot at agent1's desk and its ticket found by the ticket
+# search, supervisor1's board (the extension
 # approved), report (CSV, PDF) and hotspot map; the main screens at tablet sizes too
 # (screenshots: SCREENSHOTS=dir).
 CONSOLE_URL="http://127.0.0.1:$HOTLINE__CONSOLE__PORT" SMTP_PORT="$HOTLINE__EMAIL__PORT" \
-    PHONE_URL="http://127.0.0.1:$HOTLINE__PHONE__PORT" \
+    PHONE_URL="http://127.0.0.1:$HOTLINE__PHONE__PORT" KNOWLEDGE_URL="http://127.0.0.1:$HOTLINE__KNOWLEDGE__PORT" \
     OPEN311_BASE="http://127.0.0.1:$HOTLINE__INTAKE__PORT/open311/v2" \
     "$venv/bin/python" deploy/peers/console.py
 echo "peers: ok (Python georeport Open311 client, Python grpcio department system, PyJWT OIDC client, wechatpy WeChat server, Selenium + Chromium citizen on the web page and staff on the console, smtplib mail client)"
