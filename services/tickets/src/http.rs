@@ -7,6 +7,10 @@
 //! is the table. Contact details are masked in every read; `POST /v1/tickets/{no}/reveal` shows
 //! them, one audited call at a time ([`crate::reveal`]), and so does a search by phone number.
 //!
+//! `GET /v1/tickets` lists tickets newest first (`status`, `department`, `service_code`, `from`,
+//! `to`, `limit`); a returned ticket's row adds `last_return` (`at`, `department`, `reason`: its
+//! latest `return` step, the one waiting for review), read for the whole list in one statement.
+//!
 //! `GET /v1/messages`: the newest contacts that arrived by message, for the agent desk's live
 //! panel ([`crate::messages`]), masked, for the centre's people only.
 //!
@@ -24,15 +28,17 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hotline_auth::{Authorized, Policy, Principal, Role, Verifier};
 use hotline_bus::Bus;
-use hotline_domain::contract::{GetTicket, TicketCommand, TicketQuery, TicketWithHistory};
+use hotline_domain::contract::{
+    GetTicket, TicketCommand, TicketQuery, TicketView, TicketWithHistory,
+};
 use hotline_domain::{Action, DeptCode, ServiceCode, Status, TicketNo};
 use hotline_runtime::ApiError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::duplicates::{Candidate, Draft, DraftBody, Finder};
 use crate::ledger::Ledger;
 use crate::reveal::{self, RevealLog};
-use crate::store::Store;
+use crate::store::{LastReturn, Store};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -214,6 +220,16 @@ struct ListParams {
     limit: Option<u32>,
 }
 
+/// One row of `GET /v1/tickets`: the ticket as before, and on a returned ticket the return
+/// waiting for review (an added field, absent elsewhere, so older readers are unaffected).
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    ticket: TicketView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_return: Option<LastReturn>,
+}
+
 fn reason_of(raw: Option<&str>) -> Result<String, ApiError> {
     let reason = raw.map(str::trim).unwrap_or_default();
     if reason.is_empty() || reason.chars().count() > reveal::MAX_REASON_CHARS {
@@ -303,16 +319,32 @@ async fn list(
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
+    // A returned ticket's row carries the return under review (the reason the review pages
+    // show), read for the whole page in one statement; lists without one pay nothing. Whoever
+    // may list the ticket may read its history, so this shows them nothing new.
+    let returned: Vec<TicketNo> = tickets
+        .iter()
+        .filter(|t| t.status == Status::Returned)
+        .map(|t| t.ticket_no)
+        .collect();
+    let mut returns = state
+        .store
+        .last_returns(&returned)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     // Lists never show contact details (docs/roles.md); a department never sees the
     // citizen of a confidential ticket (the store's department view already dropped it).
-    let masked: Vec<_> = tickets
+    let listed: Vec<Listed> = tickets
         .into_iter()
         .map(|mut t| {
             t.citizen = t.citizen.masked();
-            t
+            Listed {
+                last_return: returns.remove(&t.ticket_no),
+                ticket: t,
+            }
         })
         .collect();
-    Ok(Json(masked).into_response())
+    Ok(Json(listed).into_response())
 }
 
 async fn act(

@@ -1,6 +1,8 @@
 //! Reading the ledger: one ticket with its history, lists by filter, and the steps taken in a
 //! period. Writes happen only in [`crate::ledger`].
 
+use std::collections::HashMap;
+
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use hotline_bus::rpc::RemoteError;
@@ -8,7 +10,10 @@ use hotline_domain::contract::{
     Citizen, GetTicket, HistoryEntry, Location, TicketQuery, TicketUpdate, TicketView,
     TicketWithHistory, UpdatesQuery,
 };
-use hotline_domain::{Channel, DeptCode, RequestType, ServiceCode, Status, Ticket, TicketNo};
+use hotline_domain::{
+    Action, Actor, Channel, DeptCode, RequestType, ServiceCode, Status, Ticket, TicketNo,
+};
+use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
 
@@ -33,6 +38,19 @@ pub(crate) struct TicketRow {
     pub traceparent: Option<String>,
     /// The tickets merged into this one (并单), carried on its events.
     pub merged_from: Vec<TicketNo>,
+}
+
+/// A ticket's latest `return` step: what the department said when it handed the ticket back,
+/// which the dispatcher's review rules on. Listed with returned tickets so a review page needs
+/// no read of each ticket's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastReturn {
+    pub at: DateTime<Utc>,
+    /// The department that returned it (a return is always a department's step; absent only
+    /// if the ledger ever recorded one from another actor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<DeptCode>,
+    pub reason: String,
 }
 
 #[derive(Clone)]
@@ -221,6 +239,63 @@ impl Store {
             })
             .collect::<anyhow::Result<Vec<_>>>()
             .map_err(|e| RemoteError::internal(&e))
+    }
+
+    /// The latest `return` step of each ticket of `nos` that has one, in one statement: each
+    /// ticket's history is read backwards on its primary key `(ticket_no, seq)` and stops at
+    /// the first `return` (a history is a few dozen steps at most, so no index on `step`).
+    #[tracing::instrument(skip_all, fields(tickets = nos.len()))]
+    pub async fn last_returns(
+        &self,
+        nos: &[TicketNo],
+    ) -> anyhow::Result<HashMap<TicketNo, LastReturn>> {
+        let mut out = HashMap::with_capacity(nos.len());
+        if nos.is_empty() {
+            return Ok(out);
+        }
+        let nos: Vec<i64> = nos.iter().map(|n| n.as_u64() as i64).collect();
+        let rows = sqlx::query(
+            "SELECT n.ticket_no, h.at, h.actor, h.action \
+             FROM unnest($1::bigint[]) AS n(ticket_no) \
+             CROSS JOIN LATERAL ( \
+                 SELECT at, actor, action FROM tickets.history \
+                 WHERE ticket_no = n.ticket_no AND step = 'return' \
+                 ORDER BY seq DESC LIMIT 1 \
+             ) h",
+        )
+        .bind(&nos)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let no: i64 = row.try_get("ticket_no")?;
+            let no = TicketNo::parse(&format!("{no:016}")).context("stored ticket number")?;
+            let actor: Actor = serde_json::from_value(row.try_get("actor")?)
+                .with_context(|| format!("the actor of ticket {no}'s return"))?;
+            let action: Option<serde_json::Value> = row.try_get("action")?;
+            let action: Option<Action> = action
+                .map(serde_json::from_value)
+                .transpose()
+                .with_context(|| format!("the action of ticket {no}'s return"))?;
+            // The step's name says `return`; its action carries the reason. A row whose action
+            // says otherwise is left out rather than shown with a reason it never had.
+            let Some(Action::Return { reason }) = action else {
+                tracing::warn!(ticket = %no, "a return step without a return action");
+                continue;
+            };
+            let department = match actor {
+                Actor::Department { code } => Some(code),
+                _ => None,
+            };
+            out.insert(
+                no,
+                LastReturn {
+                    at: row.try_get("at")?,
+                    department,
+                    reason,
+                },
+            );
+        }
+        Ok(out)
     }
 
     /// Tickets created in `[from, to)` counted by matter class and district (社情民意).

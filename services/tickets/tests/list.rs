@@ -1,0 +1,261 @@
+//! `GET /v1/tickets` against real NATS and Postgres: a returned ticket's row carries the return
+//! waiting for review (the latest of several), and no other row carries one.
+
+use std::time::Duration;
+
+use hotline_auth::Role;
+use hotline_auth::testing::TestIssuer;
+use hotline_bus::Bus;
+use hotline_bus::rpc::{self, CallError};
+use hotline_domain::contract::{
+    Citizen, CommandAccepted, CreateTicket, Location, TicketCommand, TicketQuery, TicketView,
+};
+use hotline_domain::ticket::ReturnDecision;
+use hotline_domain::{Action, Actor, Channel, DeptCode, RequestType, TicketNo};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    bus: Bus,
+    http: reqwest::Client,
+    base: String,
+    issuer: TestIssuer,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start() -> Running {
+    let env = hotline_testkit::env().await.expect("test env");
+    let mut settings = env.settings().expect("settings");
+    let issuer = TestIssuer::start().await;
+    issuer.configure(&mut settings);
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let handle = tokio::spawn(hotline_tickets::run_with_listener(
+        settings.clone(),
+        listener,
+        shutdown.clone(),
+    ));
+    let bus = Bus::connect(&env.nats_url, &env.namespace, "test")
+        .await
+        .expect("nats");
+    for _ in 0..100 {
+        let probe: Result<Vec<TicketView>, CallError> = rpc::call(
+            &bus,
+            bus.subjects.ticket_list(),
+            &TicketQuery::default(),
+            Duration::from_millis(200),
+        )
+        .await;
+        if probe.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Running {
+        bus,
+        http: reqwest::Client::new(),
+        base,
+        issuer,
+        shutdown,
+        handle,
+    }
+}
+
+impl Running {
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.expect("join").expect("clean shutdown");
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Sends as the service that speaks for the command's actor (the ledger checks the caller).
+async fn send(bus: &Bus, cmd: &TicketCommand) -> Result<CommandAccepted, CallError> {
+    let actor = match cmd {
+        TicketCommand::Create { actor, .. } | TicketCommand::Act { actor, .. } => actor,
+    };
+    let caller = hotline_tickets::callers::sender_of(actor).expect("a service's actor");
+    rpc::call(
+        bus,
+        bus.subjects.ticket_commands_from(caller),
+        cmd,
+        Duration::from_secs(5),
+    )
+    .await
+}
+
+async fn create(bus: &Bus) -> TicketNo {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let no = TicketNo::compose(261213, n).expect("no");
+    let command = TicketCommand::Create {
+        idempotency_key: format!("list-create-{n}"),
+        actor: Actor::Citizen {
+            channel: Channel::Phone,
+        },
+        ticket: Box::new(CreateTicket {
+            ticket_no: no,
+            channel: Channel::Phone,
+            request_type: RequestType::Complaint,
+            service_code: None,
+            description: "路灯不亮".into(),
+            location: Location {
+                address: Some("天河区天河路1号".into()),
+                ..Location::default()
+            },
+            citizen: Citizen {
+                phone: Some("13800138000".into()),
+                ..Citizen::default()
+            },
+            confidential: false,
+            attributes: Default::default(),
+            media_url: None,
+            hold: false,
+        }),
+    };
+    send(bus, &command).await.expect("created");
+    no
+}
+
+async fn step(bus: &Bus, no: TicketNo, actor: Actor, action: Action) {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = action.name();
+    send(
+        bus,
+        &TicketCommand::Act {
+            idempotency_key: format!("list-act-{n}"),
+            actor,
+            ticket_no: no,
+            action,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{name} on {no}: {e:?}"));
+}
+
+fn dispatcher() -> Actor {
+    Actor::Agent {
+        id: "dispatcher-1".into(),
+    }
+}
+
+fn tianhe() -> Actor {
+    Actor::Department {
+        code: DeptCode::parse("GZ-TH").expect("code"),
+    }
+}
+
+async fn dispatch(bus: &Bus, no: TicketNo) {
+    let action = Action::Dispatch {
+        lead: DeptCode::parse("GZ-TH").expect("code"),
+        co: Vec::new(),
+        note: String::new(),
+    };
+    step(bus, no, dispatcher(), action).await;
+}
+
+async fn give_back(bus: &Bus, no: TicketNo, reason: &str) {
+    let action = Action::Return {
+        reason: reason.into(),
+    };
+    step(bus, no, tianhe(), action).await;
+}
+
+async fn uphold(bus: &Bus, no: TicketNo) {
+    let action = Action::ReviewReturn {
+        ruling: ReturnDecision::Uphold,
+        note: "仍属本区".into(),
+    };
+    step(bus, no, dispatcher(), action).await;
+}
+
+fn row(list: &Value, no: TicketNo) -> &Value {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .find(|r| r["ticket_no"] == no.to_string())
+        .unwrap_or_else(|| panic!("{no} not in {list}"))
+}
+
+#[tokio::test]
+async fn a_returned_tickets_row_carries_its_latest_return_and_no_other_row_carries_one() {
+    let r = start().await;
+    // Returned twice: the department gave it back, the dispatcher upheld that, and the
+    // department gave it back again. The review is of the second return.
+    let twice = create(&r.bus).await;
+    dispatch(&r.bus, twice).await;
+    give_back(&r.bus, twice, "第一次：不属本区").await;
+    uphold(&r.bus, twice).await;
+    give_back(&r.bus, twice, "第二次：属海珠区辖区").await;
+    // Never returned.
+    let never = create(&r.bus).await;
+    dispatch(&r.bus, never).await;
+    // Returned once, then upheld: back with the department, nothing waiting for review.
+    let upheld = create(&r.bus).await;
+    dispatch(&r.bus, upheld).await;
+    give_back(&r.bus, upheld, "不属本区").await;
+    uphold(&r.bus, upheld).await;
+
+    let token = r.issuer.token("dispatcher-1", &[Role::Dispatcher], None);
+    let (status, list) = r
+        .get(&token, "/v1/tickets?status=returned,dispatched&limit=100")
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let returned = row(&list, twice);
+    assert_eq!(returned["status"], "returned");
+    let last = &returned["last_return"];
+    assert_eq!(last["reason"], "第二次：属海珠区辖区", "{returned}");
+    assert_eq!(last["department"], "GZ-TH");
+    // The step's own time, as the ticket's history has it.
+    let (status, one) = r.get(&token, &format!("/v1/tickets/{twice}")).await;
+    assert_eq!(status, 200, "{one}");
+    let latest = one["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .rev()
+        .find(|e| e["step"] == "return")
+        .expect("a return step");
+    assert_eq!(last["at"], latest["at"]);
+    // The rest of the row is the ticket as before, contact masked.
+    assert_eq!(returned["description"], "路灯不亮");
+    assert_ne!(returned["citizen"]["phone"], "13800138000");
+
+    for no in [never, upheld] {
+        let other = row(&list, no);
+        assert_eq!(other["status"], "dispatched");
+        assert!(
+            other.get("last_return").is_none(),
+            "only a returned ticket's row carries its return: {other}"
+        );
+    }
+
+    // The department's staff list their tickets the same way (the return is theirs).
+    let staff = r
+        .issuer
+        .token("th-1", &[Role::DepartmentStaff], Some("GZ-TH"));
+    let (status, list) = r.get(&staff, "/v1/tickets?status=returned").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(
+        row(&list, twice)["last_return"]["reason"],
+        "第二次：属海珠区辖区"
+    );
+    r.stop().await;
+}
