@@ -197,14 +197,16 @@ async fn a_dispatcher_dispatches_from_the_queue_and_the_department_works_the_tic
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(p.ticket(no).await.ticket.status, Status::Received);
 
-    // One click: to Tianhe (a department typed in the chooser, as a suggestion's button sends).
+    // One click on a suggestion, to Tianhe: the button submits its row's form with its
+    // department as `suggested`, the chooser left empty (the returns test below types one).
     let r = dispatcher
         .post(
             &format!("{console}/dispatch/queue/{no}"),
             &[
                 ("_csrf", csrf.as_str()),
-                ("lead", "GZ-TH"),
+                ("lead", ""),
                 ("note", "天河区处理"),
+                ("suggested", "GZ-TH"),
             ],
         )
         .await;

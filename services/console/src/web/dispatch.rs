@@ -5,7 +5,8 @@
 //!   top suggestions, dispatched in one click to a suggestion or to a chosen department
 //!   (`POST /v1/manual-queue/{no}/dispatch`, recorded as the person);
 //! - return reviews (退单审核): the returned tickets (`GET /v1/tickets?status=returned`), the
-//!   department's reason, the review's deadline (SLA stage `return_review`), and the ruling:
+//!   department's reason (each row's `last_return`, so no ticket is read on its own), the
+//!   review's deadline (SLA stage `return_review`), and the ruling:
 //!   reject the return (the department keeps it) or approve it and re-dispatch (the tickets
 //!   API's `review_return` step);
 //! - a ticket's page with its history, and a re-dispatch (`dispatch` step) where the ledger
@@ -19,8 +20,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
+use chrono::{DateTime, FixedOffset, Utc};
 use hotline_auth::Role;
 use hotline_domain::contract::{TicketView, TicketWithHistory};
 use hotline_domain::ticket::ReturnDecision;
@@ -38,45 +38,89 @@ use crate::i18n::{Lang, Texts};
 use crate::session::random_token;
 use crate::upstream::Api;
 
-/// Reads in flight at once for one list.
-const READS: usize = 8;
-
-/// One entry of the manual queue, as the dispatch API gives it.
+/// One entry of the manual queue, as the dispatch API gives it: only what the page shows is
+/// read (the API sends the whole public ticket; building it as a JSON tree per row was waste).
 #[derive(Deserialize)]
 struct Queued {
     ticket_no: String,
     #[serde(default)]
     reason: String,
     #[serde(default)]
-    ticket: Value,
+    ticket: QueuedTicket,
     enqueued_at: DateTime<Utc>,
     #[serde(default)]
     priority: String,
     #[serde(default)]
-    suggestions: Option<Value>,
+    suggestions: Option<Suggestions>,
     #[serde(default)]
-    proposal: Option<Value>,
+    proposal: Option<Proposal>,
+}
+
+#[derive(Deserialize, Default)]
+struct QueuedTicket {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    location: QueuedPlace,
+}
+
+#[derive(Deserialize, Default)]
+struct QueuedPlace {
+    #[serde(default)]
+    address: Option<String>,
+}
+
+/// Smart dispatch's assessment: its top classes, most likely first.
+#[derive(Deserialize)]
+struct Suggestions {
+    #[serde(default)]
+    candidates: Vec<Candidate>,
+}
+
+#[derive(Deserialize)]
+struct Candidate {
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    probability: f64,
+    #[serde(default)]
+    matter_name: Option<String>,
+    /// The department it would go to; none when the class or the address does not say.
+    #[serde(default)]
+    lead: Option<String>,
+    #[serde(default)]
+    why: String,
+}
+
+/// A proposed 不予受理: the rule as cited.
+#[derive(Deserialize)]
+struct Proposal {
+    #[serde(default)]
+    citation: String,
+}
+
+/// The catalogue's departments of one matter: only these fields are read of each entry.
+#[derive(Deserialize)]
+struct CatalogueDepartments {
+    #[serde(default)]
+    department: Option<String>,
+    #[serde(default)]
+    co_handlers: Vec<String>,
 }
 
 /// The departments the catalogue names (leads and co-handlers): offered as choices. A
 /// department the catalogue does not name may still be typed (the ledger checks it).
 async fn departments(console: &Console, signed: &Signed) -> BTreeSet<String> {
-    let entries: Vec<Value> = console
+    let entries: Vec<CatalogueDepartments> = console
         .parts()
         .upstream
         .get(signed.token(), Api::Dispatch, "/v1/catalogue")
         .await
         .unwrap_or_default();
     let mut out = BTreeSet::new();
-    for e in &entries {
-        if let Some(d) = e["department"].as_str() {
-            out.insert(d.to_owned());
-        }
-        for c in e["co_handlers"].as_array().into_iter().flatten() {
-            if let Some(c) = c.as_str() {
-                out.insert(c.to_owned());
-            }
-        }
+    for e in entries {
+        out.extend(e.department);
+        out.extend(e.co_handlers);
     }
     out
 }
@@ -132,6 +176,112 @@ fn dispatch_form(lang: Lang, signed: &Signed, action: &str, lead: Option<&str>, 
     h
 }
 
+/// One queued ticket: its facts, a button per suggestion and the department chooser.
+///
+/// One form per row: the suggestions' buttons submit the chooser's form (`form=`), carrying
+/// their department as `suggested`, so a row holds one CSRF field instead of one per button
+/// (the page of 100 rows was 237 KB, mostly repeated hidden fields). They skip the form's
+/// validation: the chooser's department is required only when typed in.
+fn queued_row(lang: Lang, signed: &Signed, item: &Queued, offset: FixedOffset) -> Html {
+    let t = lang.t();
+    let no = &item.ticket_no;
+    let form_id = format!("d-{no}");
+    let mut h = Html::new();
+    h.raw("<section class=\"card queued\" id=\"q-")
+        .text(no)
+        .raw("\"><h2><a class=\"mono\" href=\"/dispatch/tickets/")
+        .text(no)
+        .raw("\">")
+        .text(no)
+        .raw("</a> <span class=\"status\">")
+        .text(Texts::name(t.priorities, &item.priority))
+        .raw("</span></h2><dl class=\"facts\"><dt>")
+        .text(t.description)
+        .raw("</dt><dd>")
+        .text(&item.ticket.description)
+        .raw("</dd><dt>")
+        .text(t.address)
+        .raw("</dt><dd>")
+        .text(item.ticket.location.address.as_deref().unwrap_or("—"))
+        .raw("</dd><dt>")
+        .text(t.queue_why)
+        .raw("</dt><dd>")
+        .text(&item.reason)
+        .raw("</dd><dt>")
+        .text(t.enqueued)
+        .raw("</dt><dd>")
+        .text(pages::local(item.enqueued_at, offset))
+        .raw("</dd>");
+    if let Some(p) = &item.proposal {
+        h.raw("<dt>")
+            .text(t.proposal)
+            .raw("</dt><dd>")
+            .text(&p.citation)
+            .raw("</dd>");
+    }
+    h.raw("<dt>").text(t.suggestions).raw("</dt><dd>");
+    let candidates = item
+        .suggestions
+        .as_ref()
+        .map_or(&[][..], |s| &s.candidates[..]);
+    if candidates.is_empty() {
+        h.raw("<span class=\"muted\">")
+            .text(t.no_suggestions)
+            .raw("</span>");
+    }
+    for (i, c) in candidates.iter().enumerate() {
+        h.raw("<div class=\"suggestion\">")
+            .text(&c.category)
+            .raw(" · ")
+            .text(format!("{:.0}%", c.probability * 100.0));
+        if let Some(m) = &c.matter_name {
+            h.raw(" · ").text(m);
+        }
+        h.raw(" ");
+        match &c.lead {
+            Some(lead) => {
+                h.raw("<button class=\"small\" type=\"submit\" formnovalidate form=\"")
+                    .text(&form_id)
+                    .raw("\" name=\"suggested\" value=\"")
+                    .text(lead)
+                    .raw("\" id=\"suggest-")
+                    .text(no)
+                    .raw("-")
+                    .display(i)
+                    .raw("\">")
+                    .text(t.dispatch_to)
+                    .raw(" ")
+                    .text(lead)
+                    .raw("</button>");
+            }
+            None => {
+                h.raw("<span class=\"muted\">").text(&c.why).raw("</span>");
+            }
+        }
+        h.raw("</div>");
+    }
+    // The form's id and the chooser's are what the suggestions and the browser checks
+    // (deploy/peers/console.py: `choose-{no}` and its form's submit button) hold on to.
+    h.raw("</dd></dl><form class=\"inline\" method=\"post\" action=\"/dispatch/queue/")
+        .text(no)
+        .raw("\" id=\"")
+        .text(&form_id)
+        .raw("\">")
+        .append(pages::csrf_field(signed))
+        .raw("<label for=\"choose-")
+        .text(no)
+        .raw("\">")
+        .text(t.choose_department)
+        .raw("</label><input type=\"text\" list=\"departments\" required maxlength=\"32\" name=\"lead\" id=\"choose-")
+        .text(no)
+        .raw("\"><input type=\"text\" name=\"note\" maxlength=\"500\" placeholder=\"")
+        .text(t.field_note)
+        .raw("\"><button type=\"submit\">")
+        .text(t.dispatch_button)
+        .raw("</button></form></section>");
+    h
+}
+
 /// `GET /dispatch/queue`: the manual queue with the suggestions.
 pub async fn queue(
     State(console): State<Console>,
@@ -165,84 +315,7 @@ pub async fn queue(
             .raw("</p>");
     }
     for item in &items {
-        let action = format!("/dispatch/queue/{}", item.ticket_no);
-        body.raw("<section class=\"card queued\" id=\"q-")
-            .text(&item.ticket_no)
-            .raw("\"><h2><a class=\"mono\" href=\"/dispatch/tickets/")
-            .text(&item.ticket_no)
-            .raw("\">")
-            .text(&item.ticket_no)
-            .raw("</a> <span class=\"status\">")
-            .text(Texts::name(t.priorities, &item.priority))
-            .raw("</span></h2><dl class=\"facts\"><dt>")
-            .text(t.description)
-            .raw("</dt><dd>")
-            .text(item.ticket["description"].as_str().unwrap_or(""))
-            .raw("</dd><dt>")
-            .text(t.address)
-            .raw("</dt><dd>")
-            .text(item.ticket["location"]["address"].as_str().unwrap_or("—"))
-            .raw("</dd><dt>")
-            .text(t.queue_why)
-            .raw("</dt><dd>")
-            .text(&item.reason)
-            .raw("</dd><dt>")
-            .text(t.enqueued)
-            .raw("</dt><dd>")
-            .text(pages::local(item.enqueued_at, offset))
-            .raw("</dd>");
-        if let Some(p) = &item.proposal {
-            body.raw("<dt>")
-                .text(t.proposal)
-                .raw("</dt><dd>")
-                .text(p["citation"].as_str().unwrap_or(""))
-                .raw("</dd>");
-        }
-        body.raw("<dt>").text(t.suggestions).raw("</dt><dd>");
-        let candidates = item
-            .suggestions
-            .as_ref()
-            .and_then(|s| s["candidates"].as_array())
-            .cloned()
-            .unwrap_or_default();
-        if candidates.is_empty() {
-            body.raw("<span class=\"muted\">")
-                .text(t.no_suggestions)
-                .raw("</span>");
-        }
-        for (i, c) in candidates.iter().enumerate() {
-            let probability = c["probability"].as_f64().unwrap_or(0.0) * 100.0;
-            body.raw("<div class=\"suggestion\">")
-                .text(c["category"].as_str().unwrap_or(""))
-                .raw(" · ")
-                .text(format!("{probability:.0}%"));
-            if let Some(m) = c["matter_name"].as_str() {
-                body.raw(" · ").text(m);
-            }
-            body.raw(" ");
-            if let Some(lead) = c["lead"].as_str() {
-                body.append(dispatch_form(
-                    lang,
-                    &signed,
-                    &action,
-                    Some(lead),
-                    &format!("suggest-{}-{i}", item.ticket_no),
-                ));
-            } else {
-                body.raw("<span class=\"muted\">")
-                    .text(c["why"].as_str().unwrap_or(""))
-                    .raw("</span>");
-            }
-            body.raw("</div>");
-        }
-        body.raw("</dd></dl>").append(dispatch_form(
-            lang,
-            &signed,
-            &action,
-            None,
-            &format!("choose-{}", item.ticket_no),
-        ));
-        body.raw("</section>");
+        body.append(queued_row(lang, &signed, item, offset));
     }
     Ok(pages::html(
         StatusCode::OK,
@@ -262,6 +335,10 @@ pub struct DispatchForm {
     key: Option<String>,
     #[serde(default)]
     lead: Option<String>,
+    /// The manual queue: a suggestion's department, sent by its button, which submits the
+    /// row's chooser form; taken over the chooser's (then usually empty) `lead`.
+    #[serde(default)]
+    suggested: Option<String>,
     /// Co-handlers, comma-separated.
     #[serde(default)]
     co: Option<String>,
@@ -280,6 +357,14 @@ fn dept(raw: &str) -> Result<DeptCode, ConsoleError> {
 impl DispatchForm {
     fn lead(&self) -> Result<DeptCode, ConsoleError> {
         dept(self.lead.as_deref().unwrap_or(""))
+    }
+
+    /// The queue's department: the suggestion clicked, else the one chosen.
+    fn queue_lead(&self) -> Result<DeptCode, ConsoleError> {
+        match self.suggested.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(suggested) => dept(suggested),
+            None => self.lead(),
+        }
     }
 
     fn co(&self) -> Result<Vec<DeptCode>, ConsoleError> {
@@ -309,7 +394,7 @@ pub async fn dispatch_queued(
     signed.require(DISPATCH_ROLES)?;
     let no = ticket_no(&no)?;
     let request = serde_json::json!({
-        "lead": form.lead()?,
+        "lead": form.queue_lead()?,
         "co": form.co()?,
         "note": form.note(),
     });
@@ -326,6 +411,23 @@ pub async fn dispatch_queued(
         )
         .await?;
     Ok(pages::see_other("/dispatch/queue?done=dispatch"))
+}
+
+/// A row of the ledger's list of returned tickets: the ticket and the return under review.
+#[derive(Deserialize)]
+struct Listed {
+    #[serde(flatten)]
+    ticket: TicketView,
+    /// The latest `return` step (absent from a ledger older than the field: shown blank).
+    #[serde(default)]
+    last_return: Option<LastReturn>,
+}
+
+/// What the page shows of the return: the department's reason.
+#[derive(Deserialize)]
+struct LastReturn {
+    #[serde(default)]
+    reason: String,
 }
 
 /// A returned ticket with what its review needs.
@@ -346,46 +448,33 @@ pub async fn returns(
     let t = lang.t();
     let offset = console.parts().offset;
     let up = &console.parts().upstream;
-    let tickets: Vec<TicketView> = up
-        .get(
-            signed.token(),
-            Api::Tickets,
-            "/v1/tickets?status=returned&limit=100",
-        )
-        .await?;
     let token = signed.token();
-    let nos: Vec<_> = tickets.iter().map(|t| t.ticket_no).collect();
-    let deadlines = pages::deadlines_of(up, token, &nos).await;
-    let deadlines = &deadlines;
-    let mut items: Vec<Returned> = futures::stream::iter(tickets)
-        .map(|ticket| async move {
-            let no = ticket.ticket_no;
-            let found = up
-                .get::<TicketWithHistory>(token, Api::Tickets, &format!("/v1/tickets/{no}"))
-                .await
-                .ok();
-            let reason = found
-                .as_ref()
-                .and_then(|f| f.history.iter().rev().find(|e| e.step == "return"))
-                .map(pages::step_text)
-                .unwrap_or_default();
-            let deadlines = deadlines.get(&no).cloned();
-            Returned {
-                ticket,
-                reason,
-                deadlines,
-            }
+    // Three reads for the whole page: the ledger's list (each row with its return's reason),
+    // then the rows' deadlines in one SLA request; the catalogue's departments meanwhile.
+    let rows = async {
+        let listed: Vec<Listed> = up
+            .get(token, Api::Tickets, "/v1/tickets?status=returned&limit=100")
+            .await?;
+        let nos: Vec<_> = listed.iter().map(|l| l.ticket.ticket_no).collect();
+        let deadlines = pages::deadlines_of(up, token, &nos).await;
+        Ok::<_, ConsoleError>((listed, deadlines))
+    };
+    let (rows, departments) = tokio::join!(rows, departments(&console, &signed));
+    let (listed, mut deadlines) = rows?;
+    let mut items: Vec<Returned> = listed
+        .into_iter()
+        .map(|l| Returned {
+            deadlines: deadlines.remove(&l.ticket.ticket_no),
+            reason: l.last_return.map(|r| r.reason).unwrap_or_default(),
+            ticket: l.ticket,
         })
-        .buffered(READS)
-        .collect()
-        .await;
+        .collect();
     items.sort_by_key(|r| {
         r.deadlines
             .as_ref()
             .and_then(|d| d.current(Some("return_review")))
             .map_or(DateTime::<Utc>::MAX_UTC, |c| c.due_at)
     });
-    let departments = departments(&console, &signed).await;
     let mut body = Html::new();
     body.raw("<h1>")
         .text(t.returns_title)

@@ -286,3 +286,171 @@ fn the_origin_is_the_public_urls() {
     );
     assert_eq!(origin_of("http://127.0.0.1:8089"), "http://127.0.0.1:8089");
 }
+
+/// A stand-in for the dispatch API: a manual queue of `rows` tickets, each with three
+/// suggestions as smart dispatch gives them, and the demo catalogue; it keeps the departments
+/// dispatches were asked for. Serves until the test ends.
+async fn dispatch_api(rows: u64) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::{get, post};
+    let entries = hotline_dispatch::catalogue::demo_entries().expect("the demo catalogue");
+    let queue: Vec<serde_json::Value> = (1..=rows)
+        .map(|i| {
+            let no = hotline_domain::TicketNo::compose(261213, i).expect("a number");
+            let candidate = |category: &str, p: f64, lead: &str| {
+                serde_json::json!({
+                    "category": category,
+                    "probability": p,
+                    "matter": "03.01.001",
+                    "matter_name": "路灯不亮",
+                    "lead": lead,
+                    "why": format!("class {category} has the matter; district matter, 天河区"),
+                })
+            };
+            serde_json::json!({
+                "ticket_no": no.to_string(),
+                "reason": "confidence 0.41 below 0.85",
+                "ticket": {
+                    "ticket_no": no.to_string(),
+                    "status": "received",
+                    "channel": "email",
+                    "request_type": "complaint",
+                    "description": format!("你好，有件事想反映一下，麻烦处理。{i}"),
+                    "location": {"address": format!("广州市天河区天河路{i}号")},
+                    "created_at": "2026-12-13T01:00:00Z",
+                    "updated_at": "2026-12-13T01:00:00Z",
+                },
+                "enqueued_at": "2026-12-13T01:00:01Z",
+                "priority": "normal",
+                "suggestions": {
+                    "model": "shipped",
+                    "auto": false,
+                    "candidates": [
+                        candidate("市政设施", 0.41, "GZ-TH"),
+                        candidate("城市管理", 0.22, "GZ-CG"),
+                        candidate("交通运输", 0.12, "GZ-JT"),
+                    ],
+                },
+            })
+        })
+        .collect();
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = asked.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/manual-queue",
+            get(move || {
+                let queue = queue.clone();
+                async move { axum::Json(queue) }
+            }),
+        )
+        .route(
+            "/v1/manual-queue/{no}/dispatch",
+            post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                let kept = kept.clone();
+                async move {
+                    if let Ok(mut kept) = kept.lock() {
+                        kept.push(body["lead"].as_str().unwrap_or("").to_owned());
+                    }
+                    axum::Json(serde_json::json!({"ticket_no": "", "replayed": false}))
+                }
+            }),
+        )
+        .route(
+            "/v1/catalogue",
+            get(move || {
+                let entries = entries.clone();
+                async move { axum::Json(entries) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, asked)
+}
+
+#[tokio::test]
+async fn the_manual_queue_of_100_tickets_keeps_every_rows_choices_in_a_light_page() {
+    let (dispatch, asked) = dispatch_api(100).await;
+    let settings = hotline_config::Settings::load_from(
+        None,
+        [("HOTLINE__CONSOLE__DISPATCH_URL".to_owned(), dispatch)],
+    )
+    .expect("settings");
+    let clock = Clock::new();
+    let c = Console::with_clock(&settings, Store::memory(clock), clock).expect("console");
+    let (cookie, csrf) = signed_in(&c, &["dispatcher"], None).await;
+    let (status, _, body) = send(
+        &c,
+        get("/dispatch/queue")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body.matches("<datalist id=\"departments\">").count(), 1);
+    assert!(
+        body.contains("<option value=\"GZ-JT\">"),
+        "the catalogue's departments offered"
+    );
+    let rows: Vec<&str> = body
+        .split("<section class=\"card queued\"")
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 100);
+    for (row, i) in rows.iter().zip(1..) {
+        let no = hotline_domain::TicketNo::compose(261213, i).expect("a number");
+        assert!(row.starts_with(&format!(" id=\"q-{no}\"")), "{row}");
+        // One form: the chooser's, which deploy/peers/console.py fills in (`choose-{no}`) and
+        // submits with its own button; the suggestions' buttons submit it too.
+        assert_eq!(row.matches("<form").count(), 1, "{row}");
+        let form = &row[row.find("<form").expect("a form")..];
+        assert!(form.starts_with(&format!(
+            "<form class=\"inline\" method=\"post\" action=\"/dispatch/queue/{no}\" id=\"d-{no}\">"
+        )));
+        assert!(form.contains(&format!("name=\"_csrf\" value=\"{csrf}\"")));
+        assert!(form.contains(&format!("name=\"lead\" id=\"choose-{no}\"")));
+        assert!(form.contains("<button type=\"submit\">"));
+        for (j, lead) in ["GZ-TH", "GZ-CG", "GZ-JT"].iter().enumerate() {
+            assert!(
+                row.contains(&format!(
+                    "form=\"d-{no}\" name=\"suggested\" value=\"{lead}\" id=\"suggest-{no}-{j}\""
+                )),
+                "{row}"
+            );
+        }
+    }
+    // 238 KB when each suggestion was a form of its own with its CSRF field and an unused
+    // idempotency key; 163 KB with one form per row.
+    assert!(
+        body.len() < 175_000,
+        "the queue of 100 is {} bytes",
+        body.len()
+    );
+
+    // What the browser sends: a suggestion's button with the chooser left empty, and the
+    // chooser's own button with a department typed in.
+    let no = hotline_domain::TicketNo::compose(261213, 7).expect("a number");
+    for (form, expected) in [
+        (format!("_csrf={csrf}&lead=&note=&suggested=GZ-CG"), "GZ-CG"),
+        (format!("_csrf={csrf}&lead=GZ-HZ&note=%E6%94%B9"), "GZ-HZ"),
+    ] {
+        let (status, headers, page) = send(
+            &c,
+            Request::builder()
+                .method("POST")
+                .uri(format!("/dispatch/queue/{no}"))
+                .header(header::COOKIE, &cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form.clone()))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{form}: {page}");
+        assert_eq!(headers[header::LOCATION], "/dispatch/queue?done=dispatch");
+        let last = asked.lock().ok().and_then(|a| a.last().cloned());
+        assert_eq!(last.as_deref(), Some(expected), "{form}");
+    }
+}
