@@ -10,9 +10,10 @@
 //! The ledger does not record which channel an addition came by when intake records it, so an
 //! addition shows the ticket's channel unless the citizen's own actor names one.
 //!
-//! Each part has a partial index holding exactly its rows (migration `*_messages.sql`), so the
-//! newest few are read from the index's end however many phone tickets and other steps there
-//! are: one open desk asks every few seconds. Contacts leave this module masked.
+//! Each part is read from an index's end: new tickets on `created_at` (stepping over the newest
+//! calls among them), the citizens' additions on a partial index of history holding exactly
+//! those steps (migration `*_messages.sql`), so the read stays small however many tickets and
+//! steps there are: one open desk asks every few seconds. Contacts leave this module masked.
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -71,8 +72,11 @@ fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
 /// The newest `limit` contacts by message (at most [`MAX_LIMIT`]), newest first.
 pub async fn newest(pool: &PgPool, limit: u32) -> anyhow::Result<Vec<Message>> {
     let limit = i64::from(limit.clamp(1, MAX_LIMIT));
-    // Each part is ordered and cut on its own partial index (the WHERE clauses repeat the
-    // indexes' predicates word for word so the planner uses them), then the two are merged.
+    // Each part is ordered and cut on an index read backwards: new tickets on created_at
+    // (stepping over the newest calls), the citizens' additions on their partial index of
+    // history (the WHERE clause repeats its predicate word for word so the planner uses it);
+    // then the two are merged. A partial index of the tickets that are not calls would be one
+    // more entry written at every such ticket and step for a read of twenty rows.
     let rows = sqlx::query(
         "SELECT * FROM ( \
            (SELECT t.ticket_no, 1 AS seq, t.created_at AS at, 'created' AS kind, t.channel, \
