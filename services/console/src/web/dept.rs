@@ -221,6 +221,16 @@ pub async fn ticket(
     ))
 }
 
+/// Whether the ticket's last extension request is undecided, from its history in the ledger:
+/// SLA's list of requests follows the ledger's events a moment later, and a form offered again
+/// in between would only be refused.
+fn extension_pending<'a>(steps: impl DoubleEndedIterator<Item = &'a str>) -> bool {
+    steps
+        .rev()
+        .find(|&step| step == "request_extension" || step == "decide_extension")
+        .is_some_and(|step| step == "request_extension")
+}
+
 #[allow(clippy::too_many_arguments)]
 fn ticket_body(
     lang: Lang,
@@ -298,7 +308,7 @@ fn ticket_body(
             signed,
             dept,
             tk,
-            deadlines.is_some_and(|d| d.extensions.iter().any(|e| e.status == "pending")),
+            extension_pending(found.history.iter().map(|e| e.step.as_str())),
         ))
         .raw("</section></div></div>");
     body
@@ -635,6 +645,30 @@ mod tests {
     fn form(pairs: &[(&str, &str)]) -> StepForm {
         serde_urlencoded::from_str(&serde_urlencoded::to_string(pairs).expect("encode"))
             .expect("form")
+    }
+
+    #[test]
+    fn an_extension_is_pending_from_its_request_until_its_decision() {
+        let pending = |steps: &[&str]| extension_pending(steps.iter().copied());
+        assert!(!pending(&["created", "dispatch", "accept"]));
+        assert!(pending(&[
+            "created",
+            "dispatch",
+            "accept",
+            "request_extension"
+        ]));
+        assert!(pending(&["accept", "request_extension", "add_progress"]));
+        assert!(!pending(&[
+            "accept",
+            "request_extension",
+            "decide_extension"
+        ]));
+        assert!(pending(&[
+            "request_extension",
+            "decide_extension",
+            "add_progress",
+            "request_extension"
+        ]));
     }
 
     #[test]
