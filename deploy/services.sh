@@ -200,7 +200,8 @@ _hs_ensure_nats() {
     bin="$(_hs_nats_bin_or_install)" || return 1
     mkdir -p "$HOTLINE_STATE/nats" || return 1
     _hs_log "NATS: starting $bin ($("$bin" --version 2>/dev/null)), log $HOTLINE_STATE/nats.log"
-    setsid nohup "$bin" -js -sd "$HOTLINE_STATE/nats" -a 127.0.0.1 -p 4222 -m 8222 \
+    _hs_nats_client_conf >"$HOTLINE_STATE/nats.conf" || return 1
+    setsid nohup "$bin" -c "$HOTLINE_STATE/nats.conf" -js -sd "$HOTLINE_STATE/nats" -a 127.0.0.1 -p 4222 -m 8222 \
         -P "$HOTLINE_STATE/nats.pid" >>"$HOTLINE_STATE/nats.log" 2>&1 </dev/null &
     disown 2>/dev/null || true
     _hs_wait NATS _hs_nats_answers "$NATS_URL" || { tail -n 20 "$HOTLINE_STATE/nats.log" >&2; return 1; }
@@ -211,6 +212,19 @@ _hs_ensure_nats() {
             sleep 0.5
         done
     fi
+}
+
+# How the server treats its clients, for the single node and each node of the cluster. A client
+# whose process is frozen (SIGSTOP, a stalled VM) keeps its TCP connection, and NATS keeps
+# handing it its share of a queue group's requests (the ledger's commands) until it misses
+# `ping_max` pings: with the defaults (2 minutes x 2) that is the whole freeze. Pings every 5 s
+# close it within about 15 s: measured with the kill matrix's frozen ledger replica (docs/reliability.md).
+_hs_nats_client_conf() {
+    cat <<CONF
+# written by deploy/services.sh
+ping_interval: "5s"
+ping_max: 2
+CONF
 }
 
 _hs_nats_bin_or_install() {
@@ -260,6 +274,7 @@ _hs_cluster_conf() {   # _hs_cluster_conf I: node i's nats-server configuration
     cat <<CONF
 # written by deploy/services.sh cluster: node n$i of the local JetStream cluster "hotline"
 server_name: "n$i"
+$(_hs_nats_client_conf | sed 1d)
 listen: "127.0.0.1:$((HOTLINE_CLUSTER_CLIENT_BASE + i))"
 http: "127.0.0.1:$((HOTLINE_CLUSTER_HTTP_BASE + i))"
 jetstream {

@@ -270,13 +270,24 @@ impl Fresh {
     pub(crate) async fn drop(self) -> anyhow::Result<()> {
         use sqlx::Connection as _;
         let mut conn = sqlx::PgConnection::connect(&self.admin_url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.database
-        )))
-        .execute(&mut conn)
-        .await?;
-        Ok(())
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database);
+        // FORCE cannot end a session of another role (an autovacuum worker on the run's
+        // tables, a superuser's psql): such a session ends on its own within moments.
+        let mut tries = 0;
+        loop {
+            match sqlx::query(sqlx::AssertSqlSafe(drop.clone()))
+                .execute(&mut conn)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if tries < 10 => {
+                    tries += 1;
+                    eprintln!("bench: dropping {} failed ({e}); again in 1 s", self.database);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
