@@ -2152,12 +2152,10 @@ mod tests {
     /// listens on: what is refused is refused before any service is asked (a service asked
     /// would make it a 503).
     mod routes {
-        use axum::body::Body;
-        use axum::http::{Request, StatusCode, header};
-        use tower::ServiceExt as _;
+        use axum::http::StatusCode;
 
-        use crate::session::{Clock, Session, Store, random_token};
-        use crate::web::{Console, router};
+        use crate::session::{Clock, Store, random_token};
+        use crate::web::Console;
 
         fn console() -> Console {
             let nowhere = "http://127.0.0.1:9".to_owned();
@@ -2176,50 +2174,9 @@ mod tests {
             Console::with_clock(&settings, Store::memory(clock), clock).expect("console")
         }
 
-        async fn signed_in(c: &Console, roles: &[&str], dept: Option<&str>) -> (String, String) {
-            let now = c.sessions().now_ms();
-            let csrf = random_token();
-            let session = Session {
-                subject: "someone".into(),
-                name: None,
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-                department: dept.map(str::to_owned),
-                access_token: "not-a-real-token".into(),
-                refresh_token: "not-a-real-refresh-token".into(),
-                access_expires_at: now + 3_600_000,
-                created_at: now,
-                last_seen: now,
-                csrf: csrf.clone(),
-            };
-            let id = c.sessions().create(&session).await.expect("stored");
-            (format!("hotline_console={}", id.as_str()), csrf)
-        }
-
-        async fn status(c: &Console, request: Request<Body>) -> StatusCode {
-            router(c.clone())
-                .oneshot(request)
-                .await
-                .expect("answered")
-                .status()
-        }
-
-        fn post(uri: &str, cookie: &str, body: String) -> Request<Body> {
-            Request::builder()
-                .method("POST")
-                .uri(uri)
-                .header(header::COOKIE, cookie)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .expect("request")
-        }
-
-        fn get(uri: &str, cookie: &str) -> Request<Body> {
-            Request::builder()
-                .uri(uri)
-                .header(header::COOKIE, cookie)
-                .body(Body::empty())
-                .expect("request")
-        }
+        use crate::web::tests::{
+            form_post as post, get_signed as get, signed_in, status_of as status,
+        };
 
         #[tokio::test]
         async fn saves_and_submits_need_the_csrf_token_the_role_and_a_department() {

@@ -25,7 +25,13 @@ fn console() -> Console {
     Console::with_clock(&settings, Store::memory(clock), clock).expect("console")
 }
 
-async fn signed_in(console: &Console, roles: &[&str], dept: Option<&str>) -> (String, String) {
+/// A session in `console`'s store with `roles` (and `dept`): its cookie and CSRF token. The
+/// screens' own router tests (knowledge, review) sign in with it too.
+pub(crate) async fn signed_in(
+    console: &Console,
+    roles: &[&str],
+    dept: Option<&str>,
+) -> (String, String) {
     let now = console.sessions().now_ms();
     let csrf = random_token();
     let session = Session {
@@ -66,6 +72,35 @@ async fn send(
 
 fn get(uri: &str) -> axum::http::request::Builder {
     Request::builder().uri(uri)
+}
+
+/// The status of `request` through `console`'s router.
+pub(crate) async fn status_of(console: &Console, request: Request<Body>) -> StatusCode {
+    router(console.clone())
+        .oneshot(request)
+        .await
+        .expect("answered")
+        .status()
+}
+
+/// A form POST with the session's cookie.
+pub(crate) fn form_post(uri: &str, cookie: &str, body: String) -> Request<Body> {
+    Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request")
+}
+
+/// A GET with the session's cookie.
+pub(crate) fn get_signed(uri: &str, cookie: &str) -> Request<Body> {
+    Request::builder()
+        .uri(uri)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .expect("request")
 }
 
 #[tokio::test]
