@@ -282,7 +282,10 @@ impl Fresh {
                 Ok(_) => return Ok(()),
                 Err(e) if tries < 10 => {
                     tries += 1;
-                    eprintln!("bench: dropping {} failed ({e}); again in 1 s", self.database);
+                    eprintln!(
+                        "bench: dropping {} failed ({e}); again in 1 s",
+                        self.database
+                    );
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => return Err(e.into()),
