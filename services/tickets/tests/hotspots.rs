@@ -2,18 +2,16 @@
 //! district its address names, and `GET /v1/hotspots` counts a period's tickets by matter class
 //! and district, for the centre's supervisors (department staff and agents: 403).
 
+mod common;
+
 use std::time::Duration;
 
 use hotline_auth::Role;
-use hotline_auth::testing::TestIssuer;
 use hotline_bus::Bus;
-use hotline_bus::rpc::{self, CallError};
-use hotline_domain::contract::{
-    Citizen, CommandAccepted, CreateTicket, Location, TicketCommand, TicketQuery, TicketView,
-};
+use hotline_bus::rpc;
+use hotline_domain::contract::{Citizen, CommandAccepted, CreateTicket, Location, TicketCommand};
 use hotline_domain::{Actor, Channel, RequestType, ServiceCode, TicketNo};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 async fn create(bus: &Bus, n: u64, code: Option<&str>, address: &str) -> TicketNo {
     let no = TicketNo::compose(261210, n).expect("no");
@@ -58,42 +56,14 @@ fn z(t: chrono::DateTime<chrono::Utc>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_are_counted_by_matter_class_and_the_district_their_address_names() {
-    let env = hotline_testkit::env().await.expect("test env");
-    let mut settings = env.settings().expect("settings");
-    let issuer = TestIssuer::start().await;
-    issuer.configure(&mut settings);
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let handle = tokio::spawn(hotline_tickets::run_with_listener(
-        settings.clone(),
-        listener,
-        shutdown.clone(),
-    ));
-    let bus = Bus::connect(&env.nats_url, &env.namespace, "test")
-        .await
-        .expect("nats");
-    for _ in 0..100 {
-        let probe: Result<Vec<TicketView>, CallError> = rpc::call(
-            &bus,
-            bus.subjects.ticket_list(),
-            &TicketQuery::default(),
-            Duration::from_millis(200),
-        )
-        .await;
-        if probe.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let running = common::start().await;
+    let (bus, base, issuer) = (&running.bus, running.base.clone(), &running.issuer);
     let before = chrono::Utc::now() - chrono::Duration::seconds(5);
-    create(&bus, 1, Some("01.02.003"), "广州市天河区天河路208号").await;
-    create(&bus, 2, Some("01.05.001"), "天河区体育西路").await;
-    create(&bus, 3, Some("01.02.003"), "海珠区江南大道中").await;
-    create(&bus, 4, Some("07.01.001"), "海珠区新港西路").await;
-    create(&bus, 5, None, "某路1号").await;
+    create(bus, 1, Some("01.02.003"), "广州市天河区天河路208号").await;
+    create(bus, 2, Some("01.05.001"), "天河区体育西路").await;
+    create(bus, 3, Some("01.02.003"), "海珠区江南大道中").await;
+    create(bus, 4, Some("07.01.001"), "海珠区新港西路").await;
+    create(bus, 5, None, "某路1号").await;
     let after = chrono::Utc::now() + chrono::Duration::seconds(5);
 
     let http = reqwest::Client::new();
@@ -161,6 +131,5 @@ async fn tickets_are_counted_by_matter_class_and_the_district_their_address_name
     assert_eq!(get(Role::Supervisor, backwards).await.0, 400);
     assert_eq!(get(Role::Supervisor, String::new()).await.0, 400);
 
-    shutdown.cancel();
-    handle.await.expect("join").expect("clean shutdown");
+    running.stop().await;
 }

@@ -4,85 +4,16 @@
 use std::time::Duration;
 
 use hotline_auth::Role;
-use hotline_auth::testing::TestIssuer;
 use hotline_bus::Bus;
 use hotline_bus::rpc::{self, CallError};
-use hotline_domain::contract::{
-    Citizen, CommandAccepted, CreateTicket, Location, TicketCommand, TicketQuery, TicketView,
-};
+use hotline_domain::contract::{Citizen, CommandAccepted, CreateTicket, Location, TicketCommand};
 use hotline_domain::ticket::ReturnDecision;
 use hotline_domain::{Action, Actor, Channel, DeptCode, RequestType, TicketNo};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-struct Running {
-    bus: Bus,
-    http: reqwest::Client,
-    base: String,
-    issuer: TestIssuer,
-    shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
+mod common;
 
-async fn start() -> Running {
-    let env = hotline_testkit::env().await.expect("test env");
-    let mut settings = env.settings().expect("settings");
-    let issuer = TestIssuer::start().await;
-    issuer.configure(&mut settings);
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let handle = tokio::spawn(hotline_tickets::run_with_listener(
-        settings.clone(),
-        listener,
-        shutdown.clone(),
-    ));
-    let bus = Bus::connect(&env.nats_url, &env.namespace, "test")
-        .await
-        .expect("nats");
-    for _ in 0..100 {
-        let probe: Result<Vec<TicketView>, CallError> = rpc::call(
-            &bus,
-            bus.subjects.ticket_list(),
-            &TicketQuery::default(),
-            Duration::from_millis(200),
-        )
-        .await;
-        if probe.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Running {
-        bus,
-        http: reqwest::Client::new(),
-        base,
-        issuer,
-        shutdown,
-        handle,
-    }
-}
-
-impl Running {
-    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.handle.await.expect("join").expect("clean shutdown");
-    }
-}
+use common::start;
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 

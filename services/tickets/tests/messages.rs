@@ -3,18 +3,16 @@
 //! first, cut at the limit, masked; an agent's own supplement and phone tickets are not
 //! messages; the centre's people may read it, department staff may not.
 
+mod common;
+
 use std::time::Duration;
 
 use hotline_auth::Role;
-use hotline_auth::testing::TestIssuer;
 use hotline_bus::Bus;
-use hotline_bus::rpc::{self, CallError};
-use hotline_domain::contract::{
-    Citizen, CommandAccepted, CreateTicket, Location, TicketCommand, TicketQuery, TicketView,
-};
+use hotline_bus::rpc;
+use hotline_domain::contract::{Citizen, CommandAccepted, CreateTicket, Location, TicketCommand};
 use hotline_domain::{Action, Actor, Channel, RequestType, TicketNo};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 const PHONE: &str = "13800138000";
 
@@ -64,36 +62,8 @@ async fn create(bus: &Bus, n: u64, channel: Channel, description: &str) -> Ticke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_newest_contacts_by_message_come_newest_first_masked_and_only_to_the_centre() {
-    let env = hotline_testkit::env().await.expect("test env");
-    let mut settings = env.settings().expect("settings");
-    let issuer = TestIssuer::start().await;
-    issuer.configure(&mut settings);
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let handle = tokio::spawn(hotline_tickets::run_with_listener(
-        settings.clone(),
-        listener,
-        shutdown.clone(),
-    ));
-    let bus = Bus::connect(&env.nats_url, &env.namespace, "test")
-        .await
-        .expect("nats");
-    for _ in 0..100 {
-        let probe: Result<Vec<TicketView>, CallError> = rpc::call(
-            &bus,
-            bus.subjects.ticket_list(),
-            &TicketQuery::default(),
-            Duration::from_millis(200),
-        )
-        .await;
-        if probe.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let running = common::start().await;
+    let (bus, base, issuer) = (&running.bus, running.base.clone(), &running.issuer);
     let http = reqwest::Client::new();
     let token = |role: Role| {
         issuer.token(
@@ -121,13 +91,13 @@ async fn the_newest_contacts_by_message_come_newest_first_masked_and_only_to_the
         serde_json::json!([])
     );
 
-    let web = create(&bus, 1, Channel::Web, "小区门口夜间施工噪音扰民").await;
-    let phone = create(&bus, 2, Channel::Phone, "路灯不亮").await;
+    let web = create(bus, 1, Channel::Web, "小区门口夜间施工噪音扰民").await;
+    let phone = create(bus, 2, Channel::Phone, "路灯不亮").await;
     let long = "楼道里堆满杂物，".repeat(40);
-    let wechat = create(&bus, 3, Channel::Wechat, &long).await;
+    let wechat = create(bus, 3, Channel::Wechat, &long).await;
     // The citizen's photo by WeChat, added by intake to the phone ticket: a message.
     send(
-        &bus,
+        bus,
         TicketCommand::Act {
             idempotency_key: "msg-supplement-1".into(),
             actor: Actor::system("intake"),
@@ -210,6 +180,5 @@ async fn the_newest_contacts_by_message_come_newest_first_masked_and_only_to_the
         .expect("GET");
     assert_eq!(r.status().as_u16(), 401);
 
-    shutdown.cancel();
-    handle.await.expect("join").expect("clean shutdown");
+    running.stop().await;
 }
