@@ -32,6 +32,7 @@ use super::Console;
 use super::dept::{Done, form_key, ticket_no};
 use super::guard::Signed;
 use super::pages::{self, DISPATCH_ROLES, Deadlines, Screen, layout};
+use super::table;
 use crate::error::ConsoleError;
 use crate::html::Html;
 use crate::i18n::{Lang, Texts};
@@ -486,17 +487,16 @@ pub async fn returns(
             .text(t.returns_empty)
             .raw("</p>");
     } else {
-        body.raw("<div class=\"table-wrap\"><table><thead><tr><th>")
-            .text(t.ticket_no)
-            .raw("</th><th>")
-            .text(t.lead)
-            .raw("</th><th>")
-            .text(t.return_reason)
-            .raw("</th><th>")
-            .text(t.review_due)
-            .raw("</th><th>")
-            .text(t.actions)
-            .raw("</th></tr></thead><tbody>");
+        body.append(table::head(
+            None,
+            &[
+                t.ticket_no,
+                t.lead,
+                t.return_reason,
+                t.review_due,
+                t.actions,
+            ],
+        ));
         for r in &items {
             let no = r.ticket.ticket_no;
             let clock = r
@@ -793,19 +793,18 @@ pub async fn catalogue(
     let mut body = Html::new();
     body.raw("<h1>")
         .text(t.catalogue_title)
-        .raw("</h1><div class=\"table-wrap\"><table><thead><tr><th>")
-        .text(t.code)
-        .raw("</th><th>")
-        .text(t.name_col)
-        .raw("</th><th>")
-        .text(t.group)
-        .raw("</th><th>")
-        .text(t.scope)
-        .raw("</th><th>")
-        .text(t.co_handlers)
-        .raw("</th><th>")
-        .text(t.version)
-        .raw("</th></tr></thead><tbody>");
+        .raw("</h1>")
+        .append(table::head(
+            None,
+            &[
+                t.code,
+                t.name_col,
+                t.group,
+                t.scope,
+                t.co_handlers,
+                t.version,
+            ],
+        ));
     for e in &entries {
         let code = e["code"].as_str().unwrap_or("");
         body.raw("<tr><td class=\"num\"><a href=\"/dispatch/catalogue/")
@@ -903,15 +902,11 @@ pub async fn catalogue_entry(
         .display(entry["version"].as_i64().unwrap_or(0))
         .raw("</dd></dl></section><section class=\"card\"><h2>")
         .text(t.audit_trail)
-        .raw("</h2><div class=\"table-wrap\"><table id=\"audit\"><thead><tr><th>")
-        .text(t.version)
-        .raw("</th><th>")
-        .text(t.changed_at)
-        .raw("</th><th>")
-        .text(t.changed_by)
-        .raw("</th><th>")
-        .text(t.change_reason)
-        .raw("</th></tr></thead><tbody>");
+        .raw("</h2>")
+        .append(table::head(
+            Some("audit"),
+            &[t.version, t.changed_at, t.changed_by, t.change_reason],
+        ));
     for change in trail.iter().rev() {
         let at = change["at"]
             .as_str()

@@ -4,8 +4,10 @@
 //! item with its published content beside its working version, its history and the diff
 //! between two versions; the edit form of the draft; submit for review.
 //!
-//! The centre's review of what a department submits is [`super::review`], which shows items
-//! with this module's renderings (an item's content, the history, the diff).
+//! The centre's review of what a department submits is [`super::review`], which reads items
+//! with this module's requests (the list, the versions, a version's content, a diff) and shows
+//! them with its renderings: the heading, the status line, the published and the working
+//! version's cards, the history, the diff page, the conflict and refusal notices.
 //!
 //! Everything goes to the knowledge API (8085) with the person's token. The knowledge service
 //! decides who may write (services/knowledge/src/http.rs: a person with `knowledge_editor` and a
@@ -33,13 +35,14 @@ use serde::{Deserialize, Serialize};
 use super::Console;
 use super::guard::Signed;
 use super::pages::{self, Screen, layout};
+use super::table;
 use crate::error::ConsoleError;
 use crate::html::Html;
 use crate::i18n::{Lang, Texts};
 use crate::upstream::{Api, UpstreamError};
 
-/// Most items listed for one department (the API's default limit).
-const LIST_LIMIT: u32 = 500;
+/// Most items one list asks for, a department's or the review queue (the API's default limit).
+pub(super) const LIST_LIMIT: u32 = 500;
 
 /// The five classes of matter (the knowledge service's `ItemClass`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,8 +207,8 @@ struct Listed {
 }
 
 #[derive(Deserialize)]
-pub(super) struct Versions {
-    pub(super) versions: Vec<VersionInfo>,
+struct Versions {
+    versions: Vec<VersionInfo>,
 }
 
 #[derive(Deserialize)]
@@ -249,8 +252,8 @@ pub(super) struct ItemDiff {
 }
 
 #[derive(Deserialize)]
-pub(super) struct DiffAnswer {
-    pub(super) diff: ItemDiff,
+struct DiffAnswer {
+    diff: ItemDiff,
 }
 
 /// What a page was read from: the latest version's number and status (shown, and read by the
@@ -288,6 +291,15 @@ impl Base {
     /// `version:status:etag` (the form's hidden field).
     pub fn encode(&self) -> String {
         format!("{}:{}:{}", self.version, self.status.as_str(), self.etag)
+    }
+
+    /// The form's hidden field `base`, which a save, a submit or a review step sends back.
+    pub fn field(&self) -> Html {
+        let mut h = Html::new();
+        h.raw("<input type=\"hidden\" name=\"base\" value=\"")
+            .text(self.encode())
+            .raw("\">");
+        h
     }
 
     pub fn parse(raw: &str) -> Option<Base> {
@@ -631,6 +643,25 @@ impl Edits {
     }
 }
 
+/// The items the knowledge API lists for `query` (`department=`, `status=`, `limit=`), each
+/// as its latest version.
+pub(super) async fn latest_versions(
+    console: &Console,
+    signed: &Signed,
+    query: &str,
+) -> Result<Vec<VersionInfo>, ConsoleError> {
+    let listed: Listed = console
+        .parts()
+        .upstream
+        .get(
+            signed.token(),
+            Api::Knowledge,
+            &format!("/v1/items?{query}"),
+        )
+        .await?;
+    Ok(listed.items)
+}
+
 /// The department of the signed-in person, or 403: the pages are the department portal's.
 fn department(signed: &Signed) -> Result<DeptCode, ConsoleError> {
     signed.department().cloned().ok_or(ConsoleError::Forbidden)
@@ -646,12 +677,10 @@ pub(super) fn item_code(raw: &str) -> Result<ItemCode, ConsoleError> {
     ItemCode::parse(raw).map_err(|_| ConsoleError::NotFound)
 }
 
-/// The item's versions, newest first, when the item is the department's; 403 otherwise (the
-/// owner is the item's current owner, the same on every version row).
-async fn own_versions(
+/// The item's versions, newest first; an item without any is not found.
+pub(super) async fn versions_of(
     console: &Console,
     signed: &Signed,
-    dept: &DeptCode,
     code: &ItemCode,
 ) -> Result<Vec<VersionInfo>, ConsoleError> {
     let found: Versions = console
@@ -663,11 +692,26 @@ async fn own_versions(
             &format!("/v1/items/{code}/versions"),
         )
         .await?;
-    let latest = found.versions.first().ok_or(ConsoleError::NotFound)?;
+    if found.versions.is_empty() {
+        return Err(ConsoleError::NotFound);
+    }
+    Ok(found.versions)
+}
+
+/// The item's versions, newest first, when the item is the department's; 403 otherwise (the
+/// owner is the item's current owner, the same on every version row).
+async fn own_versions(
+    console: &Console,
+    signed: &Signed,
+    dept: &DeptCode,
+    code: &ItemCode,
+) -> Result<Vec<VersionInfo>, ConsoleError> {
+    let versions = versions_of(console, signed, code).await?;
+    let latest = versions.first().ok_or(ConsoleError::NotFound)?;
     if &latest.owner != dept {
         return Err(ConsoleError::Forbidden);
     }
-    Ok(found.versions)
+    Ok(versions)
 }
 
 pub(super) async fn content(
@@ -725,6 +769,34 @@ pub(super) fn class_name(lang: Lang, class: &str) -> &str {
     Texts::name(lang.t().kn().classes, class)
 }
 
+/// The first cells of an item's row in a list (the row is left open for the list's own): its
+/// code, linked to `href` + the code, its title, its owner (when `owner`), its class, and its
+/// latest version's number and status.
+pub(super) fn item_row(lang: Lang, href: &str, v: &VersionInfo, owner: bool) -> Html {
+    let mut h = Html::new();
+    h.raw("<tr><td class=\"mono\"><a href=\"")
+        .text(href)
+        .text(v.code.as_str())
+        .raw("\">")
+        .text(v.code.as_str())
+        .raw("</a></td><td class=\"text\">")
+        .text(&v.title)
+        .raw("</td>");
+    if owner {
+        h.raw("<td class=\"mono\">")
+            .text(v.owner.as_str())
+            .raw("</td>");
+    }
+    h.raw("<td>")
+        .text(class_name(lang, &v.class))
+        .raw("</td><td class=\"num\">")
+        .display(v.version)
+        .raw("</td><td>")
+        .append(status_badge(lang, v.status))
+        .raw("</td>");
+    h
+}
+
 fn flash(lang: Lang, done: Option<&str>) -> Html {
     let k = lang.t().kn();
     let words = match done {
@@ -748,16 +820,16 @@ pub async fn list(
     lang: Lang,
 ) -> Result<Response, ConsoleError> {
     let dept = department(&signed)?;
-    let up = &console.parts().upstream;
-    let listed: Listed = up
-        .get(
-            signed.token(),
-            Api::Knowledge,
-            &format!("/v1/items?department={dept}&limit={LIST_LIMIT}"),
-        )
-        .await?;
+    let items = latest_versions(
+        &console,
+        &signed,
+        &format!("department={dept}&limit={LIST_LIMIT}"),
+    )
+    .await?;
     // The tasks are a help, not the page: without them the list still shows.
-    let tasks: Option<Tasks> = up
+    let tasks: Option<Tasks> = console
+        .parts()
+        .upstream
         .get(
             signed.token(),
             Api::Knowledge,
@@ -781,40 +853,26 @@ pub async fn list(
             .text(k.read_only)
             .raw("</p>");
     }
-    if listed.items.is_empty() {
+    if items.is_empty() {
         body.raw("<p class=\"muted\">")
             .text(k.list_empty)
             .raw("</p>");
     } else {
-        body.raw("<div class=\"table-wrap\"><table id=\"items\"><thead><tr><th>")
-            .text(k.code)
-            .raw("</th><th>")
-            .text(k.title)
-            .raw("</th><th>")
-            .text(k.class)
-            .raw("</th><th>")
-            .text(k.version)
-            .raw("</th><th>")
-            .text(k.status)
-            .raw("</th><th>")
-            .text(k.written)
-            .raw("</th><th>")
-            .text(k.review_note)
-            .raw("</th></tr></thead><tbody>");
-        for v in &listed.items {
-            body.raw("<tr><td class=\"mono\"><a href=\"/dept/knowledge/")
-                .text(v.code.as_str())
-                .raw("\">")
-                .text(v.code.as_str())
-                .raw("</a></td><td class=\"text\">")
-                .text(&v.title)
-                .raw("</td><td>")
-                .text(class_name(lang, &v.class))
-                .raw("</td><td class=\"num\">")
-                .display(v.version)
-                .raw("</td><td>")
-                .append(status_badge(lang, v.status))
-                .raw("</td><td>")
+        body.append(table::head(
+            Some("items"),
+            &[
+                k.code,
+                k.title,
+                k.class,
+                k.version,
+                k.status,
+                k.written,
+                k.review_note,
+            ],
+        ));
+        for v in &items {
+            body.append(item_row(lang, "/dept/knowledge/", v, false))
+                .raw("<td>")
                 .text(pages::local(v.written_at, offset))
                 .raw("</td><td class=\"text\">");
             if v.status == VersionStatus::Rejected {
@@ -831,15 +889,10 @@ pub async fn list(
         if tasks.tasks.is_empty() {
             body.raw("<p class=\"muted\">").text(k.no_tasks).raw("</p>");
         } else {
-            body.raw("<div class=\"table-wrap\"><table><thead><tr><th>")
-                .text(k.code)
-                .raw("</th><th>")
-                .text(k.task_reason)
-                .raw("</th><th>")
-                .text(k.task_note)
-                .raw("</th><th>")
-                .text(k.due)
-                .raw("</th></tr></thead><tbody>");
+            body.append(table::head(
+                None,
+                &[k.code, k.task_reason, k.task_note, k.due],
+            ));
             for task in &tasks.tasks {
                 body.raw("<tr><td class=\"mono\"><a href=\"/dept/knowledge/")
                     .text(&task.item_code)
@@ -1002,15 +1055,13 @@ pub async fn item(
     let t = lang.t();
     let k = t.kn();
     let offset = console.parts().offset;
-    let mut body = Html::new();
-    body.raw("<nav class=\"crumbs\"><a href=\"/dept/knowledge\">")
-        .text(k.back_to_list)
-        .raw("</a></nav><h1>")
-        .text(&latest.title)
-        .raw(" <span class=\"mono\">")
-        .text(code.as_str())
-        .raw("</span></h1>")
-        .append(flash(lang, done.done.as_deref()));
+    let mut body = crumbs_heading(
+        "/dept/knowledge",
+        k.back_to_list,
+        &latest.title,
+        code.as_str(),
+    );
+    body.append(flash(lang, done.done.as_deref()));
     // The last rejection's note, while no newer version was published.
     if let Some(rejected) = versions
         .iter()
@@ -1023,13 +1074,7 @@ pub async fn item(
             .raw("</p>");
     }
     body.raw("<section class=\"card\" id=\"actions\"><p>")
-        .text(k.status)
-        .raw(": ")
-        .append(status_badge(lang, latest.status))
-        .raw(" · ")
-        .text(k.version)
-        .raw(" ")
-        .display(latest.version)
+        .append(status_and_version(lang, latest))
         .raw("</p>");
     if !may_edit(&signed) {
         body.raw("<p class=\"muted\">")
@@ -1050,58 +1095,132 @@ pub async fn item(
                 .text(code.as_str())
                 .raw("/submit\">")
                 .append(pages::csrf_field(&signed))
-                .raw("<input type=\"hidden\" name=\"base\" value=\"")
-                .text(base.encode())
-                .raw("\"><p class=\"muted\">")
+                .append(base.field())
+                .raw("<p class=\"muted\">")
                 .text(k.submit_note)
                 .raw("</p><button type=\"submit\" id=\"submit\">")
                 .text(k.submit)
                 .raw("</button></form>");
         }
     }
-    body.raw("</section><div class=\"grid\"><section class=\"card\" id=\"published\"><h2>")
-        .text(k.published_title);
-    match (published, &published_item) {
-        (Some(p), Some(item)) => {
-            body.raw(" · v")
-                .display(p.version)
-                .raw("</h2>")
-                .append(item_view(lang, item));
-        }
-        _ => {
-            body.raw("</h2><p class=\"muted\">")
-                .text(k.no_published)
-                .raw("</p>");
-        }
-    }
-    body.raw("</section><section class=\"card\" id=\"working\"><h2>")
-        .text(k.working_title);
-    match &working_item {
-        Some(item) => {
-            body.raw(" · v")
-                .display(latest.version)
-                .raw(" ")
-                .append(status_badge(lang, latest.status))
-                .raw("</h2>")
-                .append(item_view(lang, item));
-        }
-        None => {
-            body.raw("</h2><p class=\"muted\">")
-                .text(k.no_working)
-                .raw("</p>");
-        }
-    }
-    body.raw("</section></div>").append(history_table(
-        lang,
-        &versions,
-        offset,
-        &format!("/dept/knowledge/{code}/diff"),
-    ));
+    body.raw("</section><div class=\"grid\">")
+        .append(published_card(lang, published, published_item.as_ref()))
+        .append(working_card(
+            lang,
+            "working",
+            k.working_title,
+            latest,
+            working_item.as_ref(),
+        ))
+        .raw("</div>")
+        .append(history_table(
+            lang,
+            &versions,
+            offset,
+            &format!("/dept/knowledge/{code}/diff"),
+        ));
     let title = latest.title.clone();
     Ok(pages::html(
         StatusCode::OK,
         layout(lang, Some(&signed), Some(Screen::Knowledge), &title, body),
     ))
+}
+
+/// A page's way back (`back` at `back_href`) and its heading: `title`, then `code` in
+/// monospace (an item's code; on a diff page with the two versions).
+pub(super) fn crumbs_heading(back_href: &str, back: &str, title: &str, code: &str) -> Html {
+    let mut h = Html::new();
+    h.raw("<nav class=\"crumbs\"><a href=\"")
+        .text(back_href)
+        .raw("\">")
+        .text(back)
+        .raw("</a></nav><h1>")
+        .text(title)
+        .raw(" <span class=\"mono\">")
+        .text(code)
+        .raw("</span></h1>");
+    h
+}
+
+/// A version's status and number, for the line over an item's steps.
+pub(super) fn status_and_version(lang: Lang, v: &VersionInfo) -> Html {
+    let k = lang.t().kn();
+    let mut h = Html::new();
+    h.text(k.status)
+        .raw(": ")
+        .append(status_badge(lang, v.status))
+        .raw(" · ")
+        .text(k.version)
+        .raw(" ")
+        .display(v.version);
+    h
+}
+
+/// A card (`id`) with one version's content under `heading`, its number (and its status when
+/// `badge`) beside the heading; `empty` in its place when there is no such version.
+fn version_card(
+    lang: Lang,
+    id: &str,
+    heading: &str,
+    shown: Option<(&VersionInfo, &Item)>,
+    badge: bool,
+    empty: &str,
+) -> Html {
+    let mut h = Html::new();
+    h.raw("<section class=\"card\" id=\"")
+        .text(id)
+        .raw("\"><h2>")
+        .text(heading);
+    match shown {
+        Some((v, item)) => {
+            h.raw(" · v").display(v.version);
+            if badge {
+                h.raw(" ").append(status_badge(lang, v.status));
+            }
+            h.raw("</h2>").append(item_view(lang, item));
+        }
+        None => {
+            h.raw("</h2><p class=\"muted\">").text(empty).raw("</p>");
+        }
+    }
+    h.raw("</section>");
+    h
+}
+
+/// The published version's card (`#published`): its content, or that none is published.
+pub(super) fn published_card(
+    lang: Lang,
+    published: Option<&VersionInfo>,
+    item: Option<&Item>,
+) -> Html {
+    let k = lang.t().kn();
+    version_card(
+        lang,
+        "published",
+        k.published_title,
+        published.zip(item),
+        false,
+        k.no_published,
+    )
+}
+
+/// The working version's card (`id`, under `heading`): the latest version's content with its
+/// status when it is a draft, in review or rejected (`item`), or that there is none.
+pub(super) fn working_card(
+    lang: Lang,
+    id: &str,
+    heading: &str,
+    latest: &VersionInfo,
+    item: Option<&Item>,
+) -> Html {
+    version_card(
+        lang,
+        id,
+        heading,
+        item.map(|i| (latest, i)),
+        true,
+        lang.t().kn().no_working,
+    )
 }
 
 /// An item's versions, newest first: who wrote, submitted and reviewed each, with the notes,
@@ -1116,21 +1235,20 @@ pub(super) fn history_table(
     let mut body = Html::new();
     body.raw("<section class=\"card\" id=\"history\"><h2>")
         .text(k.history)
-        .raw("</h2><div class=\"table-wrap\"><table><thead><tr><th>")
-        .text(k.version)
-        .raw("</th><th>")
-        .text(k.status)
-        .raw("</th><th>")
-        .text(k.written)
-        .raw("</th><th>")
-        .text(k.written_by)
-        .raw("</th><th>")
-        .text(k.submitted)
-        .raw("</th><th>")
-        .text(k.reviewed_by)
-        .raw("</th><th>")
-        .text(k.review_note)
-        .raw("</th><th></th></tr></thead><tbody>");
+        .raw("</h2>")
+        .append(table::head(
+            None,
+            &[
+                k.version,
+                k.status,
+                k.written,
+                k.written_by,
+                k.submitted,
+                k.reviewed_by,
+                k.review_note,
+                "",
+            ],
+        ));
     for v in versions {
         body.raw("<tr><td class=\"num\">")
             .display(v.version)
@@ -1176,6 +1294,39 @@ enum Notice<'a> {
     Refused(&'a str),
 }
 
+/// A write refused because the item changed since its page was read (`#conflict`): `words`,
+/// then the version there now (number, status, who wrote it and when).
+pub(super) fn conflict_flash(
+    lang: Lang,
+    words: &str,
+    now: &VersionInfo,
+    offset: chrono::FixedOffset,
+) -> Html {
+    let mut h = Html::new();
+    h.raw("<p class=\"flash error\" role=\"alert\" id=\"conflict\">")
+        .text(words)
+        .raw("v")
+        .display(now.version)
+        .raw(" · ")
+        .text(Texts::name(lang.t().kn().statuses, now.status.as_str()))
+        .raw(" · ")
+        .text(&now.written_by)
+        .raw(" · ")
+        .text(pages::local(now.written_at, offset))
+        .raw("</p>");
+    h
+}
+
+/// A write or a step the knowledge API refused (`#refused`): `words`, then its reason.
+pub(super) fn refused_flash(words: &str, why: &str) -> Html {
+    let mut h = Html::new();
+    h.raw("<p class=\"flash error\" role=\"alert\" id=\"refused\">")
+        .text(words)
+        .text(why)
+        .raw("</p>");
+    h
+}
+
 fn input(h: &mut Html, label: &str, name: &str, value: &str, required: bool) {
     h.raw("<label for=\"")
         .text(name)
@@ -1195,18 +1346,30 @@ fn input(h: &mut Html, label: &str, name: &str, value: &str, required: bool) {
 }
 
 fn textarea(h: &mut Html, label: &str, name: &str, value: &str, required: bool) {
+    let attributes = if required { " required" } else { "" };
+    labelled_textarea(h, label, name, name, attributes, value);
+}
+
+/// A textarea (`id`, sent as `name`) with its label; `attributes` (markup, as ` required`)
+/// follow the name.
+pub(super) fn labelled_textarea(
+    h: &mut Html,
+    label: &str,
+    id: &str,
+    name: &str,
+    attributes: &'static str,
+    value: &str,
+) {
     h.raw("<label for=\"")
-        .text(name)
+        .text(id)
         .raw("\">")
         .text(label)
         .raw("</label><textarea id=\"")
-        .text(name)
+        .text(id)
         .raw("\" name=\"")
         .text(name)
-        .raw("\"");
-    if required {
-        h.raw(" required");
-    }
+        .raw("\"")
+        .raw(attributes);
     // The line break after the tag is dropped by the HTML parser: a value that starts with a
     // line break keeps it.
     h.raw(">\n").text(value).raw("</textarea>");
@@ -1338,35 +1501,18 @@ fn edit_form(
     }
     let t = lang.t();
     let k = t.kn();
-    let mut h = Html::new();
-    h.raw("<nav class=\"crumbs\"><a href=\"/dept/knowledge/")
-        .text(item.code.as_str())
-        .raw("\">")
-        .text(k.back_to_item)
-        .raw("</a></nav><h1>")
-        .text(k.edit_title)
-        .raw(" <span class=\"mono\">")
-        .text(item.code.as_str())
-        .raw("</span></h1>");
+    let mut h = crumbs_heading(
+        &format!("/dept/knowledge/{}", item.code),
+        k.back_to_item,
+        k.edit_title,
+        item.code.as_str(),
+    );
     match notice {
         Some(Notice::Conflict(now)) => {
-            h.raw("<p class=\"flash error\" role=\"alert\" id=\"conflict\">")
-                .text(k.conflict)
-                .raw("v")
-                .display(now.version)
-                .raw(" · ")
-                .text(Texts::name(k.statuses, now.status.as_str()))
-                .raw(" · ")
-                .text(&now.written_by)
-                .raw(" · ")
-                .text(pages::local(now.written_at, offset))
-                .raw("</p>");
+            h.append(conflict_flash(lang, k.conflict, now, offset));
         }
         Some(Notice::Refused(why)) => {
-            h.raw("<p class=\"flash error\" role=\"alert\" id=\"refused\">")
-                .text(k.refused)
-                .text(why)
-                .raw("</p>");
+            h.append(refused_flash(k.refused, why));
         }
         None => {}
     }
@@ -1376,9 +1522,7 @@ fn edit_form(
         .text(item.code.as_str())
         .raw("/edit\">")
         .append(csrf)
-        .raw("<input type=\"hidden\" name=\"base\" value=\"")
-        .text(base.encode())
-        .raw("\">");
+        .append(base.field());
     input(&mut h, k.title, "title", &item.title, true);
     h.raw("<label for=\"class\">")
         .text(k.class)
@@ -1572,12 +1716,8 @@ pub async fn save(
         }
         // The person's texts are not lost to a refusal they can fix (an empty answer, a date
         // out of order, a code another item uses) or to a review that began meanwhile.
-        Err(e @ (UpstreamError::Invalid(_) | UpstreamError::Conflict(_))) => {
-            let (status, why) = match e {
-                UpstreamError::Conflict(why) => (StatusCode::CONFLICT, why),
-                UpstreamError::Invalid(why) => (StatusCode::BAD_REQUEST, why),
-                _ => (StatusCode::BAD_REQUEST, String::new()),
-            };
+        Err(e) => {
+            let (status, why) = refusal(e)?;
             Ok(edit_page(
                 lang,
                 &signed,
@@ -1588,7 +1728,17 @@ pub async fn save(
                 Some(Notice::Refused(&why)),
             ))
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// The knowledge API's refusal of a write or a step that the person can act on (409: a state
+/// that does not allow it; 400: content it does not take): the status and its words for the
+/// page shown again. Any other failure is the error it is.
+pub(super) fn refusal(e: UpstreamError) -> Result<(StatusCode, String), ConsoleError> {
+    match e {
+        UpstreamError::Conflict(why) => Ok((StatusCode::CONFLICT, why)),
+        UpstreamError::Invalid(why) => Ok((StatusCode::BAD_REQUEST, why)),
+        e => Err(e.into()),
     }
 }
 
@@ -1751,13 +1901,7 @@ pub(super) fn diff_table(lang: Lang, d: &ItemDiff, old: &Item, new: &Item) -> Ht
             .text(k.no_changes)
             .raw("</p>");
     } else {
-        body.raw("<div class=\"table-wrap\"><table id=\"diff\"><thead><tr><th>")
-            .text(k.code)
-            .raw("</th><th></th><th>")
-            .text(k.before)
-            .raw("</th><th>")
-            .text(k.after)
-            .raw("</th></tr></thead><tbody>");
+        body.append(table::head(Some("diff"), &[k.code, "", k.before, k.after]));
         let row = |body: &mut Html, who: &str, what: &str, before: String, after: String| {
             body.raw("<tr><td class=\"mono\">")
                 .text(who)
@@ -1817,6 +1961,26 @@ pub async fn diff(
     let code = item_code(&code)?;
     let (from, to) = q.versions()?;
     own_versions(&console, &signed, &dept, &code).await?;
+    diff_page(
+        &console,
+        &signed,
+        lang,
+        &code,
+        (from, to),
+        &format!("/dept/knowledge/{code}"),
+        Screen::Knowledge,
+    )
+    .await
+}
+
+/// What changed from version `from` to `to` of `code`, as the knowledge API names it.
+pub(super) async fn diff_of(
+    console: &Console,
+    signed: &Signed,
+    code: &ItemCode,
+    from: i32,
+    to: i32,
+) -> Result<ItemDiff, ConsoleError> {
     let found: DiffAnswer = console
         .parts()
         .upstream
@@ -1826,39 +1990,40 @@ pub async fn diff(
             &format!("/v1/items/{code}/diff?from={from}&to={to}"),
         )
         .await?;
-    let old = content(&console, &signed, &code, from).await?;
-    let new = content(&console, &signed, &code, to).await?;
-    let t = lang.t();
-    let k = t.kn();
-    let mut body = Html::new();
-    body.raw("<nav class=\"crumbs\"><a href=\"/dept/knowledge/")
-        .text(code.as_str())
-        .raw("\">")
-        .text(k.back_to_item)
-        .raw("</a></nav><h1>")
-        .text(k.diff_title)
-        .raw(" <span class=\"mono\">")
-        .text(code.as_str())
-        .raw(" v")
-        .display(from)
-        .raw(" → v")
-        .display(to)
-        .raw("</span></h1>");
-    body.append(diff_table(lang, &found.diff, &old, &new));
+    Ok(found.diff)
+}
+
+/// The page comparing two versions of `code` (`(from, to)`): the knowledge API's diff with the
+/// texts of both, its way back to the item's page at `item_href`, in `screen` of the menu.
+/// Whether the person may see the item is the caller's to check first.
+pub(super) async fn diff_page(
+    console: &Console,
+    signed: &Signed,
+    lang: Lang,
+    code: &ItemCode,
+    (from, to): (i32, i32),
+    item_href: &str,
+    screen: Screen,
+) -> Result<Response, ConsoleError> {
+    let diff = diff_of(console, signed, code, from, to).await?;
+    let old = content(console, signed, code, from).await?;
+    let new = content(console, signed, code, to).await?;
+    let k = lang.t().kn();
+    let mut body = crumbs_heading(
+        item_href,
+        k.back_to_item,
+        k.diff_title,
+        &format!("{code} v{from} → v{to}"),
+    );
+    body.append(diff_table(lang, &diff, &old, &new));
     Ok(pages::html(
         StatusCode::OK,
-        layout(
-            lang,
-            Some(&signed),
-            Some(Screen::Knowledge),
-            k.diff_title,
-            body,
-        ),
+        layout(lang, Some(signed), Some(screen), k.diff_title, body),
     ))
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// An item as the knowledge API answers it (the medical-insurance item's shape, trimmed),
@@ -1881,7 +2046,8 @@ mod tests {
         serde_json::from_str(ITEM).expect("an item")
     }
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    /// A form's fields (also the review's tests').
+    pub(in crate::web) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
@@ -2151,13 +2317,14 @@ mod tests {
     /// Through the router, with a memory session store and the knowledge API on a port nothing
     /// listens on: what is refused is refused before any service is asked (a service asked
     /// would make it a 503).
-    mod routes {
+    pub(in crate::web) mod routes {
         use axum::http::StatusCode;
 
         use crate::session::{Clock, Store, random_token};
         use crate::web::Console;
 
-        fn console() -> Console {
+        /// The console with the knowledge and tickets APIs nowhere (also the review's tests').
+        pub(in crate::web) fn console() -> Console {
             let nowhere = "http://127.0.0.1:9".to_owned();
             let settings = hotline_config::Settings::load_from(
                 None,

@@ -25,6 +25,7 @@ pub mod knowledge;
 pub mod pages;
 pub mod review;
 pub mod supervisor;
+pub mod table;
 
 use std::sync::Arc;
 

@@ -31,18 +31,18 @@ use serde::Deserialize;
 use super::Console;
 use super::guard::Signed;
 use super::knowledge::{
-    Base, DiffAnswer, DiffQuery, Done, Item, VersionInfo, VersionStatus, Versions, class_name,
-    content, content_tagged, diff_table, history_table, invalid, item_code, item_view,
-    status_badge,
+    Base, DiffQuery, Done, Item, LIST_LIMIT, VersionStatus, conflict_flash, content,
+    content_tagged, crumbs_heading, diff_of, diff_page, diff_table, history_table, invalid,
+    item_code, item_row, labelled_textarea, latest_versions, published_card, refusal,
+    refused_flash, status_and_version, versions_of, working_card,
 };
 use super::pages::{self, Screen, layout};
+use super::table;
 use crate::error::ConsoleError;
 use crate::html::Html;
-use crate::i18n::{Lang, Texts};
+use crate::i18n::Lang;
 use crate::upstream::{Api, UpstreamError};
 
-/// Most items one queue page lists (the knowledge API's default limit).
-const LIST_LIMIT: u32 = 500;
 /// The longest note a reviewer sends (the form's `maxlength`; a note is a few sentences).
 const MAX_NOTE_CHARS: usize = 2000;
 
@@ -131,16 +131,7 @@ pub async fn queue(
     }
     let query =
         serde_urlencoded::to_string(&query).map_err(|e| ConsoleError::Internal(e.into()))?;
-    let listed: Listed = console
-        .parts()
-        .upstream
-        .get(
-            signed.token(),
-            Api::Knowledge,
-            &format!("/v1/items?{query}"),
-        )
-        .await?;
-    let mut items = listed.items;
+    let mut items = latest_versions(&console, &signed, &query).await?;
     // The longest waiting first (the API lists by code); an item never submitted last.
     items.sort_by_key(|v| (v.submitted_at.is_none(), v.submitted_at, v.code.clone()));
     let t = lang.t();
@@ -177,37 +168,21 @@ pub async fn queue(
             .text(k.review_empty)
             .raw("</p>");
     } else {
-        body.raw("<div class=\"table-wrap\"><table id=\"review-queue\"><thead><tr><th>")
-            .text(k.code)
-            .raw("</th><th>")
-            .text(k.title)
-            .raw("</th><th>")
-            .text(k.owner)
-            .raw("</th><th>")
-            .text(k.class)
-            .raw("</th><th>")
-            .text(k.version)
-            .raw("</th><th>")
-            .text(k.status)
-            .raw("</th><th>")
-            .text(k.submitted)
-            .raw("</th></tr></thead><tbody>");
+        body.append(table::head(
+            Some("review-queue"),
+            &[
+                k.code,
+                k.title,
+                k.owner,
+                k.class,
+                k.version,
+                k.status,
+                k.submitted,
+            ],
+        ));
         for v in &items {
-            body.raw("<tr><td class=\"mono\"><a href=\"/knowledge/review/")
-                .text(v.code.as_str())
-                .raw("\">")
-                .text(v.code.as_str())
-                .raw("</a></td><td class=\"text\">")
-                .text(&v.title)
-                .raw("</td><td class=\"mono\">")
-                .text(v.owner.as_str())
-                .raw("</td><td>")
-                .text(class_name(lang, &v.class))
-                .raw("</td><td class=\"num\">")
-                .display(v.version)
-                .raw("</td><td>")
-                .append(status_badge(lang, v.status))
-                .raw("</td><td>")
+            body.append(item_row(lang, "/knowledge/review/", v, true))
+                .raw("<td>")
                 .text(
                     v.submitted_at
                         .map(|at| pages::local(at, offset))
@@ -227,11 +202,6 @@ pub async fn queue(
             body,
         ),
     ))
-}
-
-#[derive(Deserialize)]
-struct Listed {
-    items: Vec<VersionInfo>,
 }
 
 /// Why the review page is shown again after a step.
@@ -259,26 +229,6 @@ struct Shown<'a> {
     typed: Option<Typed<'a>>,
 }
 
-async fn versions_of(
-    console: &Console,
-    signed: &Signed,
-    code: &ItemCode,
-) -> Result<Vec<VersionInfo>, ConsoleError> {
-    let found: Versions = console
-        .parts()
-        .upstream
-        .get(
-            signed.token(),
-            Api::Knowledge,
-            &format!("/v1/items/{code}/versions"),
-        )
-        .await?;
-    if found.versions.is_empty() {
-        return Err(ConsoleError::NotFound);
-    }
-    Ok(found.versions)
-}
-
 /// One step's form: the CSRF token, the page's base (its ETag), the note, the button.
 fn step_form(
     lang: Lang,
@@ -304,28 +254,26 @@ fn step_form(
         .text(step.as_str())
         .raw("\">")
         .append(pages::csrf_field(signed))
-        .raw("<input type=\"hidden\" name=\"base\" value=\"")
-        .text(base.encode())
-        .raw("\">");
+        .append(base.field());
     if step == Step::Retire {
         h.raw("<p class=\"muted\">")
             .text(k.retire_warning)
             .raw("</p>");
     }
-    h.raw("<label for=\"")
-        .text(step.as_str())
-        .raw("-note\">")
-        .text(label)
-        .raw("</label><textarea id=\"")
-        .text(step.as_str())
-        .raw("-note\" name=\"note\" maxlength=\"2000\"");
-    if step.needs_note() {
-        h.raw(" required");
-    }
-    // The line break after the tag is the parser's: a note that starts with one keeps it.
-    h.raw(">\n")
-        .text(note)
-        .raw("</textarea><button type=\"submit\" id=\"")
+    let attributes = if step.needs_note() {
+        " maxlength=\"2000\" required"
+    } else {
+        " maxlength=\"2000\""
+    };
+    labelled_textarea(
+        &mut h,
+        label,
+        &format!("{}-note", step.as_str()),
+        "note",
+        attributes,
+        note,
+    );
+    h.raw("<button type=\"submit\" id=\"")
         .text(step.as_str())
         .raw("\"");
     if step != Step::Publish {
@@ -370,33 +318,19 @@ async fn review_page(
     // What the reviewer decides on: the version in review against the published one.
     let diff = match (latest.status, published) {
         (VersionStatus::Review, Some(p)) => {
-            let found: DiffAnswer = console
-                .parts()
-                .upstream
-                .get(
-                    signed.token(),
-                    Api::Knowledge,
-                    &format!(
-                        "/v1/items/{code}/diff?from={}&to={}",
-                        p.version, latest.version
-                    ),
-                )
-                .await?;
-            Some(found.diff)
+            Some(diff_of(console, signed, code, p.version, latest.version).await?)
         }
         _ => None,
     };
     let t = lang.t();
     let k = t.kn();
     let offset = console.parts().offset;
-    let mut body = Html::new();
-    body.raw("<nav class=\"crumbs\"><a href=\"/knowledge/review\">")
-        .text(k.back_to_queue)
-        .raw("</a></nav><h1>")
-        .text(&latest.title)
-        .raw(" <span class=\"mono\">")
-        .text(code.as_str())
-        .raw("</span></h1>");
+    let mut body = crumbs_heading(
+        "/knowledge/review",
+        k.back_to_queue,
+        &latest.title,
+        code.as_str(),
+    );
     let done_words = match done {
         Some("publish") => Some(k.published_done),
         Some("reject") => Some(k.rejected_done),
@@ -410,23 +344,10 @@ async fn review_page(
     }
     match notice {
         Some(Notice::Conflict) => {
-            body.raw("<p class=\"flash error\" role=\"alert\" id=\"conflict\">")
-                .text(k.review_conflict)
-                .raw("v")
-                .display(latest.version)
-                .raw(" · ")
-                .text(Texts::name(k.statuses, latest.status.as_str()))
-                .raw(" · ")
-                .text(&latest.written_by)
-                .raw(" · ")
-                .text(pages::local(latest.written_at, offset))
-                .raw("</p>");
+            body.append(conflict_flash(lang, k.review_conflict, latest, offset));
         }
         Some(Notice::Refused(why)) => {
-            body.raw("<p class=\"flash error\" role=\"alert\" id=\"refused\">")
-                .text(k.review_refused)
-                .text(why)
-                .raw("</p>");
+            body.append(refused_flash(k.review_refused, why));
         }
         None => {}
     }
@@ -435,13 +356,7 @@ async fn review_page(
         .raw(": <span class=\"mono\">")
         .text(latest.owner.as_str())
         .raw("</span> · ")
-        .text(k.status)
-        .raw(": ")
-        .append(status_badge(lang, latest.status))
-        .raw(" · ")
-        .text(k.version)
-        .raw(" ")
-        .display(latest.version);
+        .append(status_and_version(lang, latest));
     if let Some(at) = latest.submitted_at {
         body.raw(" · ")
             .text(k.submitted)
@@ -480,41 +395,22 @@ async fn review_page(
         }
         body.raw("</section>");
     }
-    body.raw("<div class=\"grid\"><section class=\"card\" id=\"submitted\"><h2>")
-        .text(k.submitted_title);
-    if working {
-        body.raw(" · v")
-            .display(latest.version)
-            .raw(" ")
-            .append(status_badge(lang, latest.status))
-            .raw("</h2>")
-            .append(item_view(lang, &latest_item));
-    } else {
-        body.raw("</h2><p class=\"muted\">")
-            .text(k.no_working)
-            .raw("</p>");
-    }
-    body.raw("</section><section class=\"card\" id=\"published\"><h2>")
-        .text(k.published_title);
-    match (published, &published_item) {
-        (Some(p), Some(item)) => {
-            body.raw(" · v")
-                .display(p.version)
-                .raw("</h2>")
-                .append(item_view(lang, item));
-        }
-        _ => {
-            body.raw("</h2><p class=\"muted\">")
-                .text(k.no_published)
-                .raw("</p>");
-        }
-    }
-    body.raw("</section></div>").append(history_table(
-        lang,
-        &versions,
-        offset,
-        &format!("/knowledge/review/{code}/diff"),
-    ));
+    body.raw("<div class=\"grid\">")
+        .append(working_card(
+            lang,
+            "submitted",
+            k.submitted_title,
+            latest,
+            working.then_some(&latest_item),
+        ))
+        .append(published_card(lang, published, published_item.as_ref()))
+        .raw("</div>")
+        .append(history_table(
+            lang,
+            &versions,
+            offset,
+            &format!("/knowledge/review/{code}/diff"),
+        ));
     let title = latest.title.clone();
     Ok(pages::html(
         status.unwrap_or(StatusCode::OK),
@@ -635,12 +531,8 @@ async fn decide(
             )
             .await
         }
-        Err(e @ (UpstreamError::Conflict(_) | UpstreamError::Invalid(_))) => {
-            let (status, why) = match e {
-                UpstreamError::Conflict(why) => (StatusCode::CONFLICT, why),
-                UpstreamError::Invalid(why) => (StatusCode::BAD_REQUEST, why),
-                _ => (StatusCode::BAD_REQUEST, String::new()),
-            };
+        Err(e) => {
+            let (status, why) = refusal(e)?;
             review_page(
                 &console,
                 &signed,
@@ -655,7 +547,6 @@ async fn decide(
             )
             .await
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -706,54 +597,22 @@ pub async fn diff(
     reviewer(&signed)?;
     let code = item_code(&code)?;
     let (from, to) = q.versions()?;
-    let found: DiffAnswer = console
-        .parts()
-        .upstream
-        .get(
-            signed.token(),
-            Api::Knowledge,
-            &format!("/v1/items/{code}/diff?from={from}&to={to}"),
-        )
-        .await?;
-    let old = content(&console, &signed, &code, from).await?;
-    let new = content(&console, &signed, &code, to).await?;
-    let k = lang.t().kn();
-    let mut body = Html::new();
-    body.raw("<nav class=\"crumbs\"><a href=\"/knowledge/review/")
-        .text(code.as_str())
-        .raw("\">")
-        .text(k.back_to_item)
-        .raw("</a></nav><h1>")
-        .text(k.diff_title)
-        .raw(" <span class=\"mono\">")
-        .text(code.as_str())
-        .raw(" v")
-        .display(from)
-        .raw(" → v")
-        .display(to)
-        .raw("</span></h1>")
-        .append(diff_table(lang, &found.diff, &old, &new));
-    Ok(pages::html(
-        StatusCode::OK,
-        layout(
-            lang,
-            Some(&signed),
-            Some(Screen::Review),
-            k.diff_title,
-            body,
-        ),
-    ))
+    diff_page(
+        &console,
+        &signed,
+        lang,
+        &code,
+        (from, to),
+        &format!("/knowledge/review/{code}"),
+        Screen::Review,
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::web::knowledge::tests::pairs;
 
     #[test]
     fn the_centres_editors_and_administrators_review_and_nobody_else() {
@@ -850,23 +709,8 @@ mod tests {
     mod routes {
         use axum::http::StatusCode;
 
-        use crate::session::{Clock, Store, random_token};
-        use crate::web::Console;
-
-        fn console() -> Console {
-            let nowhere = "http://127.0.0.1:9".to_owned();
-            let settings = hotline_config::Settings::load_from(
-                None,
-                [(
-                    "HOTLINE__CONSOLE__KNOWLEDGE_URL".to_owned(),
-                    nowhere.clone(),
-                )],
-            )
-            .expect("settings");
-            let clock = Clock::new();
-            Console::with_clock(&settings, Store::memory(clock), clock).expect("console")
-        }
-
+        use crate::session::random_token;
+        use crate::web::knowledge::tests::routes::console;
         use crate::web::tests::{
             form_post as post, get_signed as get, signed_in, status_of as status,
         };
