@@ -180,6 +180,11 @@ pub fn node_config_text(
         out.push_str(&format!("server_name: {}\n", quote(&c.server_name)));
     }
     out.push_str(&format!("listen: {}\n", quote(&options.listen)));
+    // A frozen client (SIGSTOP, a stalled VM) keeps its connection and its share of a queue
+    // group's requests (the ledger's commands) until it misses `ping_max` pings: with the
+    // defaults (2 minutes x 2) for the whole freeze. Every 5 s closes it within ~15 s
+    // (docs/reliability.md: the kill matrix's frozen ledger replica).
+    out.push_str("ping_interval: \"5s\"\nping_max: 2\n");
     if let Some(http) = &options.http {
         out.push_str(&format!("http: {}\n", quote(http)));
     }
@@ -315,6 +320,10 @@ mod tests {
             assert!(!conf.contains(seed.trim()), "a seed leaked into nats.conf");
         }
         assert!(conf.contains("\"city.tickets.cmd.intake\""));
+        assert!(
+            conf.contains("ping_interval: \"5s\""),
+            "frozen clients found in seconds"
+        );
         assert!(!conf.contains("STREAM.DELETE"));
         let again = write(&dir, "city", &options, false).expect("written");
         assert!(again.generated.is_empty());
