@@ -103,6 +103,12 @@ DESKTOP = (1366, 768)
 TABLETS = {"tablet-landscape": (1024, 768), "tablet-portrait": (768, 1024)}
 
 
+def waiter(driver):
+    """A wait that polls again when htmx or a redirect replaced the element being read (a stale
+    element is a page still changing, not a failure); not found is ignored as by default."""
+    return WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,))
+
+
 def resize(driver, width, height):
     """The window at this size, once the page has been laid out at the new width (the driver
     answers before the renderer has the new viewport)."""
@@ -252,7 +258,7 @@ def main():
     send_mail(marker2)
     profile = tempfile.mkdtemp(prefix="hotline-console-")
     driver = browser(profile)
-    wait = WebDriverWait(driver, WAIT)
+    wait = waiter(driver)
     try:
         # Not signed in: the sign-in page, in Chinese.
         driver.get(CONSOLE_URL + "/")
@@ -409,7 +415,7 @@ def knowledge_review():
 
     profile = tempfile.mkdtemp(prefix="hotline-console-knowledge-")
     driver = browser(profile)
-    wait = WebDriverWait(driver, WAIT)
+    wait = waiter(driver)
     try:
         # Tianhe's editor: the list, the item, the edit form, saved and submitted.
         sign_in(driver, wait, "th-staff1", "/dept/knowledge")
@@ -496,7 +502,7 @@ def agent_desk():
     an answer and answers on the spot (Alt+A's button), then finishes the call."""
     profile = tempfile.mkdtemp(prefix="hotline-console-agent-")
     driver = browser(profile)
-    wait = WebDriverWait(driver, WAIT)
+    wait = waiter(driver)
     caller = "139" + str(uuid.uuid4().int % 100000000).zfill(8)
     call_id = "peer-" + uuid.uuid4().hex[:12]
     try:
@@ -602,7 +608,7 @@ def supervisor(extension_ticket):
         file_open311(first_service_code(), "广州市天河区天河北路233号", "人行道井盖松动，行人容易绊倒")
     profile = tempfile.mkdtemp(prefix="hotline-console-supervisor-")
     driver = browser(profile)
-    wait = WebDriverWait(driver, WAIT)
+    wait = waiter(driver)
     try:
         sign_in(driver, wait, "supervisor1", "/supervisor")
         # The board: the request shows once the SLA service has it (the page is reloaded; it
