@@ -102,6 +102,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             held: false,
+            extension_pending: false,
         }
     }
 

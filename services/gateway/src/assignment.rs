@@ -226,6 +226,7 @@ pub(crate) mod tests {
                 created_at: now,
                 updated_at: now,
                 held: false,
+                extension_pending: false,
             },
             merged_from: Vec::new(),
         }

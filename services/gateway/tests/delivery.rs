@@ -194,6 +194,7 @@ fn event(
             created_at: now,
             updated_at: now,
             held: false,
+            extension_pending: false,
         },
         merged_from: Vec::new(),
     }

@@ -113,6 +113,7 @@ pub fn ticket_view(seq: u64, status: Status) -> TicketView {
             .single()
             .expect("time"),
         held: false,
+        extension_pending: false,
     }
 }
 

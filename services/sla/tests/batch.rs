@@ -79,6 +79,7 @@ fn event(no: TicketNo, seq: i32, s: &Step) -> TicketEvent {
             created_at: at,
             updated_at: at,
             held: false,
+            extension_pending: false,
         },
         merged_from: Vec::new(),
     }

@@ -50,6 +50,7 @@ fn event(
             created_at: at,
             updated_at: at,
             held: false,
+            extension_pending: false,
         },
         merged_from: Vec::new(),
     }

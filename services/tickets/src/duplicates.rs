@@ -795,6 +795,7 @@ mod tests {
             held: false,
             created_at: at,
             updated_at: at,
+            extension_pending: false,
         }
     }
 

@@ -10,6 +10,8 @@
 //! `GET /v1/tickets` lists tickets newest first (`status`, `department`, `service_code`, `from`,
 //! `to`, `limit`); a returned ticket's row adds `last_return` (`at`, `department`, `reason`: its
 //! latest `return` step, the one waiting for review), read for the whole list in one statement.
+//! A ticket whose lead asked for more time that the centre has not decided says
+//! `extension_pending: true` (the ledger's state; absent otherwise).
 //!
 //! `GET /v1/messages`: the newest contacts that arrived by message, for the agent desk's live
 //! panel ([`crate::messages`]), masked, for the centre's people only.

@@ -519,6 +519,7 @@ impl Batcher {
             attributes: ticket.attributes.clone(),
             media_url: ticket.media_url.clone(),
             held: ticket.hold,
+            extension_pending: false,
             created_at: now,
             updated_at: now,
         };
@@ -623,6 +624,7 @@ impl Batcher {
         row.view.lead = row.machine.lead.clone();
         row.view.co = row.machine.co.clone();
         row.view.held = row.machine.held;
+        row.view.extension_pending = row.machine.extension_pending;
         row.view.updated_at = now;
         for dept in row.machine.lead.iter().chain(row.machine.co.iter()) {
             if !row.handlers.iter().any(|h| h == dept.as_str()) {

@@ -93,6 +93,7 @@ pub(crate) fn row_to_view(row: &PgRow) -> anyhow::Result<TicketView> {
         attributes: serde_json::from_value(attributes)?,
         media_url: row.try_get("media_url")?,
         held: row.try_get("held")?,
+        extension_pending: row.try_get("extension_pending")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -105,7 +106,7 @@ pub(crate) fn row_to_ticket_row(row: &PgRow) -> anyhow::Result<TicketRow> {
         status: view.status,
         lead: view.lead.clone(),
         co: view.co.clone(),
-        extension_pending: row.try_get("extension_pending")?,
+        extension_pending: view.extension_pending,
         satisfied: row.try_get("satisfied")?,
         held: view.held,
     };

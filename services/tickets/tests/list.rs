@@ -1,5 +1,6 @@
 //! `GET /v1/tickets` against real NATS and Postgres: a returned ticket's row carries the return
-//! waiting for review (the latest of several), and no other row carries one.
+//! waiting for review (the latest of several), and no other row carries one; a ticket says
+//! whether its extension request waits for a decision.
 
 use std::time::Duration;
 
@@ -188,5 +189,41 @@ async fn a_returned_tickets_row_carries_its_latest_return_and_no_other_row_carri
         row(&list, twice)["last_return"]["reason"],
         "第二次：属海珠区辖区"
     );
+    r.stop().await;
+}
+
+/// The ledger says whether the lead's request for more time waits for the centre's decision,
+/// on the ticket and on its list row, from the request until the decision only.
+#[tokio::test]
+async fn a_ticket_says_its_extension_request_is_pending_until_it_is_decided() {
+    let r = start().await;
+    let no = create(&r.bus).await;
+    dispatch(&r.bus, no).await;
+    step(&r.bus, no, tianhe(), Action::Accept).await;
+    let token = r.issuer.token("dispatcher-1", &[Role::Dispatcher], None);
+    let pending = |v: &Value| v.get("extension_pending").and_then(Value::as_bool);
+
+    let (status, one) = r.get(&token, &format!("/v1/tickets/{no}")).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(pending(&one["ticket"]), None, "nothing asked yet: {one}");
+
+    let until = chrono::Utc::now() + chrono::Duration::days(10);
+    let ask = Action::RequestExtension {
+        reason: "需协调多个部门".into(),
+        until,
+    };
+    step(&r.bus, no, tianhe(), ask).await;
+    let (_, one) = r.get(&token, &format!("/v1/tickets/{no}")).await;
+    assert_eq!(pending(&one["ticket"]), Some(true), "{one}");
+    let (_, list) = r.get(&token, "/v1/tickets?status=accepted&limit=100").await;
+    assert_eq!(pending(row(&list, no)), Some(true), "{list}");
+
+    let decide = Action::DecideExtension {
+        approved: true,
+        note: String::new(),
+    };
+    step(&r.bus, no, dispatcher(), decide).await;
+    let (_, one) = r.get(&token, &format!("/v1/tickets/{no}")).await;
+    assert_eq!(pending(&one["ticket"]), None, "decided: {one}");
     r.stop().await;
 }

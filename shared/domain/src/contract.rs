@@ -150,6 +150,10 @@ pub struct TicketView {
     /// Held from dispatch until released (see [`CreateTicket::hold`]).
     #[serde(default)]
     pub held: bool,
+    /// The lead department asked for more time and the centre has not decided yet: the ledger's
+    /// own state, so a reader need not wait for SLA's list of requests or replay the history.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extension_pending: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -573,6 +577,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             held: false,
+            extension_pending: false,
         };
         assert_eq!(view.for_department().citizen, Citizen::default());
         assert_eq!(view.public().citizen.phone, None);

@@ -221,16 +221,6 @@ pub async fn ticket(
     ))
 }
 
-/// Whether the ticket's last extension request is undecided, from its history in the ledger:
-/// SLA's list of requests follows the ledger's events a moment later, and a form offered again
-/// in between would only be refused.
-fn extension_pending<'a>(steps: impl DoubleEndedIterator<Item = &'a str>) -> bool {
-    steps
-        .rev()
-        .find(|&step| step == "request_extension" || step == "decide_extension")
-        .is_some_and(|step| step == "request_extension")
-}
-
 #[allow(clippy::too_many_arguments)]
 fn ticket_body(
     lang: Lang,
@@ -303,13 +293,7 @@ fn ticket_body(
     body.raw("</section><section class=\"card\" id=\"actions\"><h2>")
         .text(t.actions)
         .raw("</h2>")
-        .append(action_forms(
-            lang,
-            signed,
-            dept,
-            tk,
-            extension_pending(found.history.iter().map(|e| e.step.as_str())),
-        ))
+        .append(action_forms(lang, signed, dept, tk))
         .raw("</section></div></div>");
     body
 }
@@ -369,13 +353,7 @@ fn text_field(label: &str, name: &'static str, id: &str, multiline: bool) -> Htm
 }
 
 /// The steps the department may take now (the ledger's rules: shared/domain/src/ticket.rs).
-fn action_forms(
-    lang: Lang,
-    signed: &Signed,
-    dept: &DeptCode,
-    tk: &TicketView,
-    extension_pending: bool,
-) -> Html {
+fn action_forms(lang: Lang, signed: &Signed, dept: &DeptCode, tk: &TicketView) -> Html {
     let t = lang.t();
     let no = tk.ticket_no;
     let lead = tk.lead.as_ref() == Some(dept);
@@ -439,7 +417,9 @@ fn action_forms(
                         false,
                     ),
                 );
-                if !extension_pending {
+                // The ledger's own state: SLA's list of requests follows its events a
+                // moment later, and a form offered again in between would only be refused.
+                if !tk.extension_pending {
                     let mut fields =
                         text_field(t.field_reason, "reason", "extension-reason", false);
                     fields
@@ -645,30 +625,6 @@ mod tests {
     fn form(pairs: &[(&str, &str)]) -> StepForm {
         serde_urlencoded::from_str(&serde_urlencoded::to_string(pairs).expect("encode"))
             .expect("form")
-    }
-
-    #[test]
-    fn an_extension_is_pending_from_its_request_until_its_decision() {
-        let pending = |steps: &[&str]| extension_pending(steps.iter().copied());
-        assert!(!pending(&["created", "dispatch", "accept"]));
-        assert!(pending(&[
-            "created",
-            "dispatch",
-            "accept",
-            "request_extension"
-        ]));
-        assert!(pending(&["accept", "request_extension", "add_progress"]));
-        assert!(!pending(&[
-            "accept",
-            "request_extension",
-            "decide_extension"
-        ]));
-        assert!(pending(&[
-            "request_extension",
-            "decide_extension",
-            "add_progress",
-            "request_extension"
-        ]));
     }
 
     #[test]

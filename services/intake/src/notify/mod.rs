@@ -399,6 +399,7 @@ mod tests {
                 created_at: Utc::now(),
                 updated_at: Utc::now(),
                 held: false,
+                extension_pending: false,
             },
             merged_from: Vec::new(),
         }
