@@ -3,74 +3,40 @@
 //! in the ledger (a missing or finished target refused with its kind, both histories written,
 //! the target's events carrying the merged tickets, chains followed).
 
+mod common;
+
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use hotline_auth::Role;
-use hotline_auth::testing::TestIssuer;
 use hotline_bus::rpc::{self, CallError};
 use hotline_bus::{Bus, Envelope};
 use hotline_domain::contract::{
     Citizen, CommandAccepted, CreateTicket, ErrorKind, GetTicket, Location, TicketCommand,
-    TicketEvent, TicketQuery, TicketView, TicketWithHistory,
+    TicketEvent, TicketWithHistory,
 };
 use hotline_domain::{Action, Actor, Channel, RequestType, ServiceCode, Status, TicketNo};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
+/// The service (tests/common) and a pool on its database, to move a ticket's time back.
 struct Running {
-    bus: Bus,
+    service: common::Running,
     pool: sqlx::PgPool,
-    http: reqwest::Client,
-    base: String,
-    issuer: TestIssuer,
-    shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl std::ops::Deref for Running {
+    type Target = common::Running;
+    fn deref(&self) -> &common::Running {
+        &self.service
+    }
 }
 
 async fn start() -> Running {
-    let env = hotline_testkit::env().await.expect("test env");
-    let mut settings = env.settings().expect("settings");
-    let issuer = TestIssuer::start().await;
-    issuer.configure(&mut settings);
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let handle = tokio::spawn(hotline_tickets::run_with_listener(
-        settings.clone(),
-        listener,
-        shutdown.clone(),
-    ));
-    let bus = Bus::connect(&env.nats_url, &env.namespace, "test")
-        .await
-        .expect("nats");
-    for _ in 0..100 {
-        let probe: Result<Vec<TicketView>, CallError> = rpc::call(
-            &bus,
-            bus.subjects.ticket_list(),
-            &TicketQuery::default(),
-            Duration::from_millis(200),
-        )
-        .await;
-        if probe.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let pool = sqlx::PgPool::connect(&env.database_url)
+    let service = common::start().await;
+    let pool = sqlx::PgPool::connect(&service.database_url)
         .await
         .expect("postgres");
-    Running {
-        bus,
-        pool,
-        http: reqwest::Client::new(),
-        base,
-        issuer,
-        shutdown,
-        handle,
-    }
+    Running { service, pool }
 }
 
 impl Running {
@@ -118,8 +84,7 @@ impl Running {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.handle.await.expect("join").expect("clean shutdown");
+        self.service.stop().await;
     }
 }
 

@@ -1,5 +1,7 @@
 //! The ledger against real NATS and Postgres: commands, idempotency, refusals, events, queries.
 
+mod common;
+
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -10,49 +12,8 @@ use hotline_domain::contract::{
     TicketQuery, TicketView, TicketWithHistory,
 };
 use hotline_domain::{Action, Actor, Channel, DeptCode, RequestType, Status, TicketNo};
-use tokio_util::sync::CancellationToken;
 
-struct Running {
-    bus: Bus,
-    shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn start() -> Running {
-    let env = hotline_testkit::env().await.expect("test env");
-    let settings = env.settings().expect("settings");
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let handle = tokio::spawn(hotline_tickets::run_with_listener(
-        settings.clone(),
-        listener,
-        shutdown.clone(),
-    ));
-    let bus = Bus::connect(&env.nats_url, &env.namespace, "test")
-        .await
-        .expect("nats");
-    // Wait until the service answers.
-    for _ in 0..100 {
-        let probe: Result<Vec<TicketView>, CallError> = rpc::call(
-            &bus,
-            bus.subjects.ticket_list(),
-            &TicketQuery::default(),
-            Duration::from_millis(200),
-        )
-        .await;
-        if probe.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Running {
-        bus,
-        shutdown,
-        handle,
-    }
-}
+use common::start;
 
 fn create(no: TicketNo, key: &str) -> TicketCommand {
     TicketCommand::Create {
@@ -301,8 +262,7 @@ async fn commands_are_idempotent_refusals_are_typed_and_events_follow_in_order()
         "no duplicate events"
     );
 
-    r.shutdown.cancel();
-    r.handle.await.expect("join").expect("clean shutdown");
+    r.stop().await;
 }
 
 #[tokio::test]
@@ -322,8 +282,7 @@ async fn concurrent_creates_with_one_key_make_one_ticket() {
         1,
         "exactly one attempt created it"
     );
-    r.shutdown.cancel();
-    r.handle.await.expect("join").expect("clean shutdown");
+    r.stop().await;
 }
 
 #[tokio::test]
@@ -361,6 +320,5 @@ async fn a_taken_number_is_refused_without_burning_the_key_and_the_day_high_wate
         .await
         .expect("fresh number accepted under the same key");
     assert_eq!((ok.ticket_no, ok.replayed), (fresh, false));
-    r.shutdown.cancel();
-    r.handle.await.expect("join").expect("clean shutdown");
+    r.stop().await;
 }

@@ -14,7 +14,11 @@ pub struct Running {
     pub bus: Bus,
     pub http: reqwest::Client,
     pub base: String,
+    #[allow(dead_code)] // the ledger's tests act over NATS only
     pub issuer: TestIssuer,
+    /// The test's database (its own schema), for a test that reads or moves rows itself.
+    #[allow(dead_code)] // not every test reads the database
+    pub database_url: String,
     pub shutdown: CancellationToken,
     pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -56,6 +60,7 @@ pub async fn start() -> Running {
         http: reqwest::Client::new(),
         base,
         issuer,
+        database_url: env.database_url.clone(),
         shutdown,
         handle,
     }
