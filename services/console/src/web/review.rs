@@ -11,6 +11,8 @@
 //!   (a required note, which the department sees) while in review; retire (a required reason)
 //!   while a version is published.
 //! - `GET /knowledge/review/{code}/diff?from=&to=`: any two versions compared.
+//! - `POST /knowledge/review/{code}/{step}`: `publish`, `reject` or `retire` ([`Step`]); any
+//!   other step is not found.
 //!
 //! The knowledge API decides who may review (services/knowledge/src/http.rs: the centre's
 //! editors, the centre's token, administrators; the governance rules refuse departments); the
@@ -70,6 +72,13 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step named by the form's path segment.
+    fn parse(raw: &str) -> Option<Step> {
+        [Step::Publish, Step::Reject, Step::Retire]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+
     /// The knowledge API's path segment, the form's and the page's `done=`.
     fn as_str(self) -> &'static str {
         match self {
@@ -550,40 +559,18 @@ async fn decide(
     }
 }
 
-/// `POST /knowledge/review/{code}/publish`: the version in review published (`note` optional).
-pub async fn publish(
+/// `POST /knowledge/review/{code}/{step}`: `publish` the version in review (`note` optional),
+/// `reject` it (sent back with `note`) or `retire` the published version (`note` the reason).
+pub async fn step(
     State(console): State<Console>,
     signed: Signed,
     lang: Lang,
     headers: HeaderMap,
-    Path(code): Path<String>,
+    Path((code, step)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ConsoleError> {
-    decide(console, signed, lang, headers, code, body, Step::Publish).await
-}
-
-/// `POST /knowledge/review/{code}/reject`: the version in review sent back with `note`.
-pub async fn reject(
-    State(console): State<Console>,
-    signed: Signed,
-    lang: Lang,
-    headers: HeaderMap,
-    Path(code): Path<String>,
-    body: Bytes,
-) -> Result<Response, ConsoleError> {
-    decide(console, signed, lang, headers, code, body, Step::Reject).await
-}
-
-/// `POST /knowledge/review/{code}/retire`: the published version retired, `note` the reason.
-pub async fn retire(
-    State(console): State<Console>,
-    signed: Signed,
-    lang: Lang,
-    headers: HeaderMap,
-    Path(code): Path<String>,
-    body: Bytes,
-) -> Result<Response, ConsoleError> {
-    decide(console, signed, lang, headers, code, body, Step::Retire).await
+    let step = Step::parse(&step).ok_or(ConsoleError::NotFound)?;
+    decide(console, signed, lang, headers, code, body, step).await
 }
 
 /// `GET /knowledge/review/{code}/diff?from=&to=`: two versions of any department's item.
@@ -781,6 +768,13 @@ mod tests {
                 format!("_csrf={csrf}"),
             );
             assert_eq!(status(&c, r).await, StatusCode::BAD_REQUEST);
+            // A step the review has not: not found, nothing sent (no 503).
+            let r = post(
+                "/knowledge/review/YB/approve",
+                &reviewer,
+                format!("_csrf={csrf}&{base}"),
+            );
+            assert_eq!(status(&c, r).await, StatusCode::NOT_FOUND);
         }
     }
 }
