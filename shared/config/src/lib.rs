@@ -1295,6 +1295,7 @@ mod tests {
             ("HOTLINE__CONSOLE__TICKETS_URL", "tickets:8081"),
             ("HOTLINE__CONSOLE__IDLE_TIMEOUT_SECS", "0"),
             ("HOTLINE__CONSOLE__MAX_SESSION_SECS", "60"),
+            ("HOTLINE__CONSOLE__FIGURES_MAX_AGE_SECS", "3601"),
         ] {
             let r = Settings::load_from(None, env(&[bad]));
             assert!(
@@ -1505,6 +1506,7 @@ mod tests {
     fn the_console_derives_its_urls_and_its_callback_is_registered() {
         let s = Settings::load_from(None, env(&[])).expect("valid");
         assert_eq!(s.console.port, 8089);
+        assert_eq!(s.console.figures_max_age_secs, 30);
         assert_eq!(s.console_public_url(), "http://127.0.0.1:8089");
         assert_eq!(
             s.local_service_url(&s.console.tickets_url, s.tickets.port),
