@@ -551,6 +551,21 @@ async fn an_answer_on_the_spot_is_recorded_against_its_leaf() {
     p.stop().await;
 }
 
+/// The status, the ETag and the body of an answer.
+async fn answered(request: reqwest::RequestBuilder) -> (StatusCode, Option<String>, Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let tag = response
+        .headers()
+        .get("etag")
+        .map(|t| t.to_str().expect("ascii").to_owned());
+    (
+        status,
+        tag,
+        response.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
 /// Two editors (or two tabs) read the same item; the first write wins, the second names the
 /// revision it read (If-Match) and is refused with 412 without writing anything.
 #[tokio::test]
@@ -558,7 +573,7 @@ async fn a_draft_write_or_submit_against_a_stale_etag_is_refused_and_writes_noth
     let p = Platform::start().await;
     let code = format!("IM{}", rand_seq());
     let draft = format!("/v1/items/{code}/draft");
-    // A request with an optional If-Match, answering the status, the ETag and the body.
+    // A request with an optional If-Match.
     let write = |method: reqwest::Method, path: String, tag: Option<String>, body: Value| {
         let mut request = p
             .http
@@ -568,36 +583,9 @@ async fn a_draft_write_or_submit_against_a_stale_etag_is_refused_and_writes_noth
         if let Some(tag) = tag {
             request = request.header("if-match", tag);
         }
-        async move {
-            let response = request.send().await.expect("request");
-            let status = response.status();
-            let tag = response
-                .headers()
-                .get("etag")
-                .map(|t| t.to_str().expect("ascii").to_owned());
-            (
-                status,
-                tag,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
+        answered(request)
     };
-    let read = |path: String| {
-        let request = p.http.get(p.url(&path)).header("authorization", RS);
-        async move {
-            let response = request.send().await.expect("request");
-            let status = response.status();
-            let tag = response
-                .headers()
-                .get("etag")
-                .map(|t| t.to_str().expect("ascii").to_owned());
-            (
-                status,
-                tag,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
+    let read = |path: String| answered(p.http.get(p.url(&path)).header("authorization", RS));
 
     // Without If-Match a write goes through, as before (imports, existing clients); the
     // answer carries the new ETag, strong and quoted.
@@ -725,19 +713,7 @@ async fn a_review_step_against_a_stale_etag_is_refused_and_changes_nothing() {
             .header("authorization", auth)
             .header("if-match", tag)
             .json(&body);
-        async move {
-            let response = request.send().await.expect("request");
-            let status = response.status();
-            let tag = response
-                .headers()
-                .get("etag")
-                .map(|t| t.to_str().expect("ascii").to_owned());
-            (
-                status,
-                tag,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
+        answered(request)
     };
     let current = || {
         let request = p
