@@ -250,22 +250,7 @@ async fn tianhe_edits_and_submits_its_item_is_refused_another_departments_and_se
             {"kind": "answer", "code": format!("{code}-A2"), "title": "其他情况", "answer": "请拨打12345咨询。"}
         ]
     });
-    let (status, v) = p
-        .centre(
-            reqwest::Method::PUT,
-            &format!("/v1/items/{code}/draft?submit=true"),
-            Some(item),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    let (status, v) = p
-        .centre(
-            reqwest::Method::POST,
-            &format!("/v1/items/{code}/publish"),
-            Some(json!({"note": "test item"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
+    centre_publishes(&p, &code, item).await;
     // Another department's published item (a demo item of Human Resources and Social Security).
     let (status, listed) = p
         .centre(
@@ -574,19 +559,8 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Tianhe's item `code` (answer A1 `answer`), written and published by the centre through the
-/// knowledge API: version 1.
-async fn publish_tianhe_item(p: &Platform, code: &str, answer: &str) {
-    let item = json!({
-        "code": code, "title": "天河区审核测试事项", "class": "consultation", "matter_code": MATTER,
-        "owner": "GZ-TH",
-        "nodes": [
-            {"kind": "situation", "code": format!("{code}-S1"), "label": "本区居民", "children": [
-                {"kind": "answer", "code": format!("{code}-A1"), "title": "本区居民的答复",
-                 "answer": answer, "departments": ["GZ-TH"]}
-            ]}
-        ]
-    });
+/// `item` written, submitted and published by the centre through the knowledge API.
+async fn centre_publishes(p: &Platform, code: &str, item: Value) {
     let (status, v) = p
         .centre(
             reqwest::Method::PUT,
@@ -603,6 +577,22 @@ async fn publish_tianhe_item(p: &Platform, code: &str, answer: &str) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
+}
+
+/// Tianhe's item `code` (answer A1 `answer`), written and published by the centre through the
+/// knowledge API: version 1.
+async fn publish_tianhe_item(p: &Platform, code: &str, answer: &str) {
+    let item = json!({
+        "code": code, "title": "天河区审核测试事项", "class": "consultation", "matter_code": MATTER,
+        "owner": "GZ-TH",
+        "nodes": [
+            {"kind": "situation", "code": format!("{code}-S1"), "label": "本区居民", "children": [
+                {"kind": "answer", "code": format!("{code}-A1"), "title": "本区居民的答复",
+                 "answer": answer, "departments": ["GZ-TH"]}
+            ]}
+        ]
+    });
+    centre_publishes(p, code, item).await;
 }
 
 /// The published answer A1 of `code` as agents and citizens get it (the public tree), or
