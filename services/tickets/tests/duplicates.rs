@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::send;
+
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -138,21 +140,6 @@ fn agent() -> Actor {
     Actor::Agent {
         id: "agent-dup".into(),
     }
-}
-
-/// Sends as the service that speaks for the command's actor (the ledger checks the caller).
-async fn send(bus: &Bus, cmd: &TicketCommand) -> Result<CommandAccepted, CallError> {
-    let actor = match cmd {
-        TicketCommand::Create { actor, .. } | TicketCommand::Act { actor, .. } => actor,
-    };
-    let caller = hotline_tickets::callers::sender_of(actor).expect("a service's actor");
-    rpc::call(
-        bus,
-        bus.subjects.ticket_commands_from(caller),
-        cmd,
-        Duration::from_secs(5),
-    )
-    .await
 }
 
 async fn step(bus: &Bus, no: TicketNo, action: Action) -> Result<CommandAccepted, CallError> {

@@ -5,15 +5,15 @@ mod common;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use hotline_bus::rpc::{self, CallError};
-use hotline_bus::{Bus, Envelope};
+use hotline_bus::Envelope;
+use hotline_bus::rpc;
 use hotline_domain::contract::{
-    CommandAccepted, CreateTicket, ErrorKind, GetTicket, Location, TicketCommand, TicketEvent,
-    TicketQuery, TicketView, TicketWithHistory,
+    CreateTicket, ErrorKind, GetTicket, Location, TicketCommand, TicketEvent, TicketQuery,
+    TicketView, TicketWithHistory,
 };
 use hotline_domain::{Action, Actor, Channel, DeptCode, RequestType, Status, TicketNo};
 
-use common::start;
+use common::{send, start};
 
 fn create(no: TicketNo, key: &str) -> TicketCommand {
     TicketCommand::Create {
@@ -50,21 +50,6 @@ fn act(no: TicketNo, key: &str, actor: Actor, action: Action) -> TicketCommand {
         ticket_no: no,
         action,
     }
-}
-
-/// Sends as the service that speaks for the command's actor (the ledger checks the caller).
-async fn send(bus: &Bus, cmd: &TicketCommand) -> Result<CommandAccepted, CallError> {
-    let actor = match cmd {
-        TicketCommand::Create { actor, .. } | TicketCommand::Act { actor, .. } => actor,
-    };
-    let caller = hotline_tickets::callers::sender_of(actor).expect("a service's actor");
-    rpc::call(
-        bus,
-        bus.subjects.ticket_commands_from(caller),
-        cmd,
-        Duration::from_secs(5),
-    )
-    .await
 }
 
 fn dept(code: &str) -> DeptCode {

@@ -2,36 +2,18 @@
 //! waiting for review (the latest of several), and no other row carries one; a ticket says
 //! whether its extension request waits for a decision.
 
-use std::time::Duration;
-
 use hotline_auth::Role;
 use hotline_bus::Bus;
-use hotline_bus::rpc::{self, CallError};
-use hotline_domain::contract::{Citizen, CommandAccepted, CreateTicket, Location, TicketCommand};
+use hotline_domain::contract::{Citizen, CreateTicket, Location, TicketCommand};
 use hotline_domain::ticket::ReturnDecision;
 use hotline_domain::{Action, Actor, Channel, DeptCode, RequestType, TicketNo};
 use serde_json::Value;
 
 mod common;
 
-use common::start;
+use common::{send, start};
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// Sends as the service that speaks for the command's actor (the ledger checks the caller).
-async fn send(bus: &Bus, cmd: &TicketCommand) -> Result<CommandAccepted, CallError> {
-    let actor = match cmd {
-        TicketCommand::Create { actor, .. } | TicketCommand::Act { actor, .. } => actor,
-    };
-    let caller = hotline_tickets::callers::sender_of(actor).expect("a service's actor");
-    rpc::call(
-        bus,
-        bus.subjects.ticket_commands_from(caller),
-        cmd,
-        Duration::from_secs(5),
-    )
-    .await
-}
 
 async fn create(bus: &Bus) -> TicketNo {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -5,7 +5,7 @@ use std::time::Duration;
 use hotline_auth::testing::TestIssuer;
 use hotline_bus::Bus;
 use hotline_bus::rpc::{self, CallError};
-use hotline_domain::contract::{TicketQuery, TicketView};
+use hotline_domain::contract::{CommandAccepted, TicketCommand, TicketQuery, TicketView};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -85,4 +85,20 @@ impl Running {
         self.shutdown.cancel();
         self.handle.await.expect("join").expect("clean shutdown");
     }
+}
+
+/// Sends as the service that speaks for the command's actor (the ledger checks the caller).
+#[allow(dead_code)] // not every test sends commands
+pub async fn send(bus: &Bus, cmd: &TicketCommand) -> Result<CommandAccepted, CallError> {
+    let actor = match cmd {
+        TicketCommand::Create { actor, .. } | TicketCommand::Act { actor, .. } => actor,
+    };
+    let caller = hotline_tickets::callers::sender_of(actor).expect("a service's actor");
+    rpc::call(
+        bus,
+        bus.subjects.ticket_commands_from(caller),
+        cmd,
+        Duration::from_secs(5),
+    )
+    .await
 }
