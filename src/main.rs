@@ -20,6 +20,12 @@ use clap::{Parser, Subcommand};
 use hotline_config::Settings;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc rather than glibc's malloc: the services allocate many small, short-lived buffers
+/// per ticket event on several threads, where glibc's free lists and arena locks showed as
+/// ~15% of the process's CPU (docs/performance.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "hotline",
