@@ -20,7 +20,7 @@ use hotline_bus::Envelope;
 use hotline_bus::consumer::HandleError;
 use hotline_calendar::WorkCalendar;
 use hotline_domain::contract::TicketEvent;
-use hotline_domain::{Action, Actor};
+use hotline_domain::{Action, Actor, Status};
 use sqlx::{PgPool, Row as _};
 
 use crate::answer::{Rating, Via};
@@ -96,6 +96,10 @@ async fn apply(cx: &Context, event: &TicketEvent) -> Result<(), SurveyError> {
             return Ok(());
         }
         ("created", _) => return Ok(()),
+        // A ticket's first dispatch (from 已受理) comes before any survey, so no 重办 of ours
+        // can wait for it: the flag is set only on a surveyed ticket, whose next dispatch is
+        // from 重办 (reopened). Nearly every dispatch is a first one; it costs no statement.
+        ("dispatch", _) if entry.from == Some(Status::Received) => return Ok(()),
         ("dispatch" | "redispatch", _) => return supervise_reopened(cx, event).await,
         _ => {}
     }
