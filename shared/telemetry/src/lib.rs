@@ -6,6 +6,7 @@
 //! department codes, never names, phones or addresses (see `hotline_domain::mask`).
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -96,6 +97,9 @@ pub fn init(
             .with(
                 tracing_subscriber::fmt::layer()
                     .compact()
+                    // Colours only for a person at a terminal: a log file or collector gets
+                    // plain text, and no span's fields are painted for nobody to see.
+                    .with_ansi(std::io::stdout().is_terminal())
                     .with_filter(filter),
             )
             .try_init()
