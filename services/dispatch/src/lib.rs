@@ -123,7 +123,7 @@ pub async fn write_decisions(pool: PgPool, mut rx: tokio::sync::mpsc::Receiver<D
     while rx.recv_many(&mut batch, 512).await > 0 {
         let rows = std::mem::take(&mut batch);
         let result: anyhow::Result<()> = async {
-            let mut tx = pool.begin().await?;
+            let mut tx = hotline_bus::db::begin_keyed(&pool).await?;
             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO dispatch.decision (ticket_no, event_id, outcome, lead, reason, via, category, confidence, matter, model, latency_ms) \

@@ -981,6 +981,9 @@ impl Store {
         let leaves: Vec<Option<&str>> = contacts.iter().map(|c| c.leaf.as_deref()).collect();
         let kinds: Vec<&str> = contacts.iter().map(|c| c.kind).collect();
         let ats: Vec<DateTime<Utc>> = contacts.iter().map(|c| c.at).collect();
+        // A batch of every ticket event's contacts, the leaf found by code: planned once per
+        // connection rather than for every batch (db::begin_keyed).
+        let mut tx = hotline_bus::db::begin_keyed(&self.pool).await?;
         sqlx::query(
             "INSERT INTO knowledge.contact (event_id, ticket_no, matter_code, leaf_code, item_code, kind, at) \
              SELECT u.event_id, u.ticket_no, u.matter_code, u.leaf_code, l.item_code, u.kind, u.at \
@@ -995,8 +998,9 @@ impl Store {
         .bind(&leaves)
         .bind(&kinds)
         .bind(&ats)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

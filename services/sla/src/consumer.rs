@@ -119,7 +119,8 @@ pub async fn apply(
     pool: &PgPool,
     event: &TicketEvent,
 ) -> Result<Applied, SlaError> {
-    let mut tx = pool.begin().await?;
+    // The clocks are found by ticket and id: plans made once (db::begin_keyed).
+    let mut tx = hotline_bus::db::begin_keyed(pool).await?;
     let (applied, events) = apply_in(engine, &mut tx, &[event]).await?;
     store::emit(&mut tx, &engine.subjects, Utc::now(), &events).await?;
     tx.commit().await?;
@@ -139,7 +140,7 @@ pub async fn apply_batch(
         return vec![apply(engine, pool, &events[0]).await];
     }
     let together = async {
-        let mut tx = pool.begin().await?;
+        let mut tx = hotline_bus::db::begin_keyed(pool).await?;
         let all: Vec<&TicketEvent> = events.iter().collect();
         let (applied, emitted) = apply_in(engine, &mut tx, &all).await?;
         store::emit(&mut tx, &engine.subjects, Utc::now(), &emitted).await?;

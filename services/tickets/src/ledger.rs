@@ -330,7 +330,10 @@ impl Batcher {
         &self,
         batch: &[Pending],
     ) -> anyhow::Result<Vec<Result<CommandAccepted, RemoteError>>> {
-        let mut tx = self.pool.begin().await.context("begin")?;
+        // Every statement of the batch finds its rows by key: plans made once (db::begin_keyed).
+        let mut tx = hotline_bus::db::begin_keyed(&self.pool)
+            .await
+            .context("begin")?;
         let keys: Vec<&str> = batch.iter().map(|p| p.command.idempotency_key()).collect();
         let mut replayed: HashMap<String, serde_json::Value> = HashMap::new();
         for row in sqlx::query("SELECT idempotency_key, reply FROM tickets.command_log WHERE idempotency_key = ANY($1)")

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
 
 /// How long a [`Transactions::PostgresOnly`] transaction may sit idle before Postgres ends
 /// its session.
@@ -68,6 +68,38 @@ pub async fn connect_for(
         .connect_with(options)
         .await
         .context("connecting to Postgres")
+}
+
+/// Begins a transaction for the hot path's batched statements (the ledger's group commit, the
+/// consumers' batches, the outbox relays): every one of them finds its rows by key (`= ANY($1)`,
+/// a join to `UNNEST` on a primary key, `ON CONFLICT`), so their plans need not be made again
+/// for each batch.
+///
+/// The pools plan every statement with its parameters ([`connect_for`]), which suits reports
+/// and searches; for the batches that planning was ~30% of Postgres' CPU per ticket
+/// (docs/performance.md, "plans made once", 12-04). A plan made once may be made while a table
+/// is small (a fresh database, an outbox that a NATS outage will fill), when a sequential scan
+/// looks cheapest and would stay cached as the table grows; `enable_seqscan = off` makes the
+/// planner take the index whenever one serves, whatever the table's size then. Both settings
+/// are `LOCAL`: they end with the transaction, and sent with its `BEGIN` they cost no round
+/// trip.
+pub async fn begin_keyed(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, Postgres>> {
+    pool.begin_with(KEYED_BEGIN).await
+}
+
+/// Plans made once per connection, and made to use an index whenever the statement has one.
+const KEYED_BEGIN: &str =
+    "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
+
+/// The settings of [`begin_keyed`] for the whole session of a connection that runs only keyed
+/// statements (an outbox relay's own connection).
+pub async fn keyed_session(conn: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+    use sqlx::Executor as _;
+    conn.execute(sqlx::raw_sql(
+        "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off",
+    ))
+    .await
+    .map(|_| ())
 }
 
 /// Runs a service's migrations in its own schema, with its own migration table, so that services

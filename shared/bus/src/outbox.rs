@@ -353,6 +353,11 @@ impl Relay {
         )
         .await
         .context("setting the relay's statement timeout")?;
+        // The relay reads the oldest events by id and deletes them by id: plans made once, on
+        // the index, even while a NATS outage fills the outbox (db::begin_keyed).
+        self.bounded(crate::db::keyed_session(&mut conn))
+            .await
+            .context("setting the relay's plans")?;
         self.ensure_lease_table(&mut conn).await?;
         loop {
             if shutdown.is_cancelled() {
