@@ -245,6 +245,8 @@ fn summarize_driven(name: &str, d: Driven) -> Run {
 pub(crate) struct Fresh {
     admin_url: String,
     database: String,
+    namespace: String,
+    nats: hotline_config::Nats,
 }
 
 impl Fresh {
@@ -264,10 +266,42 @@ impl Fresh {
         Ok(Fresh {
             admin_url,
             database,
+            namespace: settings.namespace.clone(),
+            nats: settings.nats.clone(),
         })
     }
 
     pub(crate) async fn drop(self) -> anyhow::Result<()> {
+        // Best effort: a run whose figures are in must not fail on its clean-up (a cluster
+        // still electing leaders after a node was killed may time a deletion out).
+        if let Err(e) = self.drop_streams().await {
+            eprintln!(
+                "bench: the run's streams (namespace {}) were not all deleted: {e:#}",
+                self.namespace
+            );
+        }
+        self.drop_database().await
+    }
+
+    /// The run's streams and KV buckets (their names start with the namespace): left behind,
+    /// every run adds its tickets to the server's store, and a server holding gigabytes of
+    /// old runs starts slower and slows the next run's measurements.
+    async fn drop_streams(&self) -> anyhow::Result<()> {
+        use futures::TryStreamExt as _;
+        let bus = hotline_bus::Bus::connect_with(&self.nats, &self.namespace, "setup").await?;
+        let names: Vec<String> = bus.js.stream_names().try_collect().await?;
+        for name in names {
+            if stream_of_run(&name, &self.namespace) {
+                bus.js
+                    .delete_stream(&name)
+                    .await
+                    .with_context(|| format!("deleting the run's stream {name}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn drop_database(&self) -> anyhow::Result<()> {
         use sqlx::Connection as _;
         let mut conn = sqlx::PgConnection::connect(&self.admin_url).await?;
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database);
@@ -292,6 +326,17 @@ impl Fresh {
             }
         }
     }
+}
+
+/// Whether the stream `name` belongs to the run on `namespace`: `<NS>_…` or its KV bucket
+/// `KV_<NS>_…`, and nothing else on the server (the local platform's, another run's whose
+/// namespace merely starts the same).
+fn stream_of_run(name: &str, namespace: &str) -> bool {
+    let ns = namespace.to_uppercase();
+    name.strip_prefix("KV_")
+        .unwrap_or(name)
+        .strip_prefix(ns.as_str())
+        .is_some_and(|rest| rest.starts_with('_'))
 }
 
 pub async fn run(settings: Settings, args: Args) -> anyhow::Result<()> {
@@ -1045,4 +1090,32 @@ async fn post_all(
         }
     }
     Ok(early_latencies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_of_run;
+
+    #[test]
+    fn a_run_deletes_its_own_streams_and_buckets_only() {
+        for ours in [
+            "BENCH1A2B3C4D_TICKETS",
+            "BENCH1A2B3C4D_TICKETS_BENCH_RAW",
+            "KV_BENCH1A2B3C4D_TICKET_NUMBERS",
+        ] {
+            assert!(stream_of_run(ours, "bench1a2b3c4d"), "{ours}");
+        }
+        for theirs in [
+            // the local platform, another run whose namespace starts the same, a bucket of
+            // another namespace, a bare prefix
+            "HOTLINE_TICKETS",
+            "BENCH1A2B3C4DE_TICKETS",
+            "KV_HOTLINE_DIRECTORY",
+            "BENCH1A2B3C4D",
+            "KV_BENCH1A2B3C4D",
+            "XBENCH1A2B3C4D_TICKETS",
+        ] {
+            assert!(!stream_of_run(theirs, "bench1a2b3c4d"), "{theirs}");
+        }
+    }
 }
