@@ -351,15 +351,31 @@ async fn write(conn: &mut sqlx::PgConnection, writes: Writes) -> Result<(), SlaE
             ats.push(at);
             seqs.push(seq);
         }
-        // The clocks close, and a request nobody decided before its stage ended has nothing
-        // left to extend.
+        // The clocks close, a request nobody decided before its stage ended has nothing left
+        // to extend, and the day's figures count them (figures::DAY_ENDED_SQL) in the same
+        // statement: no round trip more. A clock closes once (`closed_at IS NULL`), so a
+        // redelivered batch counts nothing twice; the rows are added in key order so two
+        // replicas' batches lock a day's rows in the same order.
         sqlx::query(
-            "WITH closed AS (UPDATE sla.clock AS c SET state = u.state, closed_at = u.at,              closed_seq = u.seq, next_step = NULL, next_fire_at = NULL              FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::int[])              AS u(id, state, at, seq) WHERE c.id = u.id RETURNING c.id)              UPDATE sla.extension SET status = 'lapsed'              WHERE clock_id IN (SELECT id FROM closed) AND status = 'pending'",
+            "WITH closed AS (UPDATE sla.clock AS c SET state = u.state, closed_at = u.at, \
+             closed_seq = u.seq, next_step = NULL, next_fire_at = NULL \
+             FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::int[]) \
+             AS u(id, state, at, seq) WHERE c.id = u.id AND c.closed_at IS NULL \
+             RETURNING c.id, c.department, c.stage, c.state, c.closed_at), \
+             lapsed AS (UPDATE sla.extension SET status = 'lapsed' \
+             WHERE clock_id IN (SELECT id FROM closed) AND status = 'pending') \
+             INSERT INTO sla.day_ended AS d (day, department, stage, ended, on_time) \
+             SELECT (closed_at AT TIME ZONE $5)::date, COALESCE(department, 'centre'), stage, \
+             count(*), count(*) FILTER (WHERE state = 'met') FROM closed \
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 \
+             ON CONFLICT (day, department, stage) DO UPDATE \
+             SET ended = d.ended + EXCLUDED.ended, on_time = d.on_time + EXCLUDED.on_time",
         )
         .bind(&ids)
         .bind(&states)
         .bind(&ats)
         .bind(&seqs)
+        .bind(crate::figures::TIME_ZONE)
         .execute(&mut *conn)
         .await?;
     }

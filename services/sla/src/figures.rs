@@ -110,17 +110,68 @@ fn rate(on_time: i64, ended: i64) -> Option<f64> {
     (ended > 0).then(|| on_time as f64 / ended as f64)
 }
 
-/// A period's ended clocks by department and stage, and how many were on time ($1, $2: the
-/// period; $3: a department or NULL; $4: a stage or NULL). Read from `clock_closed_figures`
-/// alone (an index-only scan; test: tests/figures_plan.rs).
-pub const ENDED_SQL: &str = "SELECT COALESCE(department, 'centre') AS department, stage, count(*) AS ended, \
-         count(*) FILTER (WHERE state = 'met') AS on_time FROM sla.clock \
-         WHERE closed_at >= $1 AND closed_at < $2 \
-         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
-         AND ($4::text IS NULL OR stage = $4) GROUP BY 1, 2";
+/// The city's time zone, whose dates the daily rollups (`sla.day_ended`, `sla.day_steps`) are
+/// counted by: the SLA calendar's (test: `the_rollups_count_by_the_calendars_days`).
+pub const TIME_ZONE: &str = "Asia/Shanghai";
 
-/// The clocks overdue now by department and stage ($5: now). Read from
-/// `clock_overdue_figures` alone.
+/// A period cut for the daily rollups: the whole local days inside it, read from the rollups,
+/// and the partial days before and after them, read from the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaySplit {
+    /// The rows before the first whole day: `[period.from, head_end)`.
+    pub head_end: DateTime<Utc>,
+    /// The rows after the last whole day: `[tail_start, period.to)`.
+    pub tail_start: DateTime<Utc>,
+    /// The whole days `[first_day, end_day)` (empty when equal).
+    pub first_day: NaiveDate,
+    pub end_day: NaiveDate,
+}
+
+impl Period {
+    pub fn split_days(&self) -> DaySplit {
+        let from = crate::calendar::to_local(self.from);
+        let first = if from.time() == chrono::NaiveTime::MIN {
+            from.date()
+        } else {
+            from.date().succ_opt().unwrap_or(NaiveDate::MAX)
+        };
+        let end = crate::calendar::to_local(self.to).date();
+        if first < end {
+            DaySplit {
+                head_end: crate::calendar::to_utc(first.and_time(chrono::NaiveTime::MIN)),
+                tail_start: crate::calendar::to_utc(end.and_time(chrono::NaiveTime::MIN)),
+                first_day: first,
+                end_day: end,
+            }
+        } else {
+            // No whole day: the rows of the whole period, no rollup.
+            DaySplit {
+                head_end: self.to,
+                tail_start: self.to,
+                first_day: first,
+                end_day: first,
+            }
+        }
+    }
+}
+
+/// A period's ended clocks by department and stage, and how many were on time ($1, $2: the
+/// period; $3: a department or NULL; $4: a stage or NULL; $5..$8: its [`DaySplit`]). The
+/// partial days are read from `clock_closed_figures` alone (an index-only scan), the whole days
+/// from `sla.day_ended` (test: tests/figures_plan.rs).
+pub const ENDED_SQL: &str = "SELECT department, stage, sum(ended)::int8 AS ended, \
+         sum(on_time)::int8 AS on_time FROM ( \
+         SELECT COALESCE(department, 'centre') AS department, stage, 1 AS ended, \
+         (state = 'met')::int AS on_time FROM sla.clock WHERE closed_at >= $1 AND closed_at < $5 \
+         UNION ALL SELECT COALESCE(department, 'centre'), stage, 1, (state = 'met')::int \
+         FROM sla.clock WHERE closed_at >= $6 AND closed_at < $2 \
+         UNION ALL SELECT department, stage, ended, on_time FROM sla.day_ended \
+         WHERE day >= $7 AND day < $8) AS t \
+         WHERE ($3::text IS NULL OR department = $3) AND ($4::text IS NULL OR stage = $4) \
+         GROUP BY 1, 2";
+
+/// The clocks overdue now by department and stage ($5: now; $1, $2 unused, to share the
+/// others' parameters). Read from `clock_overdue_figures` alone.
 pub const OVERDUE_SQL: &str = "SELECT COALESCE(department, 'centre') AS department, stage, count(*) AS n, \
          EXTRACT(EPOCH FROM ($5 - min(due_at)))::float8 / 3600 AS oldest, \
          EXTRACT(EPOCH FROM avg($5 - due_at))::float8 / 3600 AS mean \
@@ -129,13 +180,19 @@ pub const OVERDUE_SQL: &str = "SELECT COALESCE(department, 'centre') AS departme
          AND ($4::text IS NULL OR stage = $4) AND $1::timestamptz IS NOT NULL \
          AND $2::timestamptz IS NOT NULL GROUP BY 1, 2";
 
-/// A period's fired ladder steps by department, stage and kind. Read from
-/// `event_log_fired_figures` alone.
-pub const STEPS_SQL: &str = "SELECT COALESCE(department, 'centre') AS department, stage, kind, count(*) AS n \
-         FROM sla.event_log WHERE fired_at >= $1 AND fired_at < $2 \
-         AND kind IN ('warning', 'overdue', 'supervised', 'escalated') \
-         AND ($3::text IS NULL OR COALESCE(department, 'centre') = $3) \
-         AND ($4::text IS NULL OR stage = $4) GROUP BY 1, 2, 3";
+/// A period's fired ladder steps by department, stage and kind (parameters as [`ENDED_SQL`]'s).
+/// The partial days are read from `event_log_fired_figures` alone, the whole days from
+/// `sla.day_steps`.
+pub const STEPS_SQL: &str = "SELECT department, stage, kind, sum(n)::int8 AS n FROM ( \
+         SELECT COALESCE(department, 'centre') AS department, stage, kind, 1 AS n \
+         FROM sla.event_log WHERE fired_at >= $1 AND fired_at < $5 \
+         UNION ALL SELECT COALESCE(department, 'centre'), stage, kind, 1 \
+         FROM sla.event_log WHERE fired_at >= $6 AND fired_at < $2 \
+         UNION ALL SELECT department, stage, kind, n FROM sla.day_steps \
+         WHERE day >= $7 AND day < $8) AS t \
+         WHERE kind IN ('warning', 'overdue', 'supervised', 'escalated') \
+         AND ($3::text IS NULL OR department = $3) AND ($4::text IS NULL OR stage = $4) \
+         GROUP BY 1, 2, 3";
 
 /// The figures for `period`, optionally for one department (`centre` for the centre's stages)
 /// and one stage.
@@ -147,12 +204,17 @@ pub async fn figures(
     now: DateTime<Utc>,
 ) -> Result<Figures, SlaError> {
     let stage = stage.map(Stage::as_str);
+    let split = period.split_days();
     let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
     let ended = sqlx::query(ENDED_SQL)
         .bind(period.from)
         .bind(period.to)
         .bind(department)
         .bind(stage)
+        .bind(split.head_end)
+        .bind(split.tail_start)
+        .bind(split.first_day)
+        .bind(split.end_day)
         .fetch_all(pool)
         .await?;
     for r in ended {
@@ -182,6 +244,10 @@ pub async fn figures(
         .bind(period.to)
         .bind(department)
         .bind(stage)
+        .bind(split.head_end)
+        .bind(split.tail_start)
+        .bind(split.first_day)
+        .bind(split.end_day)
         .fetch_all(pool)
         .await?;
     for r in steps {
@@ -211,6 +277,40 @@ pub async fn figures(
         overdue_now: rows.iter().map(|r| r.overdue_now).sum(),
         rows,
     })
+}
+
+/// Counts the daily rollups again from the clocks and the log, in one transaction: for rows
+/// changed behind the service's back (a restore, the console bench moving its tickets back in
+/// time). The service keeps them itself in every other case.
+///
+/// The lock makes a close or firing that runs meanwhile wait for the recount and then add
+/// itself, so none is counted twice or lost.
+pub async fn recount_days(pool: &PgPool) -> Result<(), SlaError> {
+    let mut tx = pool.begin().await?;
+    for sql in [
+        "LOCK TABLE sla.day_ended, sla.day_steps IN EXCLUSIVE MODE",
+        "DELETE FROM sla.day_ended",
+        "INSERT INTO sla.day_ended (day, department, stage, ended, on_time) \
+         SELECT (closed_at AT TIME ZONE $1)::date, COALESCE(department, 'centre'), stage, \
+         count(*), count(*) FILTER (WHERE state = 'met') \
+         FROM sla.clock WHERE closed_at IS NOT NULL GROUP BY 1, 2, 3",
+        "DELETE FROM sla.day_steps",
+        "INSERT INTO sla.day_steps (day, department, stage, kind, n) \
+         SELECT (fired_at AT TIME ZONE $1)::date, COALESCE(department, 'centre'), stage, kind, \
+         count(*) FROM sla.event_log \
+         WHERE kind IN ('warning', 'overdue', 'supervised', 'escalated') \
+         GROUP BY 1, 2, 3, 4",
+    ] {
+        let query = sqlx::query(sql);
+        let query = if sql.contains("$1") {
+            query.bind(TIME_ZONE)
+        } else {
+            query
+        };
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 fn entry(rows: &mut BTreeMap<(String, String), Row>, key: (String, String)) -> &mut Row {
@@ -284,5 +384,65 @@ mod tests {
         ));
         assert!(Period::parse(Some("2026-12-10"), Some("2026-12-01"), now()).is_err());
         assert!(Period::parse(Some("2024-01-01"), Some("2026-12-01"), now()).is_err());
+    }
+
+    fn local(s: &str) -> DateTime<Utc> {
+        crate::calendar::to_utc(
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("time"),
+        )
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn the_rollups_count_by_the_calendars_days() {
+        assert_eq!(TIME_ZONE, crate::calendar::TIME_ZONE.name());
+    }
+
+    #[test]
+    fn a_period_of_dates_is_read_from_the_rollups_alone() {
+        let now = local("2026-12-05 10:00");
+        let p = Period::parse(Some("2026-11-01"), Some("2026-11-30"), now).expect("period");
+        let s = p.split_days();
+        assert_eq!(
+            (s.first_day, s.end_day),
+            (day("2026-11-01"), day("2026-12-01"))
+        );
+        assert_eq!((s.head_end, s.tail_start), (p.from, p.to), "no partial day");
+    }
+
+    #[test]
+    fn the_last_thirty_days_read_their_partial_first_and_last_day_from_the_rows() {
+        let now = local("2026-12-05 10:30");
+        let p = Period::parse(None, None, now).expect("period");
+        let s = p.split_days();
+        assert_eq!(
+            (s.first_day, s.end_day),
+            (day("2026-11-06"), day("2026-12-05"))
+        );
+        assert_eq!(s.head_end, local("2026-11-06 00:00"));
+        assert_eq!(s.tail_start, local("2026-12-05 00:00"));
+        assert!(p.from < s.head_end && s.tail_start < p.to);
+    }
+
+    #[test]
+    fn a_period_within_one_day_is_read_from_the_rows_alone() {
+        let p = Period {
+            from: local("2026-12-05 08:00"),
+            to: local("2026-12-05 18:00"),
+        };
+        let s = p.split_days();
+        assert_eq!(s.first_day, s.end_day, "no whole day");
+        assert_eq!((s.head_end, s.tail_start), (p.to, p.to));
+        // Across midnight but no whole day either.
+        let p = Period {
+            from: local("2026-12-04 20:00"),
+            to: local("2026-12-05 06:00"),
+        };
+        let s = p.split_days();
+        assert_eq!(s.first_day, s.end_day);
+        assert_eq!(s.head_end, p.to);
     }
 }

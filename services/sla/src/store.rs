@@ -264,13 +264,22 @@ pub async fn emit(
     let scheduled: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.scheduled_at).collect();
     let dues: Vec<DateTime<Utc>> = events.iter().map(|e| e.event.due_at).collect();
     let details: Vec<String> = events.iter().map(|e| e.detail.to_string()).collect();
+    // The day's figures count the ladder's steps in the same statement
+    // (figures::DAY_STEPS_SQL); the consumer's events (met, paused, …) add no row.
     sqlx::query(
-        "INSERT INTO sla.event_log (event_id, clock_id, ticket_no, stage, department, kind, \
-         scheduled_at, fired_at, due_at, detail) SELECT u.event_id, u.clock_id, u.ticket_no, \
-         u.stage, u.department, u.kind, u.scheduled_at, $8, u.due_at, u.detail::jsonb FROM \
+        "WITH logged AS (INSERT INTO sla.event_log (event_id, clock_id, ticket_no, stage, \
+         department, kind, scheduled_at, fired_at, due_at, detail) SELECT u.event_id, \
+         u.clock_id, u.ticket_no, u.stage, u.department, u.kind, u.scheduled_at, $8, u.due_at, \
+         u.detail::jsonb FROM \
          UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
          $7::timestamptz[], $9::timestamptz[], $10::text[]) AS u(event_id, clock_id, ticket_no, \
-         stage, department, kind, scheduled_at, due_at, detail)",
+         stage, department, kind, scheduled_at, due_at, detail) \
+         RETURNING stage, department, kind) \
+         INSERT INTO sla.day_steps AS d (day, department, stage, kind, n) \
+         SELECT ($8 AT TIME ZONE $11)::date, COALESCE(department, 'centre'), stage, kind, count(*) \
+         FROM logged WHERE kind IN ('warning', 'overdue', 'supervised', 'escalated') \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 \
+         ON CONFLICT (day, department, stage, kind) DO UPDATE SET n = d.n + EXCLUDED.n",
     )
     .bind(&ids)
     .bind(&clocks)
@@ -282,6 +291,7 @@ pub async fn emit(
     .bind(fired_at)
     .bind(&dues)
     .bind(&details)
+    .bind(crate::figures::TIME_ZONE)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -462,6 +462,38 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
         .expect("json");
     assert_eq!(figures["sign_off_on_time_rate"], 1.0);
     assert_eq!(figures["completion_on_time_rate"], 0.0);
+    // The same clocks over whole days, read from the daily rollups alone.
+    let by_days: Value = r
+        .authed(format!(
+            "{}/v1/figures?department=GZ-TH&{}",
+            r.http,
+            rollup_days()
+        ))
+        .await
+        .expect("figures")
+        .json()
+        .await
+        .expect("json");
+    let ended = counts(&figures, &["ended", "on_time"]);
+    assert!(ended.iter().any(|row| row[2] == 1), "{ended:?}");
+    assert_eq!(counts(&by_days, &["ended", "on_time"]), ended);
+    assert_eq!(by_days["completion_on_time_rate"], 0.0);
+    // Counted again from the clocks, the rollups are what the service kept.
+    hotline_sla::figures::recount_days(&r.pool)
+        .await
+        .expect("recount");
+    let recounted: Value = r
+        .authed(format!(
+            "{}/v1/figures?department=GZ-TH&{}",
+            r.http,
+            rollup_days()
+        ))
+        .await
+        .expect("figures")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(counts(&recounted, &["ended", "on_time"]), ended);
     let bad = r
         .authed(format!("{}/v1/figures?from=2026-02-30", r.http))
         .await
@@ -562,6 +594,24 @@ async fn an_overdue_clock_ends_in_a_supervision_order_in_the_ledger() {
         .await
         .expect("json");
     assert_eq!(figures["overdue_now"], 1);
+    // The ladder's steps over whole days, read from the daily rollups alone.
+    let by_days: Value = r
+        .authed(format!(
+            "{}/v1/figures?stage=handling&{}",
+            r.http,
+            rollup_days()
+        ))
+        .await
+        .expect("figures")
+        .json()
+        .await
+        .expect("json");
+    let steps = counts(&figures, &["warnings", "overdue", "supervised"]);
+    assert!(steps.iter().any(|row| row[4] == 1), "{steps:?}");
+    assert_eq!(
+        counts(&by_days, &["warnings", "overdue", "supervised"]),
+        steps
+    );
     assert!(
         figures["rows"][0]["oldest_overdue_hours"]
             .as_f64()
@@ -569,6 +619,27 @@ async fn an_overdue_clock_ends_in_a_supervision_order_in_the_ledger() {
             > 200.0
     );
     r.stop().await;
+}
+
+/// Yesterday and today in the city as a period of dates: whole days, which the figures read
+/// from their daily rollups alone (yesterday too, for a test that runs across midnight).
+fn rollup_days() -> String {
+    let today = hotline_sla::calendar::to_local(Utc::now()).date();
+    format!("from={}&to={today}", today - Span::days(1))
+}
+
+/// The figures' rows as (department, stage, the named counts…), to compare two periods'.
+fn counts(figures: &Value, fields: &[&str]) -> Vec<Vec<Value>> {
+    let rows = figures["rows"].as_array().expect("rows");
+    rows.iter()
+        .map(|row| {
+            [&"department", &"stage"]
+                .into_iter()
+                .chain(fields)
+                .map(|f| row[*f].clone())
+                .collect()
+        })
+        .collect()
 }
 
 trait Whole {
