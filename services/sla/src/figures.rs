@@ -128,18 +128,30 @@ pub struct DaySplit {
 }
 
 impl Period {
-    pub fn split_days(&self) -> DaySplit {
+    /// The period cut at its whole days. A period that runs to `now` or later has its last day
+    /// whole: nothing of it has happened after now, so the day's rollup is its rows so far
+    /// (the default period, the last 30 days, reads only part of its first day from the rows).
+    pub fn split_days(&self, now: DateTime<Utc>) -> DaySplit {
         let from = crate::calendar::to_local(self.from);
         let first = if from.time() == chrono::NaiveTime::MIN {
             from.date()
         } else {
             from.date().succ_opt().unwrap_or(NaiveDate::MAX)
         };
-        let end = crate::calendar::to_local(self.to).date();
+        let to = crate::calendar::to_local(self.to);
+        let (end, tail_start) = if self.to >= now && to.time() != chrono::NaiveTime::MIN {
+            (to.date().succ_opt().unwrap_or(NaiveDate::MAX), self.to)
+        } else {
+            let end = to.date();
+            (
+                end,
+                crate::calendar::to_utc(end.and_time(chrono::NaiveTime::MIN)),
+            )
+        };
         if first < end {
             DaySplit {
                 head_end: crate::calendar::to_utc(first.and_time(chrono::NaiveTime::MIN)),
-                tail_start: crate::calendar::to_utc(end.and_time(chrono::NaiveTime::MIN)),
+                tail_start,
                 first_day: first,
                 end_day: end,
             }
@@ -204,7 +216,7 @@ pub async fn figures(
     now: DateTime<Utc>,
 ) -> Result<Figures, SlaError> {
     let stage = stage.map(Stage::as_str);
-    let split = period.split_days();
+    let split = period.split_days(now);
     let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
     let ended = sqlx::query(ENDED_SQL)
         .bind(period.from)
@@ -405,7 +417,7 @@ mod tests {
     fn a_period_of_dates_is_read_from_the_rollups_alone() {
         let now = local("2026-12-05 10:00");
         let p = Period::parse(Some("2026-11-01"), Some("2026-11-30"), now).expect("period");
-        let s = p.split_days();
+        let s = p.split_days(now);
         assert_eq!(
             (s.first_day, s.end_day),
             (day("2026-11-01"), day("2026-12-01"))
@@ -414,17 +426,34 @@ mod tests {
     }
 
     #[test]
-    fn the_last_thirty_days_read_their_partial_first_and_last_day_from_the_rows() {
+    fn the_last_thirty_days_read_only_their_partial_first_day_from_the_rows() {
         let now = local("2026-12-05 10:30");
         let p = Period::parse(None, None, now).expect("period");
-        let s = p.split_days();
+        let s = p.split_days(now);
+        // Today so far is today's rollup: nothing of it has happened after now.
         assert_eq!(
             (s.first_day, s.end_day),
-            (day("2026-11-06"), day("2026-12-05"))
+            (day("2026-11-06"), day("2026-12-06"))
         );
         assert_eq!(s.head_end, local("2026-11-06 00:00"));
-        assert_eq!(s.tail_start, local("2026-12-05 00:00"));
-        assert!(p.from < s.head_end && s.tail_start < p.to);
+        assert!(p.from < s.head_end);
+        assert_eq!(s.tail_start, p.to, "no rows after the last day");
+    }
+
+    #[test]
+    fn a_period_that_ended_reads_its_partial_last_day_from_the_rows() {
+        let now = local("2026-12-05 10:30");
+        let p = Period {
+            from: local("2026-11-20 00:00"),
+            to: local("2026-12-04 18:00"),
+        };
+        let s = p.split_days(now);
+        assert_eq!(
+            (s.first_day, s.end_day),
+            (day("2026-11-20"), day("2026-12-04"))
+        );
+        assert_eq!(s.head_end, p.from);
+        assert_eq!(s.tail_start, local("2026-12-04 00:00"));
     }
 
     #[test]
@@ -433,7 +462,7 @@ mod tests {
             from: local("2026-12-05 08:00"),
             to: local("2026-12-05 18:00"),
         };
-        let s = p.split_days();
+        let s = p.split_days(local("2026-12-06 09:00"));
         assert_eq!(s.first_day, s.end_day, "no whole day");
         assert_eq!((s.head_end, s.tail_start), (p.to, p.to));
         // Across midnight but no whole day either.
@@ -441,7 +470,7 @@ mod tests {
             from: local("2026-12-04 20:00"),
             to: local("2026-12-05 06:00"),
         };
-        let s = p.split_days();
+        let s = p.split_days(local("2026-12-06 09:00"));
         assert_eq!(s.first_day, s.end_day);
         assert_eq!(s.head_end, p.to);
     }

@@ -33,7 +33,7 @@ async fn plan(pool: &sqlx::PgPool, sql: &str) -> String {
         .bind(None::<String>);
     if sql.contains("$8") {
         // The counts over days: the period cut at its whole days.
-        let split = period.split_days();
+        let split = period.split_days(now);
         query = query
             .bind(split.head_end)
             .bind(split.tail_start)
