@@ -475,6 +475,19 @@ async fn dissatisfied_by_link_reopens_to_the_same_department_and_satisfied_close
     );
     assert_eq!(th["satisfaction_rate"].as_f64(), Some(0.5));
     assert_eq!(th["call_satisfaction_rate"].as_f64(), Some(1.0));
+    // The total is every department's surveys together.
+    let sum = |field: &str| -> i64 {
+        figures["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter_map(|row| row[field].as_i64())
+            .sum()
+    };
+    assert_eq!(figures["total"]["key"], "all");
+    assert_eq!(figures["total"]["answered"].as_i64(), Some(sum("answered")));
+    assert_eq!(figures["total"]["surveys"].as_i64(), Some(sum("surveys")));
+    assert!(sum("answered") >= 2);
     let csv = r
         .web
         .get(format!("{}/v1/figures.csv?by=channel", r.http))
