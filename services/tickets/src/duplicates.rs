@@ -689,6 +689,9 @@ mod tests {
             4,
             "every partial index of the migration holds exactly the open statuses"
         );
+        // The department's inbox (store::list_sql) writes it out for this one.
+        let open_handlers = include_str!("../migrations/20261213000001_open_handlers.sql");
+        assert_eq!(open_handlers.matches(predicate).count(), 1);
     }
 
     #[test]
