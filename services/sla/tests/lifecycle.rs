@@ -85,6 +85,16 @@ async fn start() -> Running {
 
 impl Running {
     /// GET with the supervisor's token.
+    /// `GET /v1/figures?{query}` as JSON.
+    async fn figures(&self, query: &str) -> Value {
+        self.authed(format!("{}/v1/figures?{query}", self.http))
+            .await
+            .expect("figures")
+            .json()
+            .await
+            .expect("json")
+    }
+
     async fn authed(&self, url: String) -> reqwest::Result<reqwest::Response> {
         reqwest::Client::new()
             .get(url)
@@ -453,27 +463,13 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
     r.running(no, "callback").await;
     r.clock_where(no, "handling", |c| c["state"] == "breached")
         .await;
-    let figures: Value = r
-        .authed(format!("{}/v1/figures?department=GZ-TH", r.http))
-        .await
-        .expect("figures")
-        .json()
-        .await
-        .expect("json");
+    let figures = r.figures("department=GZ-TH").await;
     assert_eq!(figures["sign_off_on_time_rate"], 1.0);
     assert_eq!(figures["completion_on_time_rate"], 0.0);
     // The same clocks over whole days, read from the daily rollups alone.
-    let by_days: Value = r
-        .authed(format!(
-            "{}/v1/figures?department=GZ-TH&{}",
-            r.http,
-            rollup_days()
-        ))
-        .await
-        .expect("figures")
-        .json()
-        .await
-        .expect("json");
+    let by_days = r
+        .figures(&format!("department=GZ-TH&{}", rollup_days()))
+        .await;
     let ended = counts(&figures, &["ended", "on_time"]);
     assert!(ended.iter().any(|row| row[2] == 1), "{ended:?}");
     assert_eq!(counts(&by_days, &["ended", "on_time"]), ended);
@@ -482,17 +478,9 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
     hotline_sla::figures::recount_days(&r.pool)
         .await
         .expect("recount");
-    let recounted: Value = r
-        .authed(format!(
-            "{}/v1/figures?department=GZ-TH&{}",
-            r.http,
-            rollup_days()
-        ))
-        .await
-        .expect("figures")
-        .json()
-        .await
-        .expect("json");
+    let recounted = r
+        .figures(&format!("department=GZ-TH&{}", rollup_days()))
+        .await;
     assert_eq!(counts(&recounted, &["ended", "on_time"]), ended);
     let bad = r
         .authed(format!("{}/v1/figures?from=2026-02-30", r.http))
@@ -586,26 +574,12 @@ async fn an_overdue_clock_ends_in_a_supervision_order_in_the_ledger() {
         .expect("json");
     assert_eq!(report["supervised"], 1);
     assert_eq!(report["clocks"][0]["ticket_no"], no.to_string());
-    let figures: Value = r
-        .authed(format!("{}/v1/figures?stage=handling", r.http))
-        .await
-        .expect("figures")
-        .json()
-        .await
-        .expect("json");
+    let figures = r.figures("stage=handling").await;
     assert_eq!(figures["overdue_now"], 1);
     // The ladder's steps over whole days, read from the daily rollups alone.
-    let by_days: Value = r
-        .authed(format!(
-            "{}/v1/figures?stage=handling&{}",
-            r.http,
-            rollup_days()
-        ))
-        .await
-        .expect("figures")
-        .json()
-        .await
-        .expect("json");
+    let by_days = r
+        .figures(&format!("stage=handling&{}", rollup_days()))
+        .await;
     let steps = counts(&figures, &["warnings", "overdue", "supervised"]);
     assert!(steps.iter().any(|row| row[4] == 1), "{steps:?}");
     assert_eq!(
