@@ -98,10 +98,28 @@ pub async fn start(n: usize) -> anyhow::Result<NatsCluster> {
 }
 
 /// [`start`] with a given binary.
+///
+/// The ports are free when chosen but only bound when the servers start: a test running beside
+/// may take one in between, and that node exits at once. Such a start is tried again on new
+/// ports, three times at most.
 pub async fn start_with(bin: &Path, n: usize) -> anyhow::Result<NatsCluster> {
     if n == 0 {
         bail!("a cluster needs at least one node");
     }
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match start_once(bin, n).await {
+            Ok(cluster) => return Ok(cluster),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    bail!(
+        "a {n}-node NATS cluster did not start: {}",
+        failures.join("; then ")
+    )
+}
+
+async fn start_once(bin: &Path, n: usize) -> anyhow::Result<NatsCluster> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let dir = std::env::temp_dir().join(format!("hotline-nats-cluster-{}", &id[..12]));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -151,7 +169,7 @@ pub async fn start_with(bin: &Path, n: usize) -> anyhow::Result<NatsCluster> {
     for i in 0..n {
         cluster.spawn(i)?;
     }
-    cluster.wait_ready(Duration::from_secs(30)).await?;
+    cluster.settle(Duration::from_secs(30)).await?;
     Ok(cluster)
 }
 
@@ -225,6 +243,37 @@ impl NatsCluster {
             .with_context(|| format!("starting {} ({})", node.name, self.bin.display()))?;
         node.child = Some(child);
         Ok(())
+    }
+
+    /// [`NatsCluster::wait_ready`] for a fresh start, which also fails at once when a node has
+    /// exited (a port taken), with the end of its log.
+    async fn settle(&mut self, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            for node in &mut self.nodes {
+                let exited = match node.child.as_mut() {
+                    Some(child) => child.try_wait()?,
+                    None => None,
+                };
+                if let Some(status) = exited {
+                    let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+                    bail!("{} exited ({status}): {tail}", node.name);
+                }
+            }
+            let last = match self.readiness().await {
+                Ok(()) => return Ok(()),
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() > deadline {
+                bail!(
+                    "the NATS cluster was not ready within {within:?}: {last} (logs in {})",
+                    self.dir.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Waits until every running node reports JetStream healthy and the meta leader counts
@@ -329,6 +378,22 @@ async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    /// A node that exits at once (here: a "server" that is `false`) fails its start without
+    /// waiting out the readiness limit, and the start is tried again, three times in all.
+    #[tokio::test]
+    async fn a_node_that_exits_fails_the_start_at_once_and_it_is_tried_again() {
+        let started = std::time::Instant::now();
+        let err = super::start_with(std::path::Path::new("false"), 3)
+            .await
+            .expect_err("no server");
+        let message = format!("{err:#}");
+        assert_eq!(message.matches("exited").count(), 3, "{message}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{message}"
+        );
+    }
+
     #[test]
     fn versions_are_read_from_the_servers_banner() {
         assert_eq!(
