@@ -169,7 +169,7 @@ async fn start_once(bin: &Path, n: usize) -> anyhow::Result<NatsCluster> {
     for i in 0..n {
         cluster.spawn(i)?;
     }
-    cluster.settle(Duration::from_secs(30)).await?;
+    cluster.wait_ready(Duration::from_secs(30)).await?;
     Ok(cluster)
 }
 
@@ -245,9 +245,11 @@ impl NatsCluster {
         Ok(())
     }
 
-    /// [`NatsCluster::wait_ready`] for a fresh start, which also fails at once when a node has
-    /// exited (a port taken), with the end of its log.
-    async fn settle(&mut self, within: Duration) -> anyhow::Result<()> {
+    /// Waits until every running node reports JetStream healthy and the meta leader counts
+    /// every other running node as a current peer: before that, an R3 stream may not be
+    /// placeable ("insufficient resources"). Fails at once, with the end of its log, when a node
+    /// it started has exited (a port taken between choosing and binding it).
+    pub async fn wait_ready(&mut self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
             for node in &mut self.nodes {
@@ -262,26 +264,6 @@ impl NatsCluster {
                     bail!("{} exited ({status}): {tail}", node.name);
                 }
             }
-            let last = match self.readiness().await {
-                Ok(()) => return Ok(()),
-                Err(e) => format!("{e:#}"),
-            };
-            if Instant::now() > deadline {
-                bail!(
-                    "the NATS cluster was not ready within {within:?}: {last} (logs in {})",
-                    self.dir.display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Waits until every running node reports JetStream healthy and the meta leader counts
-    /// every other running node as a current peer: before that, an R3 stream may not be
-    /// placeable ("insufficient resources").
-    pub async fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
             let last = match self.readiness().await {
                 Ok(()) => return Ok(()),
                 Err(e) => format!("{e:#}"),
