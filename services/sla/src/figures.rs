@@ -206,6 +206,39 @@ pub const STEPS_SQL: &str = "SELECT department, stage, kind, sum(n)::int8 AS n F
          AND ($3::text IS NULL OR department = $3) AND ($4::text IS NULL OR stage = $4) \
          GROUP BY 1, 2, 3";
 
+/// The period's ended clocks as (department, stage, ended, on time): the figures' first part,
+/// and all the 30-day on-time gauge needs.
+pub async fn ended(
+    pool: &PgPool,
+    period: Period,
+    department: Option<&str>,
+    stage: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String, i64, i64)>, SlaError> {
+    let split = period.split_days(now);
+    let rows = sqlx::query(ENDED_SQL)
+        .bind(period.from)
+        .bind(period.to)
+        .bind(department)
+        .bind(stage)
+        .bind(split.head_end)
+        .bind(split.tail_start)
+        .bind(split.first_day)
+        .bind(split.end_day)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("department")?,
+                r.try_get("stage")?,
+                r.try_get("ended")?,
+                r.try_get("on_time")?,
+            ))
+        })
+        .collect()
+}
+
 /// The figures for `period`, optionally for one department (`centre` for the centre's stages)
 /// and one stage.
 pub async fn figures(
@@ -218,23 +251,11 @@ pub async fn figures(
     let stage = stage.map(Stage::as_str);
     let split = period.split_days(now);
     let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
-    let ended = sqlx::query(ENDED_SQL)
-        .bind(period.from)
-        .bind(period.to)
-        .bind(department)
-        .bind(stage)
-        .bind(split.head_end)
-        .bind(split.tail_start)
-        .bind(split.first_day)
-        .bind(split.end_day)
-        .fetch_all(pool)
-        .await?;
-    for r in ended {
-        let key = (r.try_get("department")?, r.try_get("stage")?);
-        let e = entry(&mut rows, key);
-        e.ended = r.try_get("ended")?;
-        e.on_time = r.try_get("on_time")?;
-        e.on_time_rate = rate(e.on_time, e.ended);
+    for (department, stage, ended, on_time) in ended(pool, period, department, stage, now).await? {
+        let e = entry(&mut rows, (department, stage));
+        e.ended = ended;
+        e.on_time = on_time;
+        e.on_time_rate = rate(on_time, ended);
     }
     let overdue = sqlx::query(OVERDUE_SQL)
         .bind(period.from)

@@ -127,18 +127,17 @@ pub async fn refresh(pool: &PgPool) -> Result<(), SlaError> {
         from: now - chrono::Duration::days(30),
         to: now,
     };
-    let figures = crate::figures::figures(pool, period, None, None, now).await?;
-    let mut by_stage: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
-    for r in &figures.rows {
-        let (on_time, ended) = by_stage.entry(r.stage.as_str()).or_default();
-        *on_time += r.on_time;
-        *ended += r.ended;
+    let mut by_stage: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for (_, stage, ended, on_time) in crate::figures::ended(pool, period, None, None, now).await? {
+        let (all_on_time, all_ended) = by_stage.entry(stage).or_default();
+        *all_on_time += on_time;
+        *all_ended += ended;
     }
     ON_TIME.reset();
     for (stage, (on_time, ended)) in by_stage {
         if ended > 0 {
             ON_TIME
-                .with_label_values(&[stage])
+                .with_label_values(&[stage.as_str()])
                 .set(on_time as f64 / ended as f64);
         }
     }

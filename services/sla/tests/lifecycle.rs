@@ -482,6 +482,16 @@ async fn ticket_events_drive_the_clocks_and_extensions_move_deadlines() {
         .figures(&format!("department=GZ-TH&{}", rollup_days()))
         .await;
     assert_eq!(counts(&recounted, &["ended", "on_time"]), ended);
+    // The 30-day on-time gauge reads the same ended clocks.
+    hotline_sla::metrics::refresh(&r.pool)
+        .await
+        .expect("gauges");
+    let on_time = |stage: &str| {
+        hotline_sla::metrics::ON_TIME
+            .with_label_values(&[stage])
+            .get()
+    };
+    assert_eq!((on_time("sign_off"), on_time("handling")), (1.0, 0.0));
     let bad = r
         .authed(format!("{}/v1/figures?from=2026-02-30", r.http))
         .await
